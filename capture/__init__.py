@@ -1,0 +1,1 @@
+"""podscope capture worker: packets to connection entries, published to Redis."""

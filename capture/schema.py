@@ -1,0 +1,382 @@
+"""The connection entry: schema v1, the wire contract shared by capture, kfl and dashboard.
+
+An entry is a tree of frozen dataclasses. Its wire form is a JSON object whose keys are the
+dataclass field names in camelCase (``elapsed_time`` -> ``elapsedTime``), following Kubeshark's
+names so that its users' filters work unchanged. Optional sections (``tcp``, ``dns``, ``icmp``,
+``payload``) and optional numbers are omitted from the wire form when absent, so that a filter on a
+missing field is false rather than matching a null.
+
+Exception hierarchy::
+
+    ValueError
+     └── SchemaError    a wire entry that is not a valid v1 entry (never a half-built entry)
+
+Standard library only: no scapy, no Redis, no Django.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
+
+SCHEMA_VERSION = 1
+MAX_STRING_CHARS = 1024
+MAX_PAYLOAD_CHARS = 90_000  # base64 of a 64 KiB preview
+MAX_LIST_ITEMS = 256
+MAX_WIRE_BYTES = 256 * 1024
+
+PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "dns": "DNS", "icmp": "ICMP"}
+ENDPOINT_KINDS = frozenset({"pod", "service", "node", "external", "unknown"})
+TCP_EVENTS = frozenset({"connect", "close", "reset", "refused", "timeout", "ongoing"})
+RESET_BY = frozenset({"", "client", "server"})
+
+
+class SchemaError(ValueError):
+    """A wire entry that is not a valid schema v1 entry; ``path`` names the offending field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One side of a connection, named by the hub (pod, service, node, external DNS name)."""
+
+    ip: str
+    port: int = 0
+    name: str = ""
+    namespace: str = ""
+    pod: str = ""
+    service: str = ""
+    workload: str = ""
+    kind: str = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """The Kubernetes node whose worker captured the entry."""
+
+    name: str = ""
+    ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """Protocol of the entry: ``name`` is lower case (``tcp``), ``abbr`` upper case (``TCP``)."""
+
+    name: str
+    abbr: str
+
+
+@dataclass(frozen=True, slots=True)
+class TcpInfo:
+    """TCP connection details: the event this entry reports and what the handshake showed."""
+
+    event: str
+    state: str = ""
+    flags: tuple[str, ...] = ()
+    rtt: float | None = None
+    retransmits: int | None = None
+    reset_by: str = ""
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DnsInfo:
+    """A DNS answer: the query, the addresses or names it answered, its rcode and latency."""
+
+    query: str
+    answers: tuple[str, ...] = ()
+    rcode: str = "NOERROR"
+    qtype: str = "A"
+    latency: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """An IP address and port, as carried inside an ICMP error."""
+
+    ip: str
+    port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AboutTuple:
+    """The 5-tuple of the packet an ICMP error is about."""
+
+    protocol: str
+    src: Address
+    dst: Address
+
+
+@dataclass(frozen=True, slots=True)
+class IcmpInfo:
+    """An ICMP error (destination unreachable, time exceeded) and the flow it is about."""
+
+    type: int
+    code: int
+    message: str = ""
+    about: AboutTuple | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """First bytes of each direction (``full`` mode), base64 encoded."""
+
+    request: str = ""
+    response: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One connection entry (schema v1): a TCP/UDP connection, a DNS answer or an ICMP error."""
+
+    id: str
+    worker: str
+    node: Node
+    timestamp: int
+    protocol: Protocol
+    src: Endpoint
+    dst: Endpoint
+    elapsed_time: int = 0
+    outgoing: bool = False
+    request_size: int = 0
+    response_size: int = 0
+    packets: int | None = None
+    tcp: TcpInfo | None = None
+    dns: DnsInfo | None = None
+    icmp: IcmpInfo | None = None
+    payload: Payload | None = None
+    summary: str = ""
+    v: int = SCHEMA_VERSION
+
+    def to_wire(self) -> dict[str, Any]:
+        """Return the JSON-ready wire dict (``"v": 1``, camelCase keys, absent sections omitted)."""
+        return _to_wire(self)
+
+    @classmethod
+    def from_wire(cls, wire: object) -> Entry:
+        """Validate a decoded wire dict and build an entry; raise SchemaError if it is malformed."""
+        entry = _from_wire(cls, wire, "")
+        _check_values(entry)
+        return entry
+
+    def to_json(self) -> str:
+        """Serialize to compact JSON text."""
+        return json.dumps(self.to_wire(), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Entry:
+        """Parse JSON text (at most MAX_WIRE_BYTES) into a validated entry; raise SchemaError."""
+        if len(text) > MAX_WIRE_BYTES:
+            raise SchemaError("", f"entry is {len(text)} bytes, over the {MAX_WIRE_BYTES} limit")
+        try:
+            wire = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SchemaError("", f"not JSON: {exc}") from None
+        return cls.from_wire(wire)
+
+
+def camel(name: str) -> str:
+    """Wire key of a dataclass field name: ``elapsed_time`` -> ``elapsedTime``."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def protocol(name: str) -> Protocol:
+    """The Protocol value for a lower-case protocol name (``tcp``)."""
+    return Protocol(name=name, abbr=PROTOCOLS[name])
+
+
+def field_paths() -> dict[str, str]:
+    """Every dotted wire path of an entry and its type: ``{"src.namespace": "str", ...}``.
+
+    Objects appear too (``"src": "object"``), lists as ``"list[str]"``. KFL uses this to reject
+    misspelt fields and the dashboard for autocomplete.
+    """
+    return dict(_paths(Entry, ""))
+
+
+# --- serialization ----------------------------------------------------------------------------
+
+_DataclassT = TypeVar("_DataclassT")
+
+
+def _to_wire(obj: object) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, field.name)
+        if value is None:
+            continue
+        if dataclasses.is_dataclass(value):
+            value = _to_wire(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[camel(field.name)] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    attr: str
+    key: str
+    convert: Callable[[object, str], object]
+    required: bool
+
+
+def _from_wire(cls: type[_DataclassT], wire: object, path: str) -> _DataclassT:
+    if not isinstance(wire, Mapping):
+        raise SchemaError(path, f"expected an object, got {_type_name(wire)}")
+    plans = _plans(typing.cast(type, cls))
+    known = {plan.key for plan in plans}
+    for key in wire:
+        if key not in known:
+            raise SchemaError(_join(path, str(key)), "unknown field")
+    kwargs: dict[str, object] = {}
+    for plan in plans:
+        sub = _join(path, plan.key)
+        if plan.key in wire:
+            kwargs[plan.attr] = plan.convert(wire[plan.key], sub)
+        elif plan.required:
+            raise SchemaError(sub, "required field is missing")
+    return cls(**kwargs)
+
+
+@cache
+def _plans(cls: type) -> tuple[_FieldPlan, ...]:
+    hints = typing.get_type_hints(cls)
+    plans = []
+    for field in dataclasses.fields(cls):
+        required = (
+            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        )
+        limit = MAX_PAYLOAD_CHARS if cls is Payload else MAX_STRING_CHARS
+        convert = _converter(hints[field.name], limit)
+        plans.append(_FieldPlan(field.name, camel(field.name), convert, required))
+    return tuple(plans)
+
+
+def _converter(hint: object, limit: int) -> Callable[[object, str], object]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union) and type(None) in args:
+        inner = _converter(next(a for a in args if a is not type(None)), limit)
+        return lambda value, path: None if value is None else inner(value, path)
+    if origin is tuple:
+        item = _converter(args[0], limit)
+        return lambda value, path: _convert_list(value, path, item)
+    if hint is str:
+        return lambda value, path: _convert_str(value, path, limit)
+    if hint is bool:
+        return _convert_bool
+    if hint is int:
+        return _convert_int
+    if hint is float:
+        return _convert_float
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        nested: type = hint
+        return lambda value, path: _from_wire(nested, value, path)
+    raise TypeError(f"unsupported schema type {hint!r}")  # a bug in this module, not bad input
+
+
+def _convert_str(value: object, path: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(path, f"expected a string, got {_type_name(value)}")
+    if len(value) > limit:
+        raise SchemaError(path, f"string of {len(value)} characters, over the {limit} limit")
+    return value
+
+
+def _convert_bool(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise SchemaError(path, f"expected true or false, got {_type_name(value)}")
+    return value
+
+
+def _convert_int(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaError(path, f"expected an integer, got {_type_name(value)}")
+    if not -(2**63) <= value < 2**63:
+        raise SchemaError(path, "integer out of the 64-bit range")
+    return value
+
+
+def _convert_float(value: object, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SchemaError(path, f"expected a number, got {_type_name(value)}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise SchemaError(path, "expected a finite number")
+    return result
+
+
+def _convert_list(
+    value: object, path: str, item: Callable[[object, str], object]
+) -> tuple[object, ...]:
+    if not isinstance(value, list):
+        raise SchemaError(path, f"expected a list, got {_type_name(value)}")
+    if len(value) > MAX_LIST_ITEMS:
+        raise SchemaError(path, f"list of {len(value)} items, over the {MAX_LIST_ITEMS} limit")
+    return tuple(item(element, f"{path}[{index}]") for index, element in enumerate(value))
+
+
+def _check_values(entry: Entry) -> None:
+    if entry.v != SCHEMA_VERSION:
+        raise SchemaError("v", f"unknown schema version {entry.v}, expected {SCHEMA_VERSION}")
+    if entry.protocol.name not in PROTOCOLS:
+        raise SchemaError("protocol.name", f"unknown protocol {entry.protocol.name!r}")
+    if entry.protocol.abbr != PROTOCOLS[entry.protocol.name]:
+        raise SchemaError("protocol.abbr", f"{entry.protocol.abbr!r} does not match the name")
+    if entry.timestamp < 0 or entry.elapsed_time < 0:
+        raise SchemaError("timestamp", "timestamp and elapsedTime must not be negative")
+    if entry.request_size < 0 or entry.response_size < 0:
+        raise SchemaError("requestSize", "byte counts must not be negative")
+    for side, endpoint in (("src", entry.src), ("dst", entry.dst)):
+        if not 0 <= endpoint.port <= 65535:
+            raise SchemaError(f"{side}.port", f"port {endpoint.port} out of range")
+        if endpoint.kind not in ENDPOINT_KINDS:
+            raise SchemaError(f"{side}.kind", f"unknown endpoint kind {endpoint.kind!r}")
+    if entry.tcp is not None:
+        if entry.tcp.event not in TCP_EVENTS:
+            raise SchemaError("tcp.event", f"unknown TCP event {entry.tcp.event!r}")
+        if entry.tcp.reset_by not in RESET_BY:
+            detail = f"expected client or server, got {entry.tcp.reset_by!r}"
+            raise SchemaError("tcp.resetBy", detail)
+    if not entry.id:
+        raise SchemaError("id", "must not be empty")
+
+
+def _paths(cls: type, prefix: str) -> Iterator[tuple[str, str]]:
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        path = _join(prefix, camel(field.name))
+        hint = hints[field.name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if typing.get_origin(hint) in (types.UnionType, typing.Union):
+            hint = args[0]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            yield path, "object"
+            yield from _paths(hint, path)
+        elif typing.get_origin(hint) is tuple:
+            yield path, f"list[{typing.get_args(hint)[0].__name__}]"
+        else:
+            yield path, hint.__name__ if isinstance(hint, type) else str(hint)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _type_name(value: object) -> str:
+    return {type(None): "null", bool: "boolean", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )
