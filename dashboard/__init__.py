@@ -1,0 +1,1 @@
+"""podscope hub: Kubernetes naming, targeting and (later) the Django/Channels dashboard."""

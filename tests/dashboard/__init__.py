@@ -1,0 +1,1 @@
+"""Tests of the hub: Kubernetes naming index, watcher, snapshot and pod targeting."""
