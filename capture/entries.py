@@ -1,0 +1,271 @@
+"""Tracker events to schema v1 entries: ids, endpoints, DNS names, sizes and the summary line.
+
+Endpoints carry only addresses and ports (the hub names pods and services), plus ``dst.name``
+when the client resolved that address by DNS (and ``dst.kind = "external"`` when that address is
+also a public one outside the node's networks). ``outgoing`` is true when the entry's source (the
+client, or the DNS asker) is inside ``local_cidrs``.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import socket
+from collections.abc import Iterable
+
+from capture.decode import IPPROTO_TCP, IPPROTO_UDP, flag_names
+from capture.dns import DnsEvent, NameIndex
+from capture.icmp import IcmpEvent
+from capture.schema import (
+    AboutTuple,
+    Address,
+    DnsInfo,
+    Endpoint,
+    Entry,
+    IcmpInfo,
+    Node,
+    Payload,
+    Protocol,
+    TcpInfo,
+    protocol,
+)
+from capture.tracker import TcpEvent
+from capture.udp import UdpEvent
+
+_TCP = protocol("tcp")
+_UDP = protocol("udp")
+_DNS = protocol("dns")
+_ICMP = protocol("icmp")
+_PROTOCOL_NAMES = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp"}
+_MAX_CACHED_ADDRESSES = 65536
+_MAX_SUMMARY_ANSWERS = 3
+_WITH_SIZES = frozenset({"close", "reset", "ongoing"})
+
+
+def ip_text(address: bytes) -> str:
+    """The text form of a 4- or 16-byte address."""
+    family = socket.AF_INET if len(address) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, address)
+
+
+def human_bytes(size: int) -> str:
+    """A byte count for people: ``512 B``, ``1.2 KB``, ``34 MB`` (powers of 1000)."""
+    if size < 1000:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 999.95 or unit == "TB":
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable: the loop returns at TB")
+
+
+def human_duration(seconds: float) -> str:
+    """A duration for people: ``120 ms``, ``3.4 s``, ``5.2 min``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def _host_port(address: bytes, port: int) -> str:
+    text = ip_text(address)
+    return f"[{text}]:{port}" if len(address) == 16 else f"{text}:{port}"
+
+
+def _ms(seconds: float) -> int:
+    return max(round(seconds * 1000), 0)
+
+
+def _preview(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class EntryFactory:
+    """Builds the entries of one worker, numbering them ``<worker>/<sequence>``."""
+
+    def __init__(
+        self, worker: str, node: Node, local_cidrs: Iterable[str], names: NameIndex
+    ) -> None:
+        self._worker = worker
+        self._node = node
+        self._local = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in local_cidrs)
+        self._names = names
+        self._sequence = 0
+        self._is_local: dict[bytes, bool] = {}
+
+    def tcp(self, event: TcpEvent) -> Entry:
+        """The entry of a TCP connection event."""
+        words = [event.event]
+        if event.reset_by:
+            words.append(f"by {event.reset_by}")
+        if event.event == "connect":
+            words.append("" if event.rtt is None else f"rtt {event.rtt * 1000:.1f} ms")
+        else:
+            if event.event in _WITH_SIZES:
+                sizes = f"{human_bytes(event.request_size)} / {human_bytes(event.response_size)}"
+                words.append(sizes)
+            words.append(human_duration(event.end - event.start))
+        if event.note:
+            words.append(f"({event.note})")
+        if event.partial:
+            words.append("(partial)")
+        payload = None
+        if event.request_preview or event.response_preview:
+            payload = Payload(_preview(event.request_preview), _preview(event.response_preview))
+        return self._entry(
+            _TCP,
+            src=event.client,
+            src_port=event.client_port,
+            dst=event.server,
+            dst_port=event.server_port,
+            start=event.start,
+            end=event.end,
+            summary=" ".join(word for word in words if word),
+            request_size=event.request_size,
+            response_size=event.response_size,
+            packets=event.packets,
+            tcp=TcpInfo(
+                event=event.event,
+                state=event.state,
+                flags=flag_names(event.flags),
+                rtt=None if event.rtt is None else round(event.rtt * 1000, 3),
+                retransmits=event.retransmits,
+                reset_by=event.reset_by,
+                partial=event.partial,
+            ),
+            payload=payload,
+        )
+
+    def udp(self, event: UdpEvent) -> Entry:
+        """The entry of an idle (finished) UDP flow."""
+        sizes = f"{human_bytes(event.request_size)} / {human_bytes(event.response_size)}"
+        duration = human_duration(event.end - event.start)
+        return self._entry(
+            _UDP,
+            src=event.client,
+            src_port=event.client_port,
+            dst=event.server,
+            dst_port=event.server_port,
+            start=event.start,
+            end=event.end,
+            summary=f"udp {event.packets} packets {sizes} {duration}",
+            request_size=event.request_size,
+            response_size=event.response_size,
+            packets=event.packets,
+        )
+
+    def dns(self, event: DnsEvent) -> Entry:
+        """The entry of a DNS answer."""
+        answer = event.answer
+        words = [answer.qtype, answer.query, answer.rcode]
+        words.extend(answer.answers[:_MAX_SUMMARY_ANSWERS])
+        if len(answer.answers) > _MAX_SUMMARY_ANSWERS:
+            words.append(f"(+{len(answer.answers) - _MAX_SUMMARY_ANSWERS})")
+        if event.latency is not None:
+            words.append(human_duration(event.latency))
+        return self._entry(
+            _DNS,
+            src=event.client,
+            src_port=event.client_port,
+            dst=event.server,
+            dst_port=event.server_port,
+            start=event.start,
+            end=event.end,
+            summary="dns " + " ".join(words),
+            named=False,
+            dns=DnsInfo(
+                query=answer.query,
+                answers=answer.answers,
+                rcode=answer.rcode,
+                qtype=answer.qtype,
+                latency=None if event.latency is None else round(event.latency * 1000, 3),
+            ),
+        )
+
+    def icmp(self, event: IcmpEvent) -> Entry:
+        """The entry of an ICMP error: from its sender to the original packet's sender."""
+        about = event.about
+        name = _PROTOCOL_NAMES.get(about.proto, str(about.proto))
+        quoted = f"{_host_port(about.src, about.sport)} -> {_host_port(about.dst, about.dport)}"
+        return self._entry(
+            _ICMP,
+            src=event.sender,
+            src_port=0,
+            dst=event.receiver,
+            dst_port=0,
+            start=event.ts,
+            end=event.ts,
+            summary=f"icmp {event.message} about {name} {quoted}",
+            named=False,
+            icmp=IcmpInfo(
+                type=event.type,
+                code=event.code,
+                message=event.message,
+                about=AboutTuple(
+                    protocol=name,
+                    src=Address(ip_text(about.src), about.sport),
+                    dst=Address(ip_text(about.dst), about.dport),
+                ),
+            ),
+        )
+
+    def _entry(
+        self,
+        proto_info: Protocol,
+        *,
+        src: bytes,
+        src_port: int,
+        dst: bytes,
+        dst_port: int,
+        start: float,
+        end: float,
+        summary: str,
+        named: bool = True,
+        request_size: int = 0,
+        response_size: int = 0,
+        packets: int | None = None,
+        tcp: TcpInfo | None = None,
+        dns: DnsInfo | None = None,
+        icmp: IcmpInfo | None = None,
+        payload: Payload | None = None,
+    ) -> Entry:
+        self._sequence += 1
+        name = self._names.lookup(src, dst, end) if named else ""
+        kind = "external" if name and self._external(dst) else "unknown"
+        src_text, dst_text = ip_text(src), ip_text(dst)
+        arrow = f"{_host_port(src, src_port)} -> {_host_port(dst, dst_port)}"
+        if proto_info is _ICMP:
+            arrow = f"{src_text} -> {dst_text}"
+        return Entry(
+            id=f"{self._worker}/{self._sequence}",
+            worker=self._worker,
+            node=self._node,
+            timestamp=_ms(start),
+            protocol=proto_info,
+            src=Endpoint(ip=src_text, port=src_port),
+            dst=Endpoint(ip=dst_text, port=dst_port, name=name, kind=kind),
+            elapsed_time=_ms(end - start),
+            outgoing=self._local_address(src),
+            request_size=request_size,
+            response_size=response_size,
+            packets=packets,
+            tcp=tcp,
+            dns=dns,
+            icmp=icmp,
+            payload=payload,
+            summary=f"{arrow} {summary}",
+        )
+
+    def _local_address(self, address: bytes) -> bool:
+        found = self._is_local.get(address)
+        if found is None:
+            if len(self._is_local) >= _MAX_CACHED_ADDRESSES:
+                self._is_local.clear()
+            ip = ipaddress.ip_address(address)
+            found = self._is_local[address] = any(ip in network for network in self._local)
+        return found
+
+    def _external(self, address: bytes) -> bool:
+        return ipaddress.ip_address(address).is_global and not self._local_address(address)

@@ -1,0 +1,287 @@
+"""Raw frames in, entries out: decode, filter by mode, dedupe, track, and build entries.
+
+One :class:`Pipeline` per worker. ``feed`` never raises on packet contents: every frame ends in
+exactly one of the counters ``decoded``, ``malformed``, ``unsupported``, ``fragments``,
+``filtered`` or ``duplicates``, so ``packets`` is always their sum (see :class:`PipelineStats`).
+Timers (handshake and close timeouts, ongoing reports, idle UDP flows) run on packet time inside
+``feed`` (so an offline pcap gives the same entries however fast it is read) and on wall-clock
+time when the worker calls ``tick`` during quiet periods.
+
+In ``connections`` mode the kernel filter passes only TCP segments with SYN, FIN or RST, DNS and
+ICMP errors; the pipeline applies the same rule itself (``filtered``) so that any source, a pcap
+file included, gives the same result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import dataclass
+from typing import Literal
+
+from capture.decode import (
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    DecodeError,
+    FragmentError,
+    MalformedError,
+    Packet,
+    decode,
+    sll2_ifindex,
+)
+from capture.dedupe import Deduper
+from capture.dns import DnsTracker, NameIndex, TcpDnsStreams
+from capture.entries import EntryFactory
+from capture.frames import DLT_LINUX_SLL2
+from capture.icmp import is_error, parse_error
+from capture.schema import PROTOCOLS, Entry, Node
+from capture.tracker import CONTROL, TcpTracker
+from capture.udp import UdpTracker
+
+DNS_PORT = 53
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What the pipeline tracks and its timers and bounds (seconds, bytes, counts)."""
+
+    mode: Literal["connections", "full"] = "connections"
+    protocols: frozenset[str] = frozenset({"tcp", "udp", "dns", "icmp"})
+    syn_timeout: float = 5.0
+    close_timeout: float = 10.0
+    ongoing_interval: float = 30.0
+    udp_idle_timeout: float = 30.0
+    payload_bytes: int = 4096
+    local_cidrs: tuple[str, ...] = ()
+    max_connections: int = 200_000
+    max_udp_flows: int = 100_000
+    tombstone_seconds: float = 30.0
+    dedupe_window: float = 0.01
+    dns_query_timeout: float = 10.0
+    max_dns_queries: int = 65_536
+    max_names: int = 200_000
+    name_min_ttl: float = 120.0
+    name_max_ttl: float = 86_400.0
+    tick_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("connections", "full"):
+            raise ValueError(f"mode must be 'connections' or 'full', not {self.mode!r}")
+        unknown = set(self.protocols) - set(PROTOCOLS)
+        if unknown:
+            raise ValueError(f"unknown protocols {sorted(unknown)}; known: {sorted(PROTOCOLS)}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+                raise ValueError(f"{field.name} must be positive, not {value}")
+        for cidr in self.local_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"local_cidrs: {cidr!r} is not a network") from None
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    """Counters of one pipeline.
+
+    Invariant: ``packets == decoded + malformed + unsupported + fragments + filtered +
+    duplicates``. ``filtered`` counts packets of disabled protocols, non-error ICMP, and in
+    ``connections`` mode what the kernel filter would have dropped.
+    """
+
+    packets: int
+    decoded: int
+    malformed: int
+    unsupported: int
+    fragments: int
+    filtered: int
+    duplicates: int
+    connections_open: int
+    connections_evicted: int
+    late_packets: int
+    udp_flows_open: int
+    udp_flows_evicted: int
+    dns_malformed: int
+    dns_unanswered: int
+    dns_tcp_lost: int
+    names: int
+    entries: int
+
+    def to_dict(self) -> dict[str, int]:
+        """The counters as a plain dict (for JSON and metrics)."""
+        return dataclasses.asdict(self)
+
+
+class Pipeline:
+    """Turns raw frames into entries for one worker."""
+
+    def __init__(self, config: PipelineConfig, worker: str, node: Node) -> None:
+        self.config = config
+        full = config.mode == "full"
+        enabled = config.protocols
+        self._full = full
+        self._tcp_on = "tcp" in enabled
+        self._udp_on = full and "udp" in enabled
+        self._dns_on = "dns" in enabled
+        self._icmp_on = "icmp" in enabled
+        self._tcp = TcpTracker(
+            full=full,
+            syn_timeout=config.syn_timeout,
+            close_timeout=config.close_timeout,
+            ongoing_interval=config.ongoing_interval,
+            payload_bytes=config.payload_bytes,
+            max_connections=config.max_connections,
+            tombstone_seconds=config.tombstone_seconds,
+        )
+        self._udp = UdpTracker(idle_timeout=config.udp_idle_timeout, max_flows=config.max_udp_flows)
+        self._dns = DnsTracker(
+            query_timeout=config.dns_query_timeout, max_queries=config.max_dns_queries
+        )
+        self._dns_streams = TcpDnsStreams(max_streams=config.max_dns_queries)
+        self._names = NameIndex(
+            max_names=config.max_names, min_ttl=config.name_min_ttl, max_ttl=config.name_max_ttl
+        )
+        self._entries = EntryFactory(worker, node, config.local_cidrs, self._names)
+        self._deduper = Deduper(window=config.dedupe_window)
+        self._next_tick = 0.0
+        self._packets = 0
+        self._decoded = 0
+        self._malformed = 0
+        self._unsupported = 0
+        self._fragments = 0
+        self._filtered = 0
+        self._duplicates = 0
+        self._entry_count = 0
+
+    @property
+    def stats(self) -> PipelineStats:
+        """A snapshot of the counters."""
+        return PipelineStats(
+            packets=self._packets,
+            decoded=self._decoded,
+            malformed=self._malformed,
+            unsupported=self._unsupported,
+            fragments=self._fragments,
+            filtered=self._filtered,
+            duplicates=self._duplicates,
+            connections_open=self._tcp.open_connections,
+            connections_evicted=self._tcp.evicted,
+            late_packets=self._tcp.late_packets,
+            udp_flows_open=self._udp.open_flows,
+            udp_flows_evicted=self._udp.evicted,
+            dns_malformed=self._dns.malformed,
+            dns_unanswered=self._dns.unanswered,
+            dns_tcp_lost=self._dns_streams.lost,
+            names=len(self._names),
+            entries=self._entry_count,
+        )
+
+    def feed(
+        self, timestamp: float, frame: bytes | memoryview, linktype: int, interface: str = ""
+    ) -> list[Entry]:
+        """Process one captured frame; return the entries it (and due timers) completed."""
+        self._packets += 1
+        data = frame if type(frame) is bytes else bytes(frame)
+        try:
+            packet = decode(data, linktype)
+        except MalformedError:
+            self._malformed += 1
+            return []
+        except FragmentError:
+            self._fragments += 1
+            return []
+        except DecodeError:
+            self._unsupported += 1
+            return []
+        if not self._wanted(packet):
+            self._filtered += 1
+            return []
+        if linktype == DLT_LINUX_SLL2 and not interface:
+            interface = f"ifindex {sll2_ifindex(data)}"
+        if interface and self._deduper.is_duplicate(packet, timestamp, interface):
+            self._duplicates += 1
+            return []
+        try:
+            entries = self._dispatch(timestamp, packet)
+        except MalformedError:  # an ICMP error quoting an unreadable packet
+            self._malformed += 1
+            return []
+        self._decoded += 1
+        if timestamp >= self._next_tick:
+            entries.extend(self.tick(timestamp))
+        self._entry_count += len(entries)
+        return entries
+
+    def tick(self, now: float) -> list[Entry]:
+        """Run the timers due by ``now``: timeouts, one-sided closes, ongoing reports, idle UDP."""
+        self._next_tick = now + self.config.tick_interval
+        make = self._entries
+        entries = [make.tcp(event) for event in self._tcp.tick(now)]
+        entries.extend(make.udp(event) for event in self._udp.tick(now))
+        return entries
+
+    def flush(self, now: float) -> list[Entry]:
+        """End of capture: report what timed out and everything still open."""
+        make = self._entries
+        entries = [make.tcp(event) for event in self._tcp.flush(now)]
+        entries.extend(make.udp(event) for event in self._udp.flush(now))
+        self._entry_count += len(entries)
+        return entries
+
+    def _wanted(self, packet: Packet) -> bool:
+        proto = packet.proto
+        if proto == IPPROTO_TCP:
+            if self._full:
+                return self._tcp_on or (self._dns_on and _is_dns(packet))
+            return self._tcp_on and bool(packet.flags & CONTROL)
+        if proto == IPPROTO_UDP:
+            if self._dns_on and _is_dns(packet):
+                return True
+            return self._udp_on
+        return self._icmp_on and is_error(packet)
+
+    def _dispatch(self, ts: float, packet: Packet) -> list[Entry]:
+        proto = packet.proto
+        make = self._entries
+        if proto == IPPROTO_TCP:
+            entries = []
+            if self._tcp_on:
+                events = self._tcp.packet(ts, packet)
+                if events:
+                    entries = [make.tcp(event) for event in events]
+            if self._dns_on and packet.payload_len and _is_dns(packet):
+                for message in self._dns_streams.segment(packet.key, packet.seq, packet.payload):
+                    entries.extend(self._dns_message(ts, packet, message))
+            return entries
+        if proto == IPPROTO_UDP:
+            if self._dns_on and _is_dns(packet):
+                return self._dns_message(ts, packet, packet.payload)
+            self._udp.packet(ts, packet)
+            return []
+        return self._icmp(ts, packet)
+
+    def _dns_message(self, ts: float, packet: Packet, message: bytes) -> list[Entry]:
+        event = self._dns.message(
+            ts, message, (packet.src, packet.sport), (packet.dst, packet.dport)
+        )
+        if event is None:
+            return []
+        self._names.learn(event.client, event.answer, ts)
+        return [self._entries.dns(event)]
+
+    def _icmp(self, ts: float, packet: Packet) -> list[Entry]:
+        event = parse_error(ts, packet)
+        if event is None:
+            return []
+        entries = [self._entries.icmp(event)]
+        if event.ends_attempt and self._tcp_on and event.about.proto == IPPROTO_TCP:
+            note = f"ICMP {event.message}"
+            entries.extend(
+                self._entries.tcp(e) for e in self._tcp.unreachable(ts, event.about, note)
+            )
+        return entries
+
+
+def _is_dns(packet: Packet) -> bool:
+    return DNS_PORT in (packet.sport, packet.dport)
