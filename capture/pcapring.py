@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
 from capture.bpf import CompiledFilter, compile_filter
@@ -131,6 +132,17 @@ class PcapRing:
             except OSError:
                 self._stats.write_errors += 1
             self._writer = None
+
+    def __enter__(self) -> PcapRing:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def export(
         self,
