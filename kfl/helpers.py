@@ -1,0 +1,158 @@
+"""KFL's helpers: functions evaluated once at compile time and string methods on fields.
+
+Functions: ``now()``, ``seconds(n)``, ``minutes(n)``, ``hours(n)``, ``days(n)``,
+``datetime("...")``, ``cidr("...")`` and ``limit(n)`` (handled by the compiler, it is not a
+value). Methods: ``.startsWith(s)``, ``.endsWith(s)``, ``.contains(s)``, ``.matches(re)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kfl.constants import Constant, Regex, compile_regex, duration, parse_cidr, parse_datetime
+from kfl.errors import LocatedError
+from kfl.nodes import Call, Method, Node
+from kfl.values import ValueTest, text_of
+
+MS_PER_UNIT = {"seconds": 1000, "minutes": 60_000, "hours": 3_600_000, "days": 86_400_000}
+FUNCTION_NAMES = ("now", *MS_PER_UNIT, "datetime", "cidr", "limit")
+METHOD_NAMES = ("startsWith", "endsWith", "contains", "matches")
+MAX_LIMIT = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Argument:
+    """A helper argument: its compile-time value and the node it came from (for errors)."""
+
+    value: Constant
+    node: Node
+
+
+@dataclass(frozen=True, slots=True)
+class MethodTest:
+    """A method compiled against its argument.
+
+    ``string_test(value, argument)`` is a C-level test valid when the field is a string (the
+    compiler fuses it into the field access); ``test(value)`` handles any single value.
+    """
+
+    string_test: Callable[[Any, Any], bool] | None
+    argument: object
+    test: ValueTest
+
+
+def call_function(call: Call, arguments: list[Argument], now_ms: int) -> Constant:
+    """Evaluate a helper function call at compile time; raise LocatedError if it is invalid."""
+    name = call.name
+    if name == "now":
+        _arity(call, arguments, 0)
+        return now_ms
+    if name in MS_PER_UNIT:
+        (count,) = _arity(call, arguments, 1)
+        number = _number(count, f"{name}() takes a number")
+        return duration(number * MS_PER_UNIT[name], call.start, call.end)
+    if name in {"datetime", "cidr"}:
+        (text,) = _arity(call, arguments, 1)
+        literal = _string(text, f"{name}() takes a string")
+        if name == "datetime":
+            return parse_datetime(literal, text.node.start, text.node.end)
+        return parse_cidr(literal, text.node.start, text.node.end)
+    if name == "limit":
+        message = "limit(n) is not a value: join it to the whole query with 'and'"
+        raise LocatedError(message, call.start, call.end)
+    raise LocatedError(_unknown_function(name), call.start, call.name_end)
+
+
+def limit_count(call: Call, arguments: list[Argument]) -> int:
+    """The n of ``limit(n)``: a whole number from 1 to MAX_LIMIT."""
+    (count,) = _arity(call, arguments, 1)
+    value = count.value
+    if type(value) is not int or not 1 <= value <= MAX_LIMIT:
+        message = f"limit() takes a whole number from 1 to {MAX_LIMIT}"
+        raise LocatedError(message, count.node.start, count.node.end)
+    return value
+
+
+def method_test(method: Method, arguments: list[Argument]) -> MethodTest:
+    """Compile a helper method against its (constant) argument; raise LocatedError if invalid."""
+    name = method.name
+    if name not in METHOD_NAMES:
+        raise LocatedError(_unknown_method(name), method.name_start, method.name_end)
+    (argument,) = _arity(method, arguments, 1)
+    if name == "matches":
+        regex = _regex(argument)
+        return MethodTest(None, regex, lambda value: _searches(regex, value))
+    text = _string(argument, f"{name}() takes a string")
+    if name == "startsWith":
+        return MethodTest(
+            str.startswith, text, lambda value: _text_test(value, str.startswith, text)
+        )
+    if name == "endsWith":
+        return MethodTest(str.endswith, text, lambda value: _text_test(value, str.endswith, text))
+    return MethodTest(
+        operator.contains, text, lambda value: _text_test(value, operator.contains, text)
+    )
+
+
+def _text_test(value: object, test: Callable[[str, str], bool], argument: str) -> bool:
+    text = text_of(value)
+    return text is not None and test(text, argument)
+
+
+def _searches(regex: Regex, value: object) -> bool:
+    text = text_of(value)
+    return text is not None and regex.search(text)
+
+
+def _arity(node: Call | Method, arguments: list[Argument], count: int) -> list[Argument]:
+    if len(arguments) != count:
+        plural = "argument" if count == 1 else "arguments"
+        message = f"{node.name}() takes {count} {plural}, got {len(arguments)}"
+        raise LocatedError(message, node.start, node.end)
+    return arguments
+
+
+def _number(argument: Argument, message: str) -> int | float:
+    value = argument.value
+    if type(value) is not int and type(value) is not float:
+        raise LocatedError(message, argument.node.start, argument.node.end)
+    return value
+
+
+def _string(argument: Argument, message: str) -> str:
+    value = argument.value
+    if not isinstance(value, str):
+        raise LocatedError(message, argument.node.start, argument.node.end)
+    return value
+
+
+def _regex(argument: Argument) -> Regex:
+    value = argument.value
+    if isinstance(value, Regex):
+        return value
+    if isinstance(value, str):
+        return compile_regex(value, argument.node.start, argument.node.end)
+    raise LocatedError(
+        "matches() takes a regex or a string", argument.node.start, argument.node.end
+    )
+
+
+def _unknown_function(name: str) -> str:
+    if name in METHOD_NAMES:
+        return f"{name}() is a method: write field.{name}(...)"
+    return f"unknown helper {name}(){_suggestion(name, FUNCTION_NAMES)}"
+
+
+def _unknown_method(name: str) -> str:
+    if name in FUNCTION_NAMES:
+        return f"{name}() is a function, not a method of a field"
+    return f"unknown helper .{name}(){_suggestion(name, METHOD_NAMES)}"
+
+
+def _suggestion(name: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}()?" if close else f"; known: {', '.join(known)}"
