@@ -1,0 +1,90 @@
+"""KFL speed: compiled filter vs a hand-written Python function, and compile time per query.
+
+Run from the repository root, on a quiet machine: ``.venv/bin/python -m bench.kfl_bench``.
+Prints, for each query of issue 2, evaluations per second over 100k entries from entrygen
+(best of several rounds, same entries, same loop for both), their ratio, and compile time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.entrygen import generate
+from kfl import compile_filter
+
+NAMESPACES = (
+    '(src.namespace=="ns1" and dst.namespace=="ns2") or '
+    '(src.namespace=="ns2" and dst.namespace=="ns1")'
+)
+TCP_HIGH_PORT_COM = 'tcp and dst.port > 1024 and dst.name.endsWith(".com")'
+
+
+def namespaces_by_hand(entry: dict[str, Any]) -> bool:
+    src = entry["src"]["namespace"]
+    dst = entry["dst"]["namespace"]
+    return (src == "ns1" and dst == "ns2") or (src == "ns2" and dst == "ns1")
+
+
+def tcp_high_port_com_by_hand(entry: dict[str, Any]) -> bool:
+    dst = entry["dst"]
+    return (
+        entry["protocol"]["name"] == "tcp" and dst["port"] > 1024 and dst["name"].endswith(".com")
+    )
+
+
+CASES: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
+    (NAMESPACES, namespaces_by_hand),
+    (TCP_HIGH_PORT_COM, tcp_high_port_com_by_hand),
+)
+
+
+def evaluations_per_second(
+    predicate: Callable[[dict[str, Any]], bool], entries: list[dict[str, Any]], rounds: int
+) -> tuple[float, int]:
+    """Best-of-``rounds`` rate of ``predicate`` over ``entries``, and how many matched."""
+    best = float("inf")
+    matched = 0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        matched = sum(map(predicate, entries))
+        best = min(best, time.perf_counter() - started)
+    return len(entries) / best, matched
+
+
+def compile_microseconds(query: str, repeat: int) -> float:
+    """Mean compile time of ``query`` in µs (the grammar is already loaded)."""
+    started = time.perf_counter()
+    for _ in range(repeat):
+        compile_filter(query)
+    return (time.perf_counter() - started) / repeat * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=1)
+    arguments = parser.parse_args()
+    entries = generate(arguments.entries, arguments.seed)
+    print(f"{len(entries)} entries (entrygen seed {arguments.seed}), best of {arguments.rounds}")
+    for query, by_hand in CASES:
+        compiled = compile_filter(query)
+        compiled_rate, compiled_matches = evaluations_per_second(
+            compiled, entries, arguments.rounds
+        )
+        hand_rate, hand_matches = evaluations_per_second(by_hand, entries, arguments.rounds)
+        if compiled_matches != hand_matches:
+            raise SystemExit(f"mismatch on {query!r}: {compiled_matches} vs {hand_matches}")
+        print(f"\nquery: {query}")
+        print(f"  matches            {compiled_matches}")
+        print(f"  compiled filter    {compiled_rate / 1e6:6.2f} M evaluations/s")
+        print(f"  hand-written       {hand_rate / 1e6:6.2f} M evaluations/s")
+        print(f"  ratio (hand/kfl)   {hand_rate / compiled_rate:6.2f}x   (goal: <= 2x)")
+        print(f"  compile time       {compile_microseconds(query, 2000):6.1f} µs   (goal: < 1000)")
+
+
+if __name__ == "__main__":
+    main()
