@@ -137,6 +137,8 @@ class Sniffer:
 
     def open(self) -> Sniffer:
         """Open the sockets and attach the filter; raise SnifferError or BpfError on failure."""
+        if self._taps:
+            raise SnifferError("sniffer is already open")
         try:
             for name in self._interfaces:
                 self._taps.append(self._open_any() if name == "any" else self._open_one(name))
@@ -158,7 +160,8 @@ class Sniffer:
         self._taps.clear()
 
     def __enter__(self) -> Sniffer:
-        return self.open()
+        """Open unless already open (open it inside the namespace to capture, then enter)."""
+        return self if self._taps else self.open()
 
     def __exit__(
         self,

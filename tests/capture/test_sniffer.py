@@ -1,0 +1,146 @@
+"""The AF_PACKET sniffer in the lab: link types, interfaces, live filter swaps, drops, errors."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from capture.bpf import BpfError
+from capture.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
+from capture.lab import Lab, enter_netns
+from capture.labnet import TcpServer, tcp_exchange
+from capture.sniffer import InterfaceError, Sniffer
+from tests.capture.livecapture import require_lab
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    require_lab()
+    with Lab() as built:
+        yield built
+
+
+def read_for(sniffer: Sniffer, seconds: float) -> list[Frame]:
+    frames: list[Frame] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frames += sniffer.read(0.05)
+    return frames
+
+
+def tcp_ports(frame: Frame) -> tuple[int, int]:
+    offset = 14 if frame.linktype == DLT_EN10MB else 0
+    ihl = (frame.data[offset] & 0x0F) * 4
+    sport, dport = struct.unpack_from("!HH", frame.data, offset + ihl)
+    return sport, dport
+
+
+def test_any_sees_every_interface_as_raw_ip(lab: Lab) -> None:
+    frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["any"], "tcp port 8000").open()
+    with sniffer, TcpServer(api.netns, api.ip, 8000, 10):
+        before = time.time()
+        exchange = tcp_exchange(frontend.netns, api.ip, 8000, 10)
+        frames = read_for(sniffer, 0.3)
+    mine = [f for f in frames if exchange.local_port in tcp_ports(f)]
+    assert mine
+    assert {f.linktype for f in mine} == {LINKTYPE_RAW}
+    assert all(f.data[0] >> 4 == 4 for f in mine)
+    assert {f.interface for f in mine} == {"veth0", "veth2"}  # the two pods' bridge ports
+    assert all(before - 1 < f.timestamp < time.time() + 1 for f in mine)
+    stats = sniffer.stats()
+    assert stats.packets == len(frames)
+    assert stats.kernel_drops == 0
+
+
+def test_named_interface_keeps_its_ethernet_header(lab: Lab) -> None:
+    frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["veth0"], "tcp port 8000").open()
+    with sniffer, TcpServer(api.netns, api.ip, 8000, 10):
+        assert sniffer.linktypes == frozenset({DLT_EN10MB})
+        tcp_exchange(frontend.netns, api.ip, 8000, 10)
+        frames = read_for(sniffer, 0.3)
+    assert frames
+    assert {f.linktype for f in frames} == {DLT_EN10MB}
+    assert {f.interface for f in frames} == {"veth0"}
+    assert all(f.data[12:14] == b"\x08\x00" for f in frames)
+
+
+def test_filter_is_replaced_on_the_open_sockets(lab: Lab) -> None:
+    frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["any"], "tcp port 8000").open()
+    with sniffer, TcpServer(api.netns, api.ip, 8001, 10):
+        tcp_exchange(frontend.netns, api.ip, 8001, 10)
+        assert read_for(sniffer, 0.3) == []
+        sniffer.set_filter("tcp port 8001")
+        exchange = tcp_exchange(frontend.netns, api.ip, 8001, 10)
+        frames = read_for(sniffer, 0.3)
+        with pytest.raises(BpfError):
+            sniffer.set_filter("tcp port")
+        assert sniffer.expression == "tcp port 8001"
+        tcp_exchange(frontend.netns, api.ip, 8001, 10)
+        still = read_for(sniffer, 0.3)
+    assert frames
+    assert all(exchange.local_port in tcp_ports(f) for f in frames)
+    assert still
+    assert sniffer.stats().filter_changes == 1
+
+
+def test_loopback_outgoing_copies_are_skipped(lab: Lab) -> None:
+    pod = lab.pod("monitoring/prom")
+    with lab.inside(pod.netns):
+        sniffer = Sniffer(["any"], "tcp port 9090").open()
+    with sniffer, TcpServer(pod.netns, "127.0.0.1", 9090, 10):
+        exchange = tcp_exchange(pod.netns, "127.0.0.1", 9090, 10)
+        frames = read_for(sniffer, 0.3)
+    syns = [f for f in frames if tcp_ports(f) == (exchange.local_port, 9090) and f.data[33] == 2]
+    assert len(syns) == 1
+    assert sniffer.stats().loopback_outgoing_skipped == len(frames)
+
+
+def test_kernel_drops_are_counted(lab: Lab) -> None:
+    frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["veth0"], "udp port 7777", buffer_bytes=4096).open()
+    with sniffer:
+        with enter_netns(frontend.netns):
+            sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with sender:
+            for _ in range(2000):
+                sender.sendto(b"d" * 200, (api.ip, 7777))
+        frames = read_for(sniffer, 0.3)
+        stats = sniffer.stats()
+    assert stats.kernel_drops > 0
+    assert stats.packets == len(frames) < 2000
+    assert stats.kernel_packets == 2000
+
+
+def test_missing_interface_is_a_clear_error(lab: Lab) -> None:
+    with lab.inside(lab.node_ns), pytest.raises(InterfaceError, match="no such interface 'eth9'"):
+        Sniffer(["eth9"]).open()
+
+
+@pytest.mark.parametrize(
+    ("interfaces", "message"),
+    [((), "no interface"), (("any", "veth0"), "alone"), (("a" * 20,), "invalid")],
+)
+def test_unusable_interface_lists(lab: Lab, interfaces: tuple[str, ...], message: str) -> None:
+    with lab.inside(lab.node_ns), pytest.raises(InterfaceError, match=message):
+        Sniffer(interfaces).open()
+
+
+def test_bad_filter_fails_open_and_leaves_nothing_open(lab: Lab) -> None:
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["veth0", "veth1"], "port 99999")
+        with pytest.raises(BpfError, match="port"):
+            sniffer.open()
+    assert sniffer.linktypes == frozenset()
