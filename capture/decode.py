@@ -61,6 +61,7 @@ _TRANSPORTS = frozenset({IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6}
 _TCP_HEADER = struct.Struct("!HHIIBB")
 _UDP_HEADER = struct.Struct("!HHH")
 _U16 = struct.Struct("!H")
+_ETH_IPV4_PREFIX = struct.Struct("!HBxH2xHxB")  # ethertype, version/IHL, total, fragment, proto
 _U32_LE = struct.Struct("<I")
 _U32_BE = struct.Struct("!I")
 
@@ -131,6 +132,9 @@ class Packet(NamedTuple):
         return self.data[self.payload_start : self.captured_end]
 
 
+_new_packet = tuple.__new__  # builds a Packet without NamedTuple.__new__'s Python frame
+
+
 class InnerTuple(NamedTuple):
     """The 5-tuple of the packet quoted inside an ICMP error (ports 0 when not TCP/UDP)."""
 
@@ -161,6 +165,29 @@ def sll2_ifindex(data: bytes) -> int:
 
 def decode(data: bytes, linktype: int) -> Packet:
     """Decode one frame of pcap link type ``linktype``; raise a DecodeError if it is not usable."""
+    if linktype == DLT_EN10MB and len(data) >= 54:
+        # The common case in one go: untagged Ethernet, IPv4 without options, unfragmented TCP.
+        ethertype, version_ihl, total, fragment, proto = _ETH_IPV4_PREFIX.unpack_from(data, 12)
+        if (
+            ethertype == _ETH_IPV4
+            and version_ihl == 0x45
+            and proto == IPPROTO_TCP
+            and not fragment & 0x3FFF
+            and total >= 40
+        ):
+            end = 14 + total
+            captured_end = min(end, len(data))
+            sport, dport, seq, ack, offset_byte, flags = _TCP_HEADER.unpack_from(data, 34)
+            payload_start = 34 + (offset_byte >> 4) * 4
+            if 54 <= payload_start <= captured_end:
+                options = tcp_options(data, 54, payload_start) if flags & SYN else None
+                return _new_packet(Packet, (IPPROTO_TCP, data[26:38], sport, dport, flags, seq,
+                                   ack, data, payload_start, end - payload_start, captured_end,
+                                   options, 14))  # fmt: skip
+    return _decode_any(data, linktype)
+
+
+def _decode_any(data: bytes, linktype: int) -> Packet:
     size = len(data)
     if linktype == DLT_EN10MB:
         if size < 14:

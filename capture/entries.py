@@ -37,9 +37,10 @@ _UDP = protocol("udp")
 _DNS = protocol("dns")
 _ICMP = protocol("icmp")
 _PROTOCOL_NAMES = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp"}
-_MAX_CACHED_ADDRESSES = 65536
 _MAX_SUMMARY_ANSWERS = 3
+_MAX_SHARED_ENDPOINTS = 65536
 _WITH_SIZES = frozenset({"close", "reset", "ongoing"})
+_FLAG_NAMES = tuple(flag_names(flags) for flags in range(256))
 
 
 def ip_text(address: bytes) -> str:
@@ -75,7 +76,7 @@ def _host_port(address: bytes, port: int) -> str:
 
 
 def _ms(seconds: float) -> int:
-    return max(round(seconds * 1000), 0)
+    return max(int(seconds * 1000 + 0.5), 0)
 
 
 def _preview(data: bytes) -> str:
@@ -90,10 +91,14 @@ class EntryFactory:
     ) -> None:
         self._worker = worker
         self._node = node
-        self._local = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in local_cidrs)
+        networks = [ipaddress.ip_network(cidr, strict=False) for cidr in local_cidrs]
+        self._local = tuple(
+            (network.max_prefixlen // 8, int(network.netmask), int(network.network_address))
+            for network in networks
+        )
         self._names = names
         self._sequence = 0
-        self._is_local: dict[bytes, bool] = {}
+        self._endpoints: dict[tuple[str, int, str, str], Endpoint] = {}
 
     def tcp(self, event: TcpEvent) -> Entry:
         """The entry of a TCP connection event."""
@@ -129,7 +134,7 @@ class EntryFactory:
             tcp=TcpInfo(
                 event=event.event,
                 state=event.state,
-                flags=flag_names(event.flags),
+                flags=_FLAG_NAMES[event.flags],
                 rtt=None if event.rtt is None else round(event.rtt * 1000, 3),
                 retransmits=event.retransmits,
                 reset_by=event.reset_by,
@@ -235,9 +240,12 @@ class EntryFactory:
         name = self._names.lookup(src, dst, end) if named else ""
         kind = "external" if name and self._external(dst) else "unknown"
         src_text, dst_text = ip_text(src), ip_text(dst)
-        arrow = f"{_host_port(src, src_port)} -> {_host_port(dst, dst_port)}"
         if proto_info is _ICMP:
             arrow = f"{src_text} -> {dst_text}"
+        elif len(src) == 4:
+            arrow = f"{src_text}:{src_port} -> {dst_text}:{dst_port}"
+        else:
+            arrow = f"[{src_text}]:{src_port} -> [{dst_text}]:{dst_port}"
         return Entry(
             id=f"{self._worker}/{self._sequence}",
             worker=self._worker,
@@ -245,7 +253,7 @@ class EntryFactory:
             timestamp=_ms(start),
             protocol=proto_info,
             src=Endpoint(ip=src_text, port=src_port),
-            dst=Endpoint(ip=dst_text, port=dst_port, name=name, kind=kind),
+            dst=self._endpoint(dst_text, dst_port, name, kind),
             elapsed_time=_ms(end - start),
             outgoing=self._local_address(src),
             request_size=request_size,
@@ -258,14 +266,24 @@ class EntryFactory:
             summary=f"{arrow} {summary}",
         )
 
-    def _local_address(self, address: bytes) -> bool:
-        found = self._is_local.get(address)
+    def _endpoint(self, ip: str, port: int, name: str, kind: str) -> Endpoint:
+        """A shared Endpoint for a destination: services are the destination of many entries."""
+        key = (ip, port, name, kind)
+        found = self._endpoints.get(key)
         if found is None:
-            if len(self._is_local) >= _MAX_CACHED_ADDRESSES:
-                self._is_local.clear()
-            ip = ipaddress.ip_address(address)
-            found = self._is_local[address] = any(ip in network for network in self._local)
+            if len(self._endpoints) >= _MAX_SHARED_ENDPOINTS:
+                self._endpoints.clear()
+            found = self._endpoints[key] = Endpoint(ip=ip, port=port, name=name, kind=kind)
         return found
+
+    def _local_address(self, address: bytes) -> bool:
+        if not self._local:
+            return False
+        value = int.from_bytes(address)
+        size = len(address)
+        return any(
+            size == width and value & mask == network for width, mask, network in self._local
+        )
 
     def _external(self, address: bytes) -> bool:
         return ipaddress.ip_address(address).is_global and not self._local_address(address)

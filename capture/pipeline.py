@@ -194,7 +194,11 @@ class Pipeline:
         except DecodeError:
             self._unsupported += 1
             return []
-        if not self._wanted(packet):
+        proto = packet.proto
+        tcp_tracked = proto == IPPROTO_TCP and self._tcp_on
+        if not (tcp_tracked and (self._full or packet.flags & CONTROL)) and not self._wanted(
+            packet
+        ):
             self._filtered += 1
             return []
         if linktype == DLT_LINUX_SLL2 and not interface:
@@ -202,15 +206,22 @@ class Pipeline:
         if interface and self._deduper.is_duplicate(packet, timestamp, interface):
             self._duplicates += 1
             return []
-        try:
-            entries = self._dispatch(timestamp, packet)
-        except MalformedError:  # an ICMP error quoting an unreadable packet
-            self._malformed += 1
-            return []
+        if tcp_tracked:  # the hot path, kept free of calls that are not needed
+            events = self._tcp.packet(timestamp, packet)
+            entries = [self._entries.tcp(event) for event in events] if events else []
+            if self._dns_on and packet.payload_len and DNS_PORT in (packet.sport, packet.dport):
+                entries.extend(self._tcp_dns(timestamp, packet))
+        else:
+            try:
+                entries = self._dispatch(timestamp, packet)
+            except MalformedError:  # an ICMP error quoting an unreadable packet
+                self._malformed += 1
+                return []
         self._decoded += 1
         if timestamp >= self._next_tick:
             entries.extend(self.tick(timestamp))
-        self._entry_count += len(entries)
+        if entries:
+            self._entry_count += len(entries)
         return entries
 
     def tick(self, now: float) -> list[Entry]:
@@ -242,24 +253,22 @@ class Pipeline:
         return self._icmp_on and is_error(packet)
 
     def _dispatch(self, ts: float, packet: Packet) -> list[Entry]:
+        """Packets other than TCP segments the TCP tracker follows."""
         proto = packet.proto
-        make = self._entries
-        if proto == IPPROTO_TCP:
-            entries = []
-            if self._tcp_on:
-                events = self._tcp.packet(ts, packet)
-                if events:
-                    entries = [make.tcp(event) for event in events]
-            if self._dns_on and packet.payload_len and _is_dns(packet):
-                for message in self._dns_streams.segment(packet.key, packet.seq, packet.payload):
-                    entries.extend(self._dns_message(ts, packet, message))
-            return entries
+        if proto == IPPROTO_TCP:  # DNS over TCP while the TCP tracker is off
+            return self._tcp_dns(ts, packet) if packet.payload_len else []
         if proto == IPPROTO_UDP:
             if self._dns_on and _is_dns(packet):
                 return self._dns_message(ts, packet, packet.payload)
             self._udp.packet(ts, packet)
             return []
         return self._icmp(ts, packet)
+
+    def _tcp_dns(self, ts: float, packet: Packet) -> list[Entry]:
+        entries = []
+        for message in self._dns_streams.segment(packet.key, packet.seq, packet.payload):
+            entries.extend(self._dns_message(ts, packet, message))
+        return entries
 
     def _dns_message(self, ts: float, packet: Packet, message: bytes) -> list[Entry]:
         event = self._dns.message(

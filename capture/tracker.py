@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from capture.decode import ACK, FIN, RST, SYN, InnerTuple, Packet, reverse_key, split_key
 
@@ -46,8 +46,7 @@ _WELL_KNOWN_HIGH = 1024
 _MAX_PENDING_SEGMENTS = 64
 
 
-@dataclass(frozen=True, slots=True)
-class TcpEvent:
+class TcpEvent(NamedTuple):
     """One reportable moment of a connection: its event and everything an entry needs."""
 
     event: str
@@ -184,18 +183,33 @@ class TcpTracker:
         if found is None:
             return self._first_packet(ts, packet)
         connection, from_client = found
+        flags = packet.flags
         connection.last = ts
-        connection.flags |= packet.flags
+        connection.flags |= flags
         connection.packets += 1
-        if packet.flags & CONTROL:
+        if flags & CONTROL:
             return self._control(ts, packet, connection, from_client)
         if not self._full:
             return _NO_EVENTS
         events = _NO_EVENTS
-        if connection.state is SYN_RECEIVED and packet.flags & ACK:
+        if connection.state is SYN_RECEIVED and flags & ACK:
             events = (self._establish(ts, packet, connection, from_client),)
-        if packet.payload_len:
-            self._absorb(packet, connection, from_client)
+        size = packet.payload_len
+        if size:  # the hot path of full mode: _absorb and _Side.position, inlined
+            side = connection.client if from_client else connection.server
+            seq = packet.seq
+            base = side.base
+            if base is None:
+                side.base = base = seq
+            high = side.high
+            delta = (seq - base - high) & MASK
+            if delta >= HALF:
+                delta -= SPAN
+                connection.retransmits += 1
+            if delta + size > 0 and side.fin is None:
+                side.high = high + delta + size
+            if side.preview_open:
+                self._preview(side, high + delta, packet)
         return events
 
     def unreachable(self, ts: float, inner: InnerTuple, note: str) -> Sequence[TcpEvent]:

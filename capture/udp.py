@@ -8,13 +8,12 @@ either direction for ``idle_timeout`` seconds (or at the end of the capture). At
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from capture.decode import Packet, reverse_key, split_key
 
 
-@dataclass(frozen=True, slots=True)
-class UdpEvent:
+class UdpEvent(NamedTuple):
     """One finished (idle) UDP flow."""
 
     client: bytes
