@@ -56,6 +56,7 @@ _BSD_AF_INET6 = frozenset({10, 24, 28, 30})  # Linux, NetBSD/OpenBSD, FreeBSD, D
 _IPV6_SKIPPABLE = frozenset({0, 43, 60})  # hop-by-hop, routing, destination options
 _IPV6_FRAGMENT = 44
 _IPV6_AUTH = 51
+_IPV6_EXTENSIONS = _IPV6_SKIPPABLE | {_IPV6_FRAGMENT, _IPV6_AUTH}
 _TRANSPORTS = frozenset({IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6})
 
 _TCP_HEADER = struct.Struct("!HHIIBB")
@@ -282,6 +283,8 @@ def _decode_ipv6(data: bytes, start: int) -> Packet:
     l4 = start + 40
     first_fragment = False
     while next_header not in _TRANSPORTS:
+        if next_header not in _IPV6_EXTENSIONS:
+            raise UnsupportedError(f"IPv6 next header {next_header}")
         if size < l4 + 8 or l4 + 8 > end:
             raise MalformedError("IPv6 extension header truncated")
         if next_header in _IPV6_SKIPPABLE:
@@ -291,10 +294,8 @@ def _decode_ipv6(data: bytes, start: int) -> Packet:
                 raise FragmentError("IPv6 fragment")
             first_fragment = bool(data[l4 + 3] & 1)
             length = 8
-        elif next_header == _IPV6_AUTH:
+        else:  # authentication header
             length = (data[l4 + 1] + 2) * 4
-        else:
-            raise UnsupportedError(f"IPv6 next header {next_header}")
         next_header = data[l4]
         l4 += length
     return _decode_transport(data, start, next_header, l4, end, first_fragment=first_fragment)
