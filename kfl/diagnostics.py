@@ -79,7 +79,7 @@ def _expectation(stack: list[object], token: Token, found: str) -> str:
         return f"expected an operator such as '==', 'and' or 'or' before {found}"
     if previous.type == "COMPARATOR":
         return f"expected a value after {_quoted(previous)}, found {found}"
-    if str(previous) in CONNECTIVES:
+    if str(previous) in CONNECTIVES and previous.type != "NAME":
         return f"expected a condition after {_quoted(previous)}, found {found}"
     if previous.type in NEGATIONS:
         return f"expected a condition after {_quoted(previous)}, found {found}"
@@ -99,6 +99,8 @@ def _wants_more(stack: list[object]) -> bool:
     """Whether the last thing read is an operator or opener that still needs what follows it."""
     previous = stack[-1] if stack else None
     if not isinstance(previous, Token):
+        return False
+    if previous.type == "NAME":
         return False
     return previous.type in INCOMPLETE or str(previous) in CONNECTIVES or str(previous) in ".,"
 

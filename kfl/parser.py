@@ -130,7 +130,7 @@ class _Builder(Transformer[Token, nodes.Node]):
         return _extend(path, nodes.Segment(str(name), _pos(name), _end(name)))
 
     def key(self, path: nodes.Path, _lsqb: Token, text: Token, rsqb: Token) -> nodes.Path:
-        return _extend(path, nodes.Segment(_string(text), _pos(text), _end(rsqb)))
+        return _extend(path, nodes.Segment(_string(text), _pos(text), _end(text)), _end(rsqb))
 
     def index(self, path: nodes.Path, _lsqb: Token, number: Token, rsqb: Token) -> nodes.Path:
         value = _number(number)
@@ -138,7 +138,7 @@ class _Builder(Transformer[Token, nodes.Node]):
             raise LocatedError(
                 "a list index must be a whole number, 0 or more", _pos(number), _end(number)
             )
-        return _extend(path, nodes.Segment(value, _pos(number), _end(rsqb)))
+        return _extend(path, nodes.Segment(value, _pos(number), _end(number)), _end(rsqb))
 
     def string(self, text: Token) -> nodes.Node:
         return nodes.Literal(_pos(text), _end(text), 1, _string(text))
@@ -159,8 +159,9 @@ class _Builder(Transformer[Token, nodes.Node]):
         return nodes.Literal(_pos(word), _end(word), 1, None)
 
 
-def _extend(path: nodes.Path, segment: nodes.Segment) -> nodes.Path:
-    return nodes.Path(path.start, segment.end, 1, (*path.segments, segment))
+def _extend(path: nodes.Path, segment: nodes.Segment, end: int | None = None) -> nodes.Path:
+    """``path`` one segment longer; ``end`` is where the path ends if not with the segment."""
+    return nodes.Path(path.start, end or segment.end, 1, (*path.segments, segment))
 
 
 def _pos(token: Token) -> int:
