@@ -178,11 +178,24 @@ class Publisher:
             self._stats.queued = len(self._queue)
             return PublisherStats(**self._stats.to_dict())  # type: ignore[arg-type]
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued (waiting at most ``timeout`` s), then stop the sender."""
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued entry is published (at most ``timeout`` s); True if so."""
         deadline = time.monotonic() + timeout
         with self._wake:
-            while (self._queue or self._snapshots) and self._thread.is_alive():
+            while self._queue or self._stats.in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive():
+                    return False
+                self._wake.wait(min(remaining, 0.05))
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued, snapshots included (waiting at most ``timeout`` s), then stop."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while (self._queue or self._snapshots or self._stats.in_flight) and (
+                self._thread.is_alive()
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

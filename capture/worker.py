@@ -63,6 +63,9 @@ class EntrySink(Protocol):
     def stats(self) -> _Counters:
         """The sink's counters."""
 
+    def drain(self, timeout: float) -> bool:
+        """Wait until what was submitted is delivered; False if ``timeout`` s ran out."""
+
     def close(self) -> None:
         """Deliver what is pending and release resources."""
 
@@ -89,6 +92,7 @@ class WorkerSettings:
     filters: FilterSpec = field(default_factory=FilterSpec)
     tick_interval: float = 0.2
     stats_interval: float = 5.0
+    drain_timeout: float = 5.0
 
 
 class Worker:
@@ -239,4 +243,5 @@ class Worker:
         self._sink.submit(self._pipeline.flush(now))
         if self._ring is not None:
             self._ring.close()
+        self._sink.drain(self._settings.drain_timeout)  # so the last snapshot counts it all
         self._publish_snapshot()

@@ -45,6 +45,9 @@ class ListSink:
         with self.lock:
             return SinkCounters(len(self.entries))
 
+    def drain(self, timeout: float) -> bool:
+        return True
+
     def close(self) -> None:
         return None
 
