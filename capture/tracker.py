@@ -389,6 +389,8 @@ class TcpTracker:
         if side.fin is None:
             position = side.position(packet.seq, self._full) + packet.payload_len
             side.high = side.fin = position  # the FIN fixes where this direction's bytes end
+        elif not packet.payload_len:
+            connection.retransmits += 1  # the same FIN again
         self._peer_acknowledged(packet, peer)
         if peer.fin is not None:
             connection.state = CLOSED
