@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from scapy.layers.dns import DNS, dnsqtypes
 
+from capture.schema import MAX_LIST_ITEMS, MAX_STRING_CHARS
+
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
                5: "REFUSED", 6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH",
                10: "NOTZONE"}  # fmt: skip
@@ -37,7 +39,7 @@ class DnsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DnsAnswer:
-    """The parts of a DNS answer podscope reports."""
+    """The parts of a DNS answer podscope reports (lists and names cut to the schema's limits)."""
 
     id: int
     query: str
@@ -98,8 +100,8 @@ def parse_answer(payload: bytes) -> DnsAnswer:
             query=_name(question.qname),
             qtype=dnsqtypes.get(question.qtype, str(question.qtype)),
             rcode=RCODE_NAMES.get(message.rcode, str(message.rcode)),
-            answers=tuple(answers),
-            addresses=tuple(addresses),
+            answers=tuple(answers[:MAX_LIST_ITEMS]),
+            addresses=tuple(addresses[:MAX_LIST_ITEMS]),
         )
     except DnsError:
         raise
@@ -109,7 +111,8 @@ def parse_answer(payload: bytes) -> DnsAnswer:
 
 def _name(raw: object) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return text[:-1] if text.endswith(".") and len(text) > 1 else text
+    text = text[:-1] if text.endswith(".") and len(text) > 1 else text
+    return text[:MAX_STRING_CHARS]
 
 
 class DnsTracker:

@@ -17,6 +17,7 @@ from capture.decode import IPPROTO_TCP, IPPROTO_UDP, flag_names
 from capture.dns import DnsEvent, NameIndex
 from capture.icmp import IcmpEvent
 from capture.schema import (
+    MAX_STRING_CHARS,
     AboutTuple,
     Address,
     DnsInfo,
@@ -263,7 +264,7 @@ class EntryFactory:
             dns=dns,
             icmp=icmp,
             payload=payload,
-            summary=f"{arrow} {summary}",
+            summary=f"{arrow} {summary}"[:MAX_STRING_CHARS],
         )
 
     def _endpoint(self, ip: str, port: int, name: str, kind: str) -> Endpoint:

@@ -39,6 +39,7 @@ from capture.tracker import CONTROL, TcpTracker
 from capture.udp import UdpTracker
 
 DNS_PORT = 53
+MAX_PAYLOAD_BYTES = 65536  # its base64 fits the schema's MAX_PAYLOAD_CHARS
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class PipelineConfig:
             value = getattr(self, field.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
                 raise ValueError(f"{field.name} must be positive, not {value}")
+        if self.payload_bytes > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload_bytes must be at most {MAX_PAYLOAD_BYTES} (64 KiB)")
         for cidr in self.local_cidrs:
             try:
                 ipaddress.ip_network(cidr, strict=False)
