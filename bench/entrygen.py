@@ -112,9 +112,9 @@ class _Generator:
         self.sequence = 0
 
     def entries(self, count: int) -> list[dict[str, Any]]:
-        kinds = ("tcp", "dns", "udp", "icmp")
-        chosen = self.random.choices(kinds, weights=(60, 20, 12, 8), k=count)
-        return [getattr(self, f"_{kind}")() for kind in chosen]
+        """Entries drawn one after the other, so a shorter run is a prefix of a longer one."""
+        makers = (self._tcp, self._dns, self._udp, self._icmp)
+        return [self.random.choices(makers, weights=(60, 20, 12, 8))[0]() for _ in range(count)]
 
     # --- cluster ------------------------------------------------------------------------------
 

@@ -1,0 +1,249 @@
+"""Property tests: grammar-built queries compile or raise KflError; ``!(q)`` negates ``q``."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from bench.entrygen import generate
+from capture.schema import field_paths
+from kfl import Filter, KflError, compile_filter
+from kfl.fields import aliases
+from tests.kfl.wire import dns_wire, tcp_wire
+
+SCHEMA = field_paths()
+LEAF_PATHS = sorted(path for path, kind in SCHEMA.items() if kind != "object")
+STRING_PATHS = sorted(path for path, kind in SCHEMA.items() if kind in {"str", "list[str]"})
+ALIASES = [alias.name for alias in aliases()]
+BASE_ENTRIES = [tcp_wire(), dns_wire(), *generate(40, seed=3)]
+
+# --- queries built from the grammar ---------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+strings = st.text(max_size=8).map(lambda text: json.dumps(text, ensure_ascii=False))
+regex_patterns = st.sampled_from(
+    ["a", "^api", "\\.com$", "[0-9]+", "(a+)+$", "RST|FIN", "(", "a**", "(?<=x)", "\\", "é+"]
+)
+regexes = regex_patterns.map(lambda pattern: f'r"{pattern}"')
+numbers = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["0", "443", "8080", "1678675066172", "1.5", "1e999", "-30"]),
+)
+keywords = st.sampled_from(["true", "false", "null", "nil"])
+helper_calls = st.one_of(
+    st.sampled_from(["now()", "seconds(-30)", "minutes(1.5)", "hours(2)", "days(1)"]),
+    st.sampled_from(['datetime("3/13/2023, 2:37:46.172 AM")', 'datetime("nope")']),
+    st.sampled_from(['cidr("10.0.0.0/8")', 'cidr("2001:db8::/32")', 'cidr("bad")']),
+    st.sampled_from(["seconds()", 'seconds("x")', "json()", "limit(3)", "now() - seconds(30)"]),
+)
+field_names = st.one_of(
+    st.sampled_from(LEAF_PATHS + ALIASES + ["src", "tcp.flags[0]", 'src["namespace"]']),
+    st.sampled_from(["nope", "dst.namspace", "tcp.event.x", "dns.answers[x]", "tcp.flags[-1]"]),
+)
+values = st.one_of(strings, regexes, numbers, keywords, helper_calls)
+operands = st.one_of(field_names, values)
+comparators = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])
+methods = st.sampled_from(["startsWith", "endsWith", "contains", "matches", "startWith"])
+spaces = st.sampled_from([" ", "", "  ", "\n", "\t"])
+
+
+@st.composite
+def comparisons(draw: st.DrawFn) -> str:
+    left, right = draw(operands), draw(operands)
+    if draw(st.booleans()):
+        right = f"{right} {draw(st.sampled_from(['+', '-']))} {draw(numbers)}"
+    return f"{left}{draw(spaces)}{draw(comparators)}{draw(spaces)}{right}"
+
+
+@st.composite
+def method_calls(draw: st.DrawFn) -> str:
+    return f"{draw(field_names)}.{draw(methods)}({draw(st.one_of(strings, regexes, numbers))})"
+
+
+def combined(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    pairs = st.tuples(inner, st.sampled_from(["and", "or", "&&", "||"]), inner)
+    return st.one_of(
+        pairs.map(" ".join),
+        st.tuples(st.sampled_from(["!", "not ", "! "]), inner).map("".join),
+        inner.map(lambda query: f"({query})"),
+    )
+
+
+grammar_queries = st.recursive(
+    st.one_of(field_names, comparisons(), method_calls(), keywords, values),
+    combined,
+    max_leaves=12,
+)
+limited_queries = st.tuples(grammar_queries, st.integers(-2, 20)).map(
+    lambda parts: f"{parts[0]} and limit({parts[1]})"
+)
+token_soup = st.lists(
+    st.sampled_from(
+        [
+            "(",
+            ")",
+            "[",
+            "]",
+            "!",
+            "not",
+            "and",
+            "or",
+            "&&",
+            "||",
+            "==",
+            "!=",
+            "<",
+            ">=",
+            "+",
+            "-",
+            ".",
+            ",",
+            '"x"',
+            'r"a+"',
+            '"',
+            "'",
+            "=",
+            "1",
+            "-2.5",
+            "1e5",
+            "tcp",
+            "dst",
+            "name",
+            "port",
+            "startsWith",
+            "seconds",
+            "limit",
+            "now",
+            "\x00",
+            "é",
+            "\\",
+            "r",
+            "0",
+            "true",
+            "nil",
+        ]
+    ),
+    max_size=12,
+).flatmap(lambda tokens: spaces.map(lambda space: space.join(tokens)))
+
+
+def compile_outcome(query: str) -> Filter | KflError:
+    try:
+        return compile_filter(query)
+    except KflError as error:
+        return error
+
+
+def compiles_or_raises_kfl_error(query: str) -> None:
+    outcome = compile_outcome(query)
+    if isinstance(outcome, KflError):
+        assert outcome.line >= 1
+        assert outcome.column >= 1
+        assert outcome.context
+        return
+    for wire in BASE_ENTRIES[:5]:
+        assert outcome(wire) in {True, False}
+
+
+@given(st.one_of(grammar_queries, limited_queries))
+def test_grammar_queries_compile_or_raise_kfl_error(query: str) -> None:
+    compiles_or_raises_kfl_error(query)
+
+
+@given(token_soup)
+def test_token_soup_compiles_or_raises_kfl_error(query: str) -> None:
+    compiles_or_raises_kfl_error(query)
+
+
+@given(st.text(max_size=40))
+def test_any_text_compiles_or_raises_kfl_error(query: str) -> None:
+    compiles_or_raises_kfl_error(query)
+
+
+# --- negation on random entries -----------------------------------------------------------------
+
+string_values = st.one_of(
+    st.text(max_size=6).map(json.dumps),
+    st.sampled_from(['"tcp"', '"shop"', '"ns1"', '""', '"8080"', '"RST"', '"api.stripe.com"']),
+)
+valid_values = st.one_of(
+    string_values,
+    st.integers(-(2**63), 2**63 - 1).map(str),
+    st.sampled_from(["0", "443", "1.5", "-30", "true", "false", "null"]),
+    st.sampled_from(['datetime("1/1/2026, 12:00:00.000 AM")', "seconds(5)", "2 + 3"]),
+)
+
+
+@st.composite
+def valid_conditions(draw: st.DrawFn) -> str:
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
+        return draw(st.sampled_from(LEAF_PATHS + ALIASES))
+    if kind == 1:
+        path, op = draw(st.sampled_from(LEAF_PATHS)), draw(comparators)
+        return f"{path} {op} {draw(valid_values)}"
+    if kind == 2:
+        path, op = draw(st.sampled_from(LEAF_PATHS)), draw(st.sampled_from(["==", "!="]))
+        pattern = draw(st.sampled_from(['r"^a"', 'r"\\.com$"', 'r"[0-9]"', 'cidr("10.0.0.0/8")']))
+        return f"{path} {op} {pattern}"
+    if kind == 3:
+        method = draw(st.sampled_from(["startsWith", "endsWith", "contains", "matches"]))
+        return f"{draw(st.sampled_from(STRING_PATHS))}.{method}({draw(string_values)})"
+    if kind == 4:
+        left, right = draw(st.sampled_from(LEAF_PATHS)), draw(st.sampled_from(LEAF_PATHS))
+        return f"{left} {draw(comparators)} {right}"
+    return draw(st.sampled_from(["true", "false", "tcp.flags[1]", 'src["namespace"]']))
+
+
+valid_queries = st.recursive(valid_conditions(), combined, max_leaves=8)
+
+
+@st.composite
+def wire_entries(draw: st.DrawFn) -> dict[str, Any]:
+    wire: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(BASE_ENTRIES)))
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from(LEAF_PATHS)).split(".")
+        target: Any = wire
+        for key in path[:-1]:
+            target = target.setdefault(key, {}) if isinstance(target, dict) else {}
+        if isinstance(target, dict):
+            if draw(st.booleans()):
+                target.pop(path[-1], None)
+            else:
+                target[path[-1]] = draw(json_values)
+    return wire
+
+
+def compiled_or_none(query: str) -> Filter | None:
+    outcome = compile_outcome(query)
+    return None if isinstance(outcome, KflError) else outcome
+
+
+@given(valid_queries, st.lists(wire_entries(), min_size=1, max_size=4))
+def test_negation_is_the_complement_on_every_entry(query: str, wires: list[dict[str, Any]]) -> None:
+    matcher = compiled_or_none(query)
+    assume(matcher is not None)
+    assert matcher is not None
+    negated = compile_filter(f"!({query})")
+    for wire in wires:
+        assert negated(wire) is (not matcher(wire))
+
+
+@given(valid_queries, json_values)
+def test_filters_never_raise_on_arbitrary_json(query: str, value: object) -> None:
+    matcher = compiled_or_none(query)
+    assume(matcher is not None)
+    assert matcher is not None
+    assert matcher({"src": value, "dst": value, "tcp": value, "timestamp": value}) in {True, False}
+    assert matcher(value) in {True, False}
