@@ -1,0 +1,360 @@
+"""Live capture benchmark in the namespace lab (root): connections mode and full mode.
+
+``connections``: load generators in two pods open ``--rate`` new TCP connections per second in
+total to servers in two other pods for ``--seconds``; each sends ``--request`` bytes and gets
+``--response`` bytes back. The worker (``python -m capture -i any --redis ...`` in the node
+namespace, publishing to a private redis-server there: its real path) must report every
+connection with exact bytes each way, with zero kernel drops; its CPU time is read from /proc.
+Prints the achieved rate, the entries matched, mismatches, kernel drops and the worker's CPU as
+a share of one core.
+
+``full``: UDP packets from one pod to another at increasing rates; the worker (full mode) and
+``tcpdump -i any`` capture the same traffic at the same time. Prints, per rate, the frames each
+saw and each one's kernel drops, the highest rate with no worker drop, and worker/tcpdump.
+
+Usage (as root, when the machine is quiet; the load average is printed first):
+    python -m bench.capture_live_bench connections [--rate 1000] [--seconds 30]
+    python -m bench.capture_live_bench full [--rates 5000,10000,20000,40000] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import redis
+
+from capture.lab import Lab
+from capture.labnet import TcpServer
+
+REPO = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SERVER_PORTS = (8000, 8001, 8002, 8003)
+REDIS_PORT = 6391
+
+
+# --- load generator roles (run inside a pod namespace through `ip netns exec`) ----------------
+
+
+async def _one_connection(
+    server: str, port: int, request: bytes, results: list[tuple[int, int, int]]
+) -> None:
+    try:
+        reader, writer = await asyncio.open_connection(server, port)
+    except OSError:
+        results.append((0, port, -1))
+        return
+    local_port = writer.get_extra_info("sockname")[1]
+    received = 0
+    try:
+        writer.write(request)
+        writer.write_eof()
+        while chunk := await reader.read(262_144):
+            received += len(chunk)
+    except OSError:
+        received = -1
+    finally:
+        writer.close()
+    results.append((local_port, port, received))
+
+
+async def _client(server: str, rate: float, seconds: float, request_bytes: int) -> None:
+    request = b"q" * request_bytes
+    results: list[tuple[int, int, int]] = []
+    tasks: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = 0
+    while (now := loop.time() - start) < seconds:
+        due = int(now * rate) + 1
+        while sent < due:
+            port = SERVER_PORTS[sent % len(SERVER_PORTS)]
+            task = asyncio.create_task(_one_connection(server, port, request, results))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            sent += 1
+        await asyncio.sleep(0.001)
+    elapsed = loop.time() - start
+    if tasks:
+        await asyncio.wait(tasks, timeout=30)
+    json.dump({"attempted": sent, "elapsed": elapsed, "results": results}, sys.stdout)
+
+
+def _udp_sender(server: str, rate: float, seconds: float) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payload = b"u" * 100
+    start = time.monotonic()
+    sent = 0
+    while (now := time.monotonic() - start) < seconds:
+        due = int(now * rate)
+        while sent < due:
+            sock.sendto(payload, (server, 9000 + sent % 50))
+            sent += 1
+        time.sleep(0.0005)
+    json.dump({"sent": sent, "elapsed": time.monotonic() - start}, sys.stdout)
+
+
+# --- orchestration ----------------------------------------------------------------------------
+
+
+def _role(lab: Lab, netns: str, *args: str) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "bench.capture_live_bench", *args]
+    return subprocess.Popen(
+        lab.command(netns, argv), stdout=subprocess.PIPE, text=True, cwd=REPO, env=_env()
+    )
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def _start_worker(lab: Lab, args: list[str]) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "capture", "-i", "any", "--worker", "bench", *args]
+    worker = subprocess.Popen(
+        lab.command(lab.node_ns, argv),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=_env(),
+    )
+    time.sleep(2.0)  # imports and socket setup
+    if worker.poll() is not None:
+        raise SystemExit(f"worker failed: {worker.stderr.read() if worker.stderr else ''}")
+    return worker
+
+
+def _lab_redis(lab: Lab, stack: ExitStack) -> redis.Redis[bytes]:
+    """A private redis-server inside the node namespace (the worker's Redis), and a client."""
+    server = subprocess.Popen(
+        lab.command(
+            lab.node_ns,
+            [
+                "redis-server",
+                "--port",
+                str(REDIS_PORT),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ],
+        ),
+        stdout=subprocess.DEVNULL,
+    )
+    stack.callback(server.wait)
+    stack.callback(server.kill)
+    with lab.inside(lab.node_ns):
+        client: redis.Redis[bytes] = redis.Redis(port=REDIS_PORT)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+    stack.callback(client.close)
+    return client
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def bench_connections(options: argparse.Namespace) -> None:
+    """1,000 new connections/s of 100 KB each: exact bytes, kernel drops, worker CPU."""
+    url = f"redis://127.0.0.1:{REDIS_PORT}/0"
+    prefix = f"bench-{secrets.token_hex(4)}"
+    with Lab() as lab, ExitStack() as stack:
+        client = _lab_redis(lab, stack)
+        servers = [lab.pod("payments/api"), lab.pod("shop/cart")]
+        clients = [lab.pod("shop/frontend"), lab.pod("monitoring/prom")]
+        for pod in clients:
+            subprocess.run(
+                lab.command(pod.netns, ["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1"]),
+                check=True,
+            )
+        for server in servers:
+            for port in SERVER_PORTS:
+                stack.enter_context(TcpServer(server.netns, server.ip, port, options.response))
+        worker_args = ["--redis", url, "--prefix", prefix, "--maxlen", "1000000"]
+        worker = _start_worker(lab, worker_args)
+        cpu_before, wall_before = _cpu_seconds(worker.pid), time.monotonic()
+        generators = [
+            _role(
+                lab,
+                pod.netns,
+                "_client",
+                server.ip,
+                str(options.rate / len(clients)),
+                str(options.seconds),
+                str(options.request),
+            )
+            for pod, server in zip(clients, servers, strict=True)
+        ]
+        outputs = [json.loads(g.communicate()[0]) for g in generators]
+        time.sleep(2.0)  # let the last FINs reach the worker
+        cpu_after, wall_after = _cpu_seconds(worker.pid), time.monotonic()
+        _stop(worker)
+        client_ips = [pod.ip for pod in clients]
+        stream = client.xrange(f"{prefix}:entries", "-", "+")
+        entries = [json.loads(fields[b"entry"]) for _, fields in stream]
+        snapshot = json.loads(client.hget(f"{prefix}:workers", "bench") or b"{}")
+    closes: dict[tuple[str, int, int], tuple[int, int]] = {}
+    for entry in entries:
+        if entry.get("tcp", {}).get("event") == "close":
+            key = (entry["src"]["ip"], entry["src"]["port"], entry["dst"]["port"])
+            closes[key] = (entry.get("requestSize", 0), entry.get("responseSize", 0))
+    expected = (options.request, options.response)
+    attempted = sum(o["attempted"] for o in outputs)
+    completed = matched = wrong = missing = 0
+    for ip, output in zip(client_ips, outputs, strict=True):
+        for local_port, server_port, received in output["results"]:
+            if received != options.response:
+                continue
+            completed += 1
+            found = closes.get((ip, local_port, server_port))
+            if found is None:
+                missing += 1
+            elif found == expected:
+                matched += 1
+            else:
+                wrong += 1
+    elapsed = max(o["elapsed"] for o in outputs)
+    cpu = cpu_after - cpu_before
+    wall = wall_after - wall_before
+    print(f"connections attempted      {attempted} in {elapsed:.1f} s")
+    print(f"achieved rate              {completed / elapsed:.0f} completed connections/s")
+    print(f"bytes per connection       {options.request} B request, {options.response} B reply")
+    print(f"reported with exact bytes  {matched} of {completed} ({wrong} wrong, {missing} missing)")
+    print(f"kernel drops               {snapshot.get('sniffer', {}).get('kernel_drops')}")
+    print(f"frames read by the worker  {snapshot.get('sniffer', {}).get('packets')}")
+    print(f"entries published          {snapshot.get('publisher', {}).get('published')}")
+    print(
+        f"worker CPU                 {cpu:.2f} s over {wall:.1f} s = {100 * cpu / wall:.1f}% "
+        "of one core"
+    )
+
+
+def bench_full(options: argparse.Namespace) -> None:
+    """Full mode: increasing UDP packet rates, worker vs tcpdump on the same traffic."""
+    rates = [int(r) for r in options.rates.split(",")]
+    best = 0
+    with Lab() as lab:
+        sender, receiver = lab.pod("shop/frontend"), lab.pod("payments/api")
+        print(
+            f"{'rate/s':>8} {'sent':>8} {'worker':>9} {'w.drops':>8} {'tcpdump':>9} "
+            f"{'t.drops':>8} {'worker/tcpdump':>15}"
+        )
+        for rate in rates:
+            metrics_port = 9400 + rates.index(rate)
+            worker = _start_worker(
+                lab, ["--mode", "full", "--format", "jsonl", "--metrics-port", str(metrics_port)]
+            )
+            dump = subprocess.Popen(
+                lab.command(
+                    lab.node_ns, ["tcpdump", "-i", "any", "-w", "/dev/null", "-B", "65536", "udp"]
+                ),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(1.0)
+            load = _role(lab, sender.netns, "_udp", receiver.ip, str(rate), str(options.seconds))
+            sent = json.loads(load.communicate()[0])["sent"]
+            time.sleep(6.0)  # one more stats snapshot (every 5 s) after the load
+            worker_stats = _scrape(lab, metrics_port)
+            _stop(worker)
+            dump.send_signal(signal.SIGINT)
+            tcpdump = _tcpdump_counts(dump.communicate(timeout=30)[1])
+            seen, drops = worker_stats.get("captured_packets", 0), worker_stats.get("kernel_drops")
+            ratio = seen / tcpdump["captured"] if tcpdump["captured"] else float("nan")
+            print(
+                f"{rate:>8} {sent:>8} {seen:>9.0f} {drops!s:>8} {tcpdump['captured']:>9} "
+                f"{tcpdump['dropped']:>8} {ratio:>15.3f}"
+            )
+            if drops == 0:
+                best = max(best, rate)
+    print(
+        f"highest rate without worker kernel drops: {best} packets/s sent "
+        f"({2 * best} frames/s on 'any': each packet crosses two veths)"
+    )
+
+
+def _scrape(lab: Lab, port: int) -> dict[str, float]:
+    curl = [
+        sys.executable,
+        "-c",
+        f"import urllib.request as u;print(u.urlopen("
+        f"'http://127.0.0.1:{port}/metrics').read().decode())",
+    ]
+    result = subprocess.run(
+        lab.command(lab.node_ns, curl), capture_output=True, text=True, check=True
+    )
+    text = result.stdout
+    values: dict[str, float] = {}
+    for match in re.finditer(r"^podscope_capture_(\w+?)(?:_total)?\{[^}]*\} (\S+)$", text, re.M):
+        values[match.group(1)] = float(match.group(2))
+    return values
+
+
+def _tcpdump_counts(stderr: str) -> dict[str, int]:
+    counts = {"captured": 0, "dropped": 0}
+    for number, what in re.findall(r"(\d+) packets? (captured|dropped by kernel)", stderr):
+        counts["captured" if what == "captured" else "dropped"] = int(number)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    commands = parser.add_subparsers(dest="command", required=True)
+    connections = commands.add_parser("connections")
+    connections.add_argument("--rate", type=float, default=1000.0)
+    connections.add_argument("--seconds", type=float, default=30.0)
+    connections.add_argument("--request", type=int, default=1_000)
+    connections.add_argument("--response", type=int, default=100_000)
+    full = commands.add_parser("full")
+    full.add_argument("--rates", default="5000,10000,20000,40000")
+    full.add_argument("--seconds", type=float, default=5.0)
+    client = commands.add_parser("_client")
+    client.add_argument("server")
+    client.add_argument("rate", type=float)
+    client.add_argument("seconds", type=float)
+    client.add_argument("request", type=int)
+    udp = commands.add_parser("_udp")
+    udp.add_argument("server")
+    udp.add_argument("rate", type=float)
+    udp.add_argument("seconds", type=float)
+    options = parser.parse_args()
+    if options.command == "_client":
+        asyncio.run(_client(options.server, options.rate, options.seconds, options.request))
+        return
+    if options.command == "_udp":
+        _udp_sender(options.server, options.rate, options.seconds)
+        return
+    print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
+    if options.command == "connections":
+        bench_connections(options)
+    else:
+        bench_full(options)
+
+
+if __name__ == "__main__":
+    main()
