@@ -23,16 +23,21 @@ TCP_HIGH_PORT_COM = 'tcp and dst.port > 1024 and dst.name.endsWith(".com")'
 
 
 def namespaces_by_hand(entry: dict[str, Any]) -> bool:
-    src = entry["src"]["namespace"]
-    dst = entry["dst"]["namespace"]
+    src: str = entry["src"]["namespace"]
+    dst: str = entry["dst"]["namespace"]
     return (src == "ns1" and dst == "ns2") or (src == "ns2" and dst == "ns1")
 
 
 def tcp_high_port_com_by_hand(entry: dict[str, Any]) -> bool:
+    protocol: str = entry["protocol"]["name"]
+    if protocol != "tcp":
+        return False
     dst = entry["dst"]
-    return (
-        entry["protocol"]["name"] == "tcp" and dst["port"] > 1024 and dst["name"].endswith(".com")
-    )
+    port: int = dst["port"]
+    if port <= 1024:
+        return False
+    name: str = dst["name"]
+    return name.endswith(".com")
 
 
 CASES: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
