@@ -188,6 +188,9 @@ class ClusterWatcher:
                     delay = self._failed(kind, f"HTTP {exc.status} {exc.reason}", delay)
                 except (urllib3.exceptions.HTTPError, OSError, ValueError, _StreamError) as exc:
                     delay = self._failed(kind, f"{type(exc).__name__}: {exc}", delay)
+                except Exception as exc:  # a bug must not end the watch for good
+                    log.exception("unexpected error in the watch of %s", kind)
+                    delay = self._failed(kind, f"unexpected {type(exc).__name__}: {exc}", delay)
         finally:
             api.close()  # type: ignore[no-untyped-call]
 

@@ -59,6 +59,7 @@ DEFAULT_RETENTION_MS = 60 * 60 * 1000
 PRUNE_EVERY_MS = 60 * 1000
 MAX_DEPARTED = 50_000
 MAX_CLASSIFIED = 65_536
+MAX_SERVERS = 65_536
 
 # (kind, namespace, name, uid): who holds an address. The uid tells a recreated pod apart.
 HolderKey = tuple[str, str, str, str]
@@ -106,6 +107,7 @@ class ClusterIndex:
         self._departed: OrderedDict[HolderKey, Naming] = OrderedDict()
         self._cache: dict[HolderKey, Naming] = {}
         self._classified: dict[str, tuple[str, Naming]] = {}
+        self._servers: dict[tuple[str, int, str], tuple[Naming, Endpoint]] = {}
         self._dropped: Counter[str] = Counter()
         self._last_drop = ""
         self._events = 0
@@ -171,7 +173,7 @@ class ClusterIndex:
         """A copy of ``entry`` with ``src`` and ``dst`` named as of its timestamp."""
         with self._lock:
             src = self._name_endpoint(entry.src, entry.timestamp)
-            dst = self._name_endpoint(entry.dst, entry.timestamp)
+            dst = self._name_server(entry.dst, entry.timestamp)
         if src is entry.src and dst is entry.dst:
             return entry
         return dataclasses.replace(entry, src=src, dst=dst)
@@ -207,8 +209,24 @@ class ClusterIndex:
 
     # --- resolution ---------------------------------------------------------------------------
 
-    def _name_endpoint(self, endpoint: Endpoint, at_ms: int) -> Endpoint:
+    def _name_server(self, endpoint: Endpoint, at_ms: int) -> Endpoint:
+        """Name a destination: few distinct (IP, port, DNS name), so named copies are shared."""
         naming = self._resolve(endpoint.ip, endpoint.port, at_ms)
+        key = (endpoint.ip, endpoint.port, endpoint.name)
+        cached = self._servers.get(key)
+        if cached is not None and cached[0] is naming:
+            return cached[1]
+        if len(self._servers) >= MAX_SERVERS:
+            self._servers.clear()
+        named = self._name_endpoint(endpoint, at_ms, naming)
+        self._servers[key] = (naming, named)
+        return named
+
+    def _name_endpoint(
+        self, endpoint: Endpoint, at_ms: int, naming: Naming | None = None
+    ) -> Endpoint:
+        if naming is None:
+            naming = self._resolve(endpoint.ip, endpoint.port, at_ms)
         name = naming.name if naming.kind in CLUSTER_KINDS else endpoint.name
         if (
             endpoint.name == name
@@ -219,15 +237,15 @@ class ClusterIndex:
             and endpoint.workload == naming.workload
         ):
             return endpoint
-        return Endpoint(
-            ip=endpoint.ip,
-            port=endpoint.port,
-            name=name,
-            namespace=naming.namespace,
-            pod=naming.pod,
-            service=naming.service,
-            workload=naming.workload,
-            kind=naming.kind,
+        return Endpoint(  # positional: this runs twice per entry
+            endpoint.ip,
+            endpoint.port,
+            name,
+            naming.namespace,
+            naming.pod,
+            naming.service,
+            naming.workload,
+            naming.kind,
         )
 
     def _resolve(self, ip: str, port: int, at_ms: int) -> Naming:

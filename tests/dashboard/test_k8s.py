@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 from kubernetes import client
@@ -255,3 +255,33 @@ def test_unknown_kind_and_missing_configuration_are_clear_errors(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(WatcherError, match="no Kubernetes configuration"):
         ClusterWatcher(index)
+
+
+class FlakyIndex(ClusterIndex):
+    """An index whose first replace of pods fails with a bug-like exception."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def replace(self, kind: str, objects: Iterable[object]) -> int:
+        if kind == "Pod" and self.failures:
+            self.failures -= 1
+            raise RuntimeError("boom")
+        return super().replace(kind, objects)
+
+
+def test_an_unexpected_error_is_counted_and_the_watch_goes_on(
+    server: FakeApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.add(k8s.pod("p", "shop", "10.244.1.90"))
+    index = FlakyIndex()
+    watcher = make_watcher(server, index, kinds=("Pod",))
+    watcher.start()
+    try:
+        assert watcher.wait_synced(5)
+        assert pod_name(index, "10.244.1.90") == "p"
+        assert watcher.stats["Pod"]["errors"] == 1
+        assert "unexpected error in the watch of Pod" in caplog.text
+    finally:
+        watcher.stop()
