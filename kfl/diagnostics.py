@@ -15,6 +15,9 @@ from kfl.errors import LocatedError
 CONNECTIVES = frozenset({"and", "&&", "or", "||"})
 NEGATIONS = frozenset({"BANG", "NOT"})
 INCOMPLETE = frozenset({"COMPARATOR", "ADDITIVE", "BANG", "NOT", "LPAR", "LSQB"})
+OPERAND_ENDS = frozenset(
+    {"NAME", "STRING", "REGEX", "NUMBER", "TRUE", "FALSE", "NULL", "NIL", "RPAR", "RSQB"}
+)
 CHARACTER_HINTS = {
     "'": "strings use double quotes",
     "=": "use '==' to compare",
@@ -92,6 +95,11 @@ def _expectation(stack: list[object], token: Token, found: str) -> str:
     if str(previous) in {".", ","}:
         what = "a field or helper name" if str(previous) == "." else "an argument"
         return f"expected {what} after {_quoted(previous)}, found {found}"
+    if previous.type in OPERAND_ENDS:
+        unclosed = _unclosed(stack)
+        if unclosed is not None and unclosed.type == "LSQB":
+            return f"expected ']' to close '[', found {found}"
+        return f"expected an operator such as '==', 'and' or 'or' before {found}"
     return f"unexpected {found} after {_quoted(previous)}"
 
 

@@ -23,7 +23,12 @@ ERRORS: list[tuple[str, str, int, int, int, int]] = [
     ("dst.name == 'api'", 'unexpected character "\'": strings use double quotes', 1, 13, 1, 14),
     ("dst.port = 80", "unexpected character '=': use '==' to compare", 1, 10, 1, 11),
     ("tcp & udp", "unexpected character '&': use '&&' or 'and'", 1, 5, 1, 6),
-    ("tcp udp", "unexpected 'udp' after 'tcp'", 1, 5, 1, 8),
+    ("tcp udp", "expected an operator such as '==', 'and' or 'or' before 'udp'", 1, 5, 1, 8),
+    ("dst.port == true false", "expected an operator such as '=='", 1, 18, 1, 23),
+    ("tcp.flags[0 == 1", "expected ']' to close '[', found '=='", 1, 13, 1, 15),
+    ("and", "expected a condition, found 'and'", 1, 1, 1, 4),
+    ("tcp and or udp", "expected a condition after 'and', found 'or'", 1, 9, 1, 11),
+    ("seconds(1,) > 0", "expected an argument after ',', found ')'", 1, 11, 1, 12),
     ("dst.port == 1 == 2", "comparisons cannot be chained", 1, 15, 1, 17),
     ("dst.", "expected a field or helper name after '.'", 1, 5, 1, 6),
     ("tcp.flags[", "expected a string key or a list index after '['", 1, 11, 1, 12),
@@ -162,7 +167,9 @@ def test_to_dict_is_json_ready_with_camel_case_keys() -> None:
 def test_str_names_the_position() -> None:
     with pytest.raises(KflError) as caught:
         compile_filter("tcp udp")
-    assert str(caught.value) == "line 1, column 5: unexpected 'udp' after 'tcp'"
+    assert str(caught.value) == (
+        "line 1, column 5: expected an operator such as '==', 'and' or 'or' before 'udp'"
+    )
 
 
 def test_kfl_error_is_a_value_error() -> None:
