@@ -8,13 +8,16 @@ Exception hierarchy::
     OSError
      └── PcapError    a file that is missing, unreadable or not a capture (the message says which)
 
-A file that ends in the middle of a record yields the records before it: a capture still being
-written, or cut by a full disk, is read as far as it goes.
+A file that ends in the middle of a record is read as far as it goes (a capture still being
+written, or cut by a full disk): the cut record is yielded with the bytes it has, and the
+decoder counts it as malformed if its headers are incomplete.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +26,8 @@ from scapy.utils import RawPcapNgReader, RawPcapReader
 
 from capture.frames import Frame
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
 
 class PcapError(OSError):
     """A pcap/pcapng file that cannot be read."""
@@ -30,12 +35,18 @@ class PcapError(OSError):
 
 def read_frames(path: str | os.PathLike[str]) -> Iterator[Frame]:
     """The frames of the capture file at ``path``; raise PcapError now if it is not one."""
+    name = os.fspath(path)
     try:
-        reader = RawPcapReader(os.fspath(path))
-    except Scapy_Exception as exc:
-        raise PcapError(f"{os.fspath(path)}: not a pcap or pcapng file ({exc})") from None
+        with open(name, "rb") as probe:
+            compressed = probe.read(2) == _GZIP_MAGIC
+        stream: Any = gzip.open(name, "rb") if compressed else open(name, "rb")  # noqa: SIM115
     except OSError as exc:
-        raise PcapError(f"{os.fspath(path)}: cannot read: {exc.strerror or exc}") from None
+        raise PcapError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    try:
+        reader = RawPcapReader(stream)
+    except (Scapy_Exception, EOFError, OSError, zlib.error) as exc:
+        stream.close()
+        raise PcapError(f"{name}: not a pcap or pcapng file ({exc})") from None
     return _frames(reader)
 
 
