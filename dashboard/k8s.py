@@ -206,17 +206,22 @@ class ClusterWatcher:
             )
             page = json.loads(response.data)
             response.release_conn()
+            metadata = page.get("metadata") if isinstance(page, dict) else None
+            if not isinstance(metadata, dict) or not metadata.get("resourceVersion"):
+                raise ValueError(f"{kind} list without metadata.resourceVersion")
             items.extend(page.get("items") or ())
-            token = page["metadata"].get("continue")
+            token = metadata.get("continue")
             if not token:
                 break
         for item in items:
             if isinstance(item, dict):
                 item.setdefault("kind", kind)
         self._index.replace(kind, items)
-        resource_version = str(page["metadata"]["resourceVersion"])
+        resource_version = str(metadata["resourceVersion"])
         with self._stats_lock:
             stats = self._stats[kind]
+            if stats.last_error:
+                log.warning("watch of %s recovered after %d errors", kind, stats.errors)
             stats.relists += stats.lists > 0
             stats.lists += 1
             stats.connected = True

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 import pytest
 from kubernetes import client
 
+from capture.schema import Endpoint, Entry, Node, TcpInfo, protocol
 from dashboard.k8s import WATCHED_KINDS, ClusterWatcher, WatcherError
 from dashboard.naming import UNKNOWN, ClusterIndex
 from tests.dashboard import objects as k8s
@@ -207,13 +208,58 @@ def test_api_server_down_degrades_naming_and_comes_back(
     eventually(lambda: watcher.stats["Pod"]["errors"] >= 2)
     assert watcher.stats["Pod"]["connected"] is False
     assert "Error" in watcher.stats["Pod"]["last_error"]
-    # lookups keep working from the last state; unknown IPs still show as IPs
-    assert pod_name(index, "10.244.1.70") == "known"
-    assert index.resolve("10.244.1.71", 80, LATER) == UNKNOWN
+    # a stream of entries is still named from the last state; unknown IPs still show as IPs
+    entries = [make_entry("10.244.1.70", f"10.244.1.{n}") for n in range(71, 171)]
+    named = [index.name_entry(entry) for entry in entries]
+    assert {e.src.pod for e in named} == {"known"}
+    assert {(e.dst.kind, e.dst.name) for e in named} == {("unknown", "")}
 
     server.add(k8s.pod("while-down", "shop", "10.244.1.72"))
     server.start()
     eventually(lambda: pod_name(index, "10.244.1.72") == "while-down")
+
+
+def make_entry(src: str, dst: str, dst_port: int = 80) -> Entry:
+    return Entry(
+        id="w/1",
+        worker="w",
+        node=Node("node-1", "172.18.0.2"),
+        timestamp=LATER,
+        protocol=protocol("tcp"),
+        src=Endpoint(ip=src, port=40000),
+        dst=Endpoint(ip=dst, port=dst_port),
+        tcp=TcpInfo(event="connect"),
+    )
+
+
+def test_names_through_the_watch_reuse_host_network_headless_and_owner_chains(
+    server: FakeApiServer, index: ClusterIndex, watcher: ClusterWatcher
+) -> None:
+    before = int(time.time() * 1000)
+    old = server.add(k8s.pod("old", "shop", "10.244.1.95", start_ms=before - 60_000))
+    server.add(k8s.job("backup-28913760", "shop", "backup"))
+    server.add(k8s.service("db", "shop", "None"))
+    server.add(k8s.endpoint_slice("db", "shop", [("backup-28913760-x", "10.244.1.96")]))
+    server.add(
+        k8s.pod(
+            "backup-28913760-x",
+            "shop",
+            "10.244.1.96",
+            owner=k8s.owner_ref("Job", "backup-28913760", "batch/v1"),
+        )
+    )
+    server.add(k8s.pod("exporter", "monitoring", "172.18.0.2", host_network=True, ports=(9100,)))
+    eventually(lambda: pod_name(index, "10.244.1.96") == "backup-28913760-x")
+    server.delete(old)
+    eventually(lambda: index.resolve("10.244.1.95", 80, LATER) == UNKNOWN)
+    server.add(k8s.pod("new", "shop", "10.244.1.95", start_ms=int(time.time() * 1000) + 1000))
+    eventually(lambda: pod_name(index, "10.244.1.95") == "new")
+
+    assert index.resolve("10.244.1.95", 80, before).pod == "old"
+    job_pod = index.resolve("10.244.1.96", 5432, LATER)
+    assert (job_pod.workload, job_pod.service) == ("backup", "db")
+    assert index.resolve("172.18.0.2", 9100, LATER).pod == "exporter"
+    assert index.resolve("172.18.0.2", 22, LATER).kind == "node"
 
 
 def test_bad_watch_lines_are_counted_not_fatal(
