@@ -4,7 +4,27 @@ Usage::
 
     from kfl import compile_filter, KflError
     f = compile_filter('dst.namespace == ""')
-    f(entry)    # entry: the wire dict of capture.schema -> bool
+    f(entry)        # entry: the wire dict of capture.schema -> bool
+    f.limit         # n of limit(n), or None
+    f.query         # the source text
+
+The language (Kubeshark-compatible)::
+
+    tcp  !tcp  udp  dns  icmp                 aliases (kfl.fields.register_alias adds more)
+    a and b   a && b   a or b   a || b         precedence: ! > comparison > and > or
+    !a   not a   (a)
+    dst.port == 443   src.port == "8080"      == != < <= > >=; numbers compare as numbers
+    dst.name == r"stripe\\.com$"               unanchored RE2 search (also !=)
+    tcp.flags == "RST"                        a list matches if any element does
+    src["namespace"]   dns.answers[0]         paths; a bare field is a truthiness test
+    dst.name.startsWith("api")                also endsWith, contains, matches(re)
+    timestamp >= now() - seconds(30)          also minutes, hours, days; seconds(-30)
+    timestamp < datetime("3/13/2023, 2:04:26.172 AM")   (UTC, or ISO 8601)
+    dst.ip == cidr("10.0.0.0/8")
+    tcp and limit(100)
+
+A missing field makes only its own comparison false. Every invalid query raises KflError with
+the line, column and span of the problem.
 """
 
 from kfl.compiler import Filter, compile_filter
