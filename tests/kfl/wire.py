@@ -16,7 +16,7 @@ from capture.schema import (
 
 TIMESTAMP = 1_678_675_066_172
 
-_DELETE = object()
+DELETE = object()  # an edit value that removes the key
 
 
 def tcp_wire() -> dict[str, Any]:
@@ -76,6 +76,3 @@ def edited(wire: dict[str, Any], **edits: Any) -> dict[str, Any]:
         else:
             target[last] = value
     return result
-
-
-DELETE = _DELETE
