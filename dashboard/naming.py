@@ -108,6 +108,7 @@ class ClusterIndex:
         self._cache: dict[HolderKey, Naming] = {}
         self._classified: dict[str, tuple[str, Naming]] = {}
         self._servers: dict[tuple[str, int, str], tuple[Naming, Endpoint]] = {}
+        self._port_ips: set[str] = set()  # IPs with (IP, port) keys; grows with node IPs only
         self._dropped: Counter[str] = Counter()
         self._last_drop = ""
         self._events = 0
@@ -261,7 +262,9 @@ class ClusterIndex:
 
     def _holder_at(self, ip: str, port: int, at_ms: int) -> HolderKey | None:
         history = self._history
-        return history.holder_at((ip, port), at_ms) or history.holder_at(ip, at_ms)
+        if ip in self._port_ips:  # a node IP with host ports: (IP, port) first
+            return history.holder_at((ip, port), at_ms) or history.holder_at(ip, at_ms)
+        return history.holder_at(ip, at_ms)
 
     def _classify(self, ip: str) -> tuple[str, Naming]:
         """Canonical text and outside kind (unknown/external) of an address (cached)."""
@@ -372,6 +375,8 @@ class ClusterIndex:
             self._history.claim(key, holder, start, end)
             if end is not None:
                 self._history.release(key, holder, end)
+            if isinstance(key, tuple):
+                self._port_ips.add(key[0])
 
     def _count_slice(self, info: SliceInfo, delta: int) -> None:
         for pod in info.pods:
