@@ -59,7 +59,7 @@ def _unexpected_token(query: str, error: UnexpectedToken) -> LocatedError:
     token: Token = error.token
     stack = list(error.state.value_stack) if error.state is not None else []
     at_end = token.type == "$END"
-    start = len(query) if at_end else token.start_pos or 0
+    start = len(query.rstrip()) if at_end else token.start_pos or 0
     end = start + 1 if at_end else token.end_pos or start + 1
     unclosed = _unclosed(stack)
     if at_end and unclosed is not None and not _wants_more(stack):

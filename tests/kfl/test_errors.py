@@ -37,6 +37,7 @@ ERRORS: list[tuple[str, str, int, int, int, int]] = [
     ("()", "expected a condition or a value after '('", 1, 2, 1, 3),
     ("== 1", "expected a condition, found '=='", 1, 1, 1, 3),
     ("tcp and\n  dst.port >", "expected a value after '>'", 2, 13, 2, 14),
+    ("tcp and  \n ", "expected a condition after 'and'", 1, 8, 1, 9),
     ("tcp\nand udp\nor dns.query ==", "expected a value after '=='", 3, 16, 3, 17),
     ('"\\q"', "invalid escape in string", 1, 2, 1, 4),
     ("tcp.flags[-1]", "a list index must be a whole number", 1, 11, 1, 13),
