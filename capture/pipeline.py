@@ -222,13 +222,18 @@ class Pipeline:
                 return []
         self._decoded += 1
         if timestamp >= self._next_tick:
-            entries.extend(self.tick(timestamp))
+            entries.extend(self._timers(timestamp))
         if entries:
             self._entry_count += len(entries)
         return entries
 
     def tick(self, now: float) -> list[Entry]:
         """Run the timers due by ``now``: timeouts, one-sided closes, ongoing reports, idle UDP."""
+        entries = self._timers(now)
+        self._entry_count += len(entries)
+        return entries
+
+    def _timers(self, now: float) -> list[Entry]:
         self._next_tick = now + self.config.tick_interval
         make = self._entries
         entries = [make.tcp(event) for event in self._tcp.tick(now)]

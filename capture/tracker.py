@@ -388,7 +388,7 @@ class TcpTracker:
             side.base = packet.seq
         if side.fin is None:
             position = side.position(packet.seq, self._full) + packet.payload_len
-            side.high = side.fin = position  # the FIN fixes where this direction's bytes end
+            side.high = side.fin = max(position, 0)  # the FIN fixes where this side's bytes end
         elif not packet.payload_len:
             connection.retransmits += 1  # the same FIN again
         self._peer_acknowledged(packet, peer)
