@@ -213,16 +213,22 @@ _DataclassT = TypeVar("_DataclassT")
 
 def _to_wire(obj: object) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for field in dataclasses.fields(obj):  # type: ignore[arg-type]
-        value = getattr(obj, field.name)
+    for attr, key in _wire_keys(typing.cast(type, type(obj))):
+        value = getattr(obj, attr)
         if value is None:
             continue
-        if dataclasses.is_dataclass(value):
-            value = _to_wire(value)
-        elif isinstance(value, tuple):
+        if isinstance(value, tuple):
             value = list(value)
-        out[camel(field.name)] = value
+        elif hasattr(value, "__dataclass_fields__"):
+            value = _to_wire(value)
+        out[key] = value
     return out
+
+
+@cache
+def _wire_keys(cls: type) -> tuple[tuple[str, str], ...]:
+    """(attribute, wire key) of each field of a schema dataclass, computed once per class."""
+    return tuple((field.name, camel(field.name)) for field in dataclasses.fields(cls))
 
 
 @dataclass(frozen=True, slots=True)
