@@ -1,8 +1,9 @@
 """Build the predicate of one comparison, choosing the fastest closure that keeps KFL semantics.
 
 A field of a known schema type compared with a constant of the same type compiles to one
-fused closure (``access.fused_test``); everything else goes through kfl.values, which handles
-lists (any element), missing fields (false), numeric strings and type mismatches.
+fused closure (``access.fused_test``), and its equalities can be merged into set lookups
+(kfl.lookup); everything else goes through kfl.values, which handles lists (any element),
+missing fields (false), numeric strings and type mismatches.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from kfl.access import Entry, Getter, Predicate, fused_test
 from kfl.constants import Constant, Network, Regex
+from kfl.lookup import Equalities
 from kfl.values import MISSING, ValueTest, as_number, compare, equal, holds, ordered, text_of
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -26,6 +28,8 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 MIRRORED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 NUMBER_KINDS = frozenset({"int", "float"})
+HASHABLE_KINDS = frozenset({"str", "int", "float"})
+NOT_NATIVE = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +95,32 @@ def _searched(regex: Regex, value: object) -> bool:
 
 def _fused(op: str, field: Field, value: Constant) -> Predicate | None:
     """A single-closure predicate when the schema type makes plain Python comparison exact."""
-    if field.keys is None or field.kind is None:
+    comparand = _native(field, value)
+    if field.keys is None or comparand is NOT_NATIVE:
         return None
+    if field.kind != "bool":
+        return fused_test(field.keys, OPERATORS[op], comparand)
+    if op in {"==", "!="}:
+        return fused_test(field.keys, operator.is_ if op == "==" else operator.is_not, comparand)
+    return None
+
+
+def equality(op: str, field: Field, value: Constant) -> Equalities | None:
+    """``{keys: comparand}`` when ``field OP value`` is a plain-field equality a set can test."""
+    if op != "==" or field.keys is None or field.kind not in HASHABLE_KINDS:
+        return None
+    comparand = _native(field, value)
+    return None if comparand is NOT_NATIVE else {field.keys: comparand}
+
+
+def _native(field: Field, value: Constant) -> object:
+    """The constant as a Python value that compares exactly with the field's schema type."""
     kind = field.kind
     if kind == "str" and type(value) is str:
-        return fused_test(field.keys, OPERATORS[op], value)
+        return value
     if kind in NUMBER_KINDS and type(value) is not bool:
         number = as_number(value)
-        if number is not None:
-            return fused_test(field.keys, OPERATORS[op], number)
-    if kind == "bool" and type(value) is bool and op in {"==", "!="}:
-        return fused_test(field.keys, operator.is_ if op == "==" else operator.is_not, value)
-    return None
+        return NOT_NATIVE if number is None else number
+    if kind == "bool" and type(value) is bool:
+        return value
+    return NOT_NATIVE

@@ -13,9 +13,17 @@ from collections.abc import Sequence
 
 from kfl import fields, helpers, nodes
 from kfl.access import Entry, Getter, Predicate, fused_test, getter
-from kfl.comparisons import MIRRORED, Field, against_constant, between_fields, constant_result
+from kfl.comparisons import (
+    MIRRORED,
+    Field,
+    against_constant,
+    between_fields,
+    constant_result,
+    equality,
+)
 from kfl.constants import Constant, Duration, Network, Regex, compile_regex
 from kfl.errors import KflError, LocatedError
+from kfl.lookup import Equalities, lookup, merged
 from kfl.parser import parse
 from kfl.values import MISSING, as_number, holds, truthy
 
@@ -83,6 +91,7 @@ class _Compiler:
 
     def __init__(self, now_ms: int) -> None:
         self.now_ms = now_ms
+        self.equalities: dict[int, Equalities] = {}  # id(node) -> its set-testable equalities
 
     def compile(self, tree: nodes.Node | None) -> tuple[Predicate, int | None]:
         """The predicate of a whole query and its limit."""
@@ -112,9 +121,18 @@ class _Compiler:
     def predicate(self, node: nodes.Node) -> Predicate:
         """The predicate of a node used as a condition."""
         if isinstance(node, nodes.AnyOf):
-            return _any_of([self.predicate(item) for item in node.items])
+            predicates = [self.predicate(item) for item in node.items]
+            rows = self._equalities_of(node.items)
+            merged_lookup = lookup(rows) if rows is not None else None
+            return merged_lookup or _any_of(predicates)
         if isinstance(node, nodes.AllOf):
-            return _all_of([self.predicate(item) for item in node.items])
+            predicates = [self.predicate(item) for item in node.items]
+            rows = self._equalities_of(node.items)
+            conjunction = merged(rows) if rows is not None else None
+            if conjunction is None:
+                return _all_of(predicates)
+            self.equalities[id(node)] = conjunction
+            return lookup([conjunction]) or _all_of(predicates)
         if isinstance(node, nodes.Not):
             return _negation(self.predicate(node.operand))
         if isinstance(node, nodes.Compare):
@@ -128,12 +146,31 @@ class _Compiler:
             return _always(operand.value)
         raise LocatedError(_not_a_condition(node), node.start, node.end)
 
+    def _equalities_of(self, items: Sequence[nodes.Node]) -> list[Equalities] | None:
+        """The equalities of each (already compiled) item, or None if one is not an equality."""
+        rows = []
+        for item in items:
+            row = self.equalities.get(id(item))
+            if row is None:
+                return None
+            rows.append(row)
+        return rows
+
+    def _against_constant(
+        self, node: nodes.Node, op: str, field: Field, value: Constant
+    ) -> Predicate:
+        """``field OP value``, remembering ``node``'s equality for set lookups."""
+        found = equality(op, field, value)
+        if found is not None:
+            self.equalities[id(node)] = found
+        return against_constant(op, field, value)
+
     def _field_condition(self, path: nodes.Path) -> Predicate:
         alias = fields.alias(str(path.segments[0].key)) if len(path.segments) == 1 else None
         if alias is not None:
             keys = tuple(alias.path.split("."))
             field = Field(getter(keys), keys, fields.SCHEMA_TYPES[alias.path])
-            return against_constant("==", field, alias.value)
+            return self._against_constant(path, "==", field, alias.value)
         get = self._field(path).field.get
         return lambda entry: truthy(get(entry))
 
@@ -154,7 +191,7 @@ class _Compiler:
         if isinstance(left, _Constant):
             return _always(self._constant_comparison(op, left, value, node))
         _check_comparable(left, right)
-        return against_constant(op, left.field, value)
+        return self._against_constant(node, op, left.field, value)
 
     def _constant_comparison(
         self, op: str, left: _Constant, right: Constant, node: nodes.Compare
