@@ -156,7 +156,7 @@ class _Compiler:
             rows.append(row)
         return rows
 
-    def _against_constant(
+    def _field_against_constant(
         self, node: nodes.Node, op: str, field: Field, value: Constant
     ) -> Predicate:
         """``field OP value``, remembering ``node``'s equality for set lookups."""
@@ -170,28 +170,30 @@ class _Compiler:
         if alias is not None:
             keys = tuple(alias.path.split("."))
             field = Field(getter(keys), keys, fields.SCHEMA_TYPES[alias.path])
-            return self._against_constant(path, "==", field, alias.value)
+            return self._field_against_constant(path, "==", field, alias.value)
         get = self._field(path).field.get
         return lambda entry: truthy(get(entry))
 
     def _compare(self, node: nodes.Compare) -> Predicate:
         left, right, op = self._operand(node.left), self._operand(node.right), node.op
-        if isinstance(left, _Constant) and isinstance(right, _Dynamic):
-            left, right, op = right, left, MIRRORED[op]
-        if isinstance(left, _Dynamic) and isinstance(right, _Dynamic):
-            _check_comparable(left, right)
-            _check_comparable(right, left)
-            return between_fields(op, left.field.get, right.field.get)
-        if isinstance(right, _Dynamic):
-            raise LocatedError(
-                "a comparison needs a field or a value on each side", node.start, node.end
-            )
+        if isinstance(right, _Constant):
+            return self._with_constant(node, op, left, right)
+        if isinstance(left, _Constant):
+            return self._with_constant(node, MIRRORED[op], right, left)
+        _check_comparable(left, right)
+        _check_comparable(right, left)
+        return between_fields(op, left.field.get, right.field.get)
+
+    def _with_constant(
+        self, node: nodes.Compare, op: str, left: _Operand, right: _Constant
+    ) -> Predicate:
+        """``left OP right`` for a constant ``right``."""
         value = self._resolve(right.value, left)
         _check_operator(op, value, node)
         if isinstance(left, _Constant):
             return _always(self._constant_comparison(op, left, value, node))
         _check_comparable(left, right)
-        return self._against_constant(node, op, left.field, value)
+        return self._field_against_constant(node, op, left.field, value)
 
     def _constant_comparison(
         self, op: str, left: _Constant, right: Constant, node: nodes.Compare
