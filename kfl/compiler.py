@@ -23,6 +23,7 @@ from kfl.comparisons import (
 )
 from kfl.constants import Constant, Duration, Network, Regex, compile_regex
 from kfl.errors import KflError, LocatedError
+from kfl.logic import all_of, always, any_of, negation
 from kfl.lookup import Equalities, lookup, merged
 from kfl.parser import parse
 from kfl.values import MISSING, as_number, holds, truthy
@@ -96,9 +97,9 @@ class _Compiler:
     def compile(self, tree: nodes.Node | None) -> tuple[Predicate, int | None]:
         """The predicate of a whole query and its limit."""
         if tree is None:
-            return _always(True), None
+            return always(True), None
         body, limit = self._split_limit(tree)
-        return (self.predicate(body) if body is not None else _always(True)), limit
+        return (self.predicate(body) if body is not None else always(True)), limit
 
     def _split_limit(self, tree: nodes.Node) -> tuple[nodes.Node | None, int | None]:
         items = tree.items if isinstance(tree, nodes.AllOf) else (tree,)
@@ -124,17 +125,17 @@ class _Compiler:
             predicates = [self.predicate(item) for item in node.items]
             rows = self._equalities_of(node.items)
             merged_lookup = lookup(rows) if rows is not None else None
-            return merged_lookup or _any_of(predicates)
+            return merged_lookup or any_of(predicates)
         if isinstance(node, nodes.AllOf):
             predicates = [self.predicate(item) for item in node.items]
             rows = self._equalities_of(node.items)
             conjunction = merged(rows) if rows is not None else None
             if conjunction is None:
-                return _all_of(predicates)
+                return all_of(predicates)
             self.equalities[id(node)] = conjunction
-            return lookup([conjunction]) or _all_of(predicates)
+            return lookup([conjunction]) or all_of(predicates)
         if isinstance(node, nodes.Not):
-            return _negation(self.predicate(node.operand))
+            return negation(self.predicate(node.operand))
         if isinstance(node, nodes.Compare):
             return self._compare(node)
         if isinstance(node, nodes.Method):
@@ -143,7 +144,7 @@ class _Compiler:
             return self._field_condition(node)
         operand = self._operand(node)
         if isinstance(operand, _Constant) and isinstance(operand.value, bool):
-            return _always(operand.value)
+            return always(operand.value)
         raise LocatedError(_not_a_condition(node), node.start, node.end)
 
     def _equalities_of(self, items: Sequence[nodes.Node]) -> list[Equalities] | None:
@@ -191,7 +192,7 @@ class _Compiler:
         value = self._resolve(right.value, left)
         _check_operator(op, value, node)
         if isinstance(left, _Constant):
-            return _always(self._constant_comparison(op, left, value, node))
+            return always(self._constant_comparison(op, left, value, node))
         _check_comparable(left, right)
         return self._field_against_constant(node, op, left.field, value)
 
@@ -333,39 +334,3 @@ def _fold(left: Constant, right: Constant, sign: int) -> Constant:
     left_ms = left.ms if isinstance(left, Duration) else left
     right_ms = right.ms if isinstance(right, Duration) else right
     return left_ms + sign * right_ms  # type: ignore[operator]
-
-
-def _always(result: bool) -> Predicate:
-    return lambda _entry: result
-
-
-def _negation(predicate: Predicate) -> Predicate:
-    return lambda entry: not predicate(entry)
-
-
-def _all_of(predicates: list[Predicate]) -> Predicate:
-    if len(predicates) == 2:
-        first, second = predicates
-        return lambda entry: first(entry) and second(entry)
-    if len(predicates) == 3:
-        first, second, third = predicates
-        return lambda entry: first(entry) and second(entry) and third(entry)
-
-    def every(entry: Entry) -> bool:
-        return all(predicate(entry) for predicate in predicates)
-
-    return every
-
-
-def _any_of(predicates: list[Predicate]) -> Predicate:
-    if len(predicates) == 2:
-        first, second = predicates
-        return lambda entry: first(entry) or second(entry)
-    if len(predicates) == 3:
-        first, second, third = predicates
-        return lambda entry: first(entry) or second(entry) or third(entry)
-
-    def some(entry: Entry) -> bool:
-        return any(predicate(entry) for predicate in predicates)
-
-    return some
