@@ -128,7 +128,7 @@ class EntryFactory:
             dst_port=event.server_port,
             start=event.start,
             end=event.end,
-            summary=" ".join(word for word in words if word),
+            summary=" ".join([word for word in words if word]),
             request_size=event.request_size,
             response_size=event.response_size,
             packets=event.packets,
@@ -253,7 +253,7 @@ class EntryFactory:
             node=self._node,
             timestamp=_ms(start),
             protocol=proto_info,
-            src=Endpoint(ip=src_text, port=src_port),
+            src=self._endpoint(src_text, src_port, "", "unknown"),
             dst=self._endpoint(dst_text, dst_port, name, kind),
             elapsed_time=_ms(end - start),
             outgoing=self._local_address(src),
@@ -268,7 +268,7 @@ class EntryFactory:
         )
 
     def _endpoint(self, ip: str, port: int, name: str, kind: str) -> Endpoint:
-        """A shared Endpoint for a destination: services are the destination of many entries."""
+        """A shared Endpoint: a service is the destination of many entries, a client of two."""
         key = (ip, port, name, kind)
         found = self._endpoints.get(key)
         if found is None:
