@@ -92,3 +92,19 @@ def test_readme_command_filters_the_bundled_samples_from_stdin() -> None:
     total = SAMPLES.read_text(encoding="utf-8").count("\n")
     assert 0 < len(matched) < total
     assert all(entry["dst"]["namespace"] == "" for entry in matched)
+
+
+def test_a_reader_that_goes_away_ends_the_tool_quietly(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "entries.jsonl", [json.dumps(tcp_wire())] * 20_000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kfl", "tcp", str(source)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert json.loads(process.stdout.readline()) == tcp_wire()
+    process.stdout.close()
+    assert process.wait(timeout=30) == 0
+    assert process.stderr.read() == b""
+    process.stderr.close()
