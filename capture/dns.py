@@ -31,6 +31,7 @@ _TYPE_CNAME = 5
 _TYPE_AAAA = 28
 _HEADER_BYTES = 12
 _MAX_TCP_MESSAGE = 65535
+_MAX_PARSED_ANSWERS = 4096
 
 
 class DnsError(ValueError):
@@ -41,7 +42,6 @@ class DnsError(ValueError):
 class DnsAnswer:
     """The parts of a DNS answer podscope reports (lists and names cut to the schema's limits)."""
 
-    id: int
     query: str
     qtype: str
     rcode: str
@@ -96,7 +96,6 @@ def parse_answer(payload: bytes) -> DnsAnswer:
                 answers.append(_name(record.rdata))
         question = questions[0]
         return DnsAnswer(
-            id=message.id,
             query=_name(question.qname),
             qtype=dnsqtypes.get(question.qtype, str(question.qtype)),
             rcode=RCODE_NAMES.get(message.rcode, str(message.rcode)),
@@ -118,6 +117,9 @@ def _name(raw: object) -> str:
 class DnsTracker:
     """Matches DNS answers to the queries they answer and turns them into DnsEvents.
 
+    Scapy takes a few hundred microseconds per answer, and a cluster's resolvers send the same
+    answer (same bytes but the id) over and over: the last few thousand parsed answers are kept.
+
     Outstanding queries are kept for ``query_timeout`` seconds, at most ``max_queries`` of them;
     the ones that expire unanswered are counted in ``unanswered``.
     """
@@ -126,6 +128,7 @@ class DnsTracker:
         self._query_timeout = query_timeout
         self._max_queries = max_queries
         self._queries: OrderedDict[bytes, float] = OrderedDict()
+        self._parsed: OrderedDict[bytes, DnsAnswer] = OrderedDict()
         self.malformed = 0
         self.unanswered = 0
 
@@ -137,7 +140,7 @@ class DnsTracker:
             if not is_response(payload):
                 self._remember_query(ts, source, payload[:2])
                 return None
-            answer = parse_answer(payload)
+            answer = self._parse(payload)
         except DnsError:
             self.malformed += 1
             return None
@@ -153,6 +156,19 @@ class DnsTracker:
             latency=None if asked is None else max(ts - asked, 0.0),
             answer=answer,
         )
+
+    def _parse(self, payload: bytes) -> DnsAnswer:
+        """parse_answer, remembering recent answers: the same answer (all but its id) is common."""
+        body = payload[2:]
+        answer = self._parsed.get(body)
+        if answer is None:
+            answer = parse_answer(payload)
+            if len(self._parsed) >= _MAX_PARSED_ANSWERS:
+                self._parsed.popitem(last=False)
+            self._parsed[body] = answer
+        else:
+            self._parsed.move_to_end(body)
+        return answer
 
     def _remember_query(self, ts: float, client: tuple[bytes, int], query_id: bytes) -> None:
         queries = self._queries

@@ -78,6 +78,19 @@ def test_latency_from_the_matching_query() -> None:
     assert other_port.latency is None
 
 
+def test_repeated_answers_with_new_ids_match_their_own_queries() -> None:
+    dns = DnsTracker(query_timeout=10.0, max_queries=100)
+    dns.message(1.0, query(1), (CLIENT, 1000), (RESOLVER, 53))
+    dns.message(2.0, query(2), (CLIENT, 1000), (RESOLVER, 53))
+    second = dns.message(2.5, answer(2, records=A_AND_CNAME), (RESOLVER, 53), (CLIENT, 1000))
+    first = dns.message(3.0, answer(1, records=A_AND_CNAME), (RESOLVER, 53), (CLIENT, 1000))
+    assert second is not None
+    assert first is not None
+    assert second.latency == pytest.approx(0.5)
+    assert first.latency == pytest.approx(2.0)
+    assert first.answer == second.answer
+
+
 def test_unanswered_queries_expire_and_are_counted() -> None:
     dns = DnsTracker(query_timeout=1.0, max_queries=100)
     dns.message(10.0, query(1), (CLIENT, 1000), (RESOLVER, 53))
