@@ -89,7 +89,7 @@ class Pod:
 
 def generate(count: int, seed: int = 0) -> list[dict[str, Any]]:
     """``count`` wire entries, identical for identical ``(count, seed)``."""
-    return list(_Generator(seed).entries(count))
+    return _Generator(seed).entries(count)
 
 
 class _Generator:
@@ -128,7 +128,11 @@ class _Generator:
             names = [f"{replica_set}-{self._suffix(5)}" for _ in range(self.random.randint(1, 4))]
         pods = []
         for index, name in enumerate(names):
-            node = index % len(NODES) if workload.kind == "DaemonSet" else self.random.randrange(3)
+            node = (
+                index % len(NODES)
+                if workload.kind == "DaemonSet"
+                else self.random.randrange(len(NODES))
+            )
             self.next_host[node] += self.random.randint(1, 6)
             ip = f"10.244.{node + 1}.{self.next_host[node]}"
             pods.append(Pod(workload, name, ip, node))
