@@ -88,7 +88,7 @@ def test_repeated_answers_with_new_ids_match_their_own_queries() -> None:
     assert first is not None
     assert second.latency == pytest.approx(0.5)
     assert first.latency == pytest.approx(2.0)
-    assert first.answer == second.answer
+    assert first.answer is second.answer  # parsed once
 
 
 def test_unanswered_queries_expire_and_are_counted() -> None:
