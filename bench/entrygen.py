@@ -320,7 +320,7 @@ class _Generator:
             reporter = self._node_endpoint(client.node, 0)
         else:
             icmp_type, code, message = 11, 0, "time exceeded in transit"
-            reporter = self._node_endpoint(self.random.randrange(3), 0)
+            reporter = self._node_endpoint(self.random.randrange(len(NODES)), 0)
         dst = self._pod_endpoint(client, 0)
         entry = self._base(client, "icmp", reporter, dst)
         entry["outgoing"] = False
