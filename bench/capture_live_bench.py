@@ -119,9 +119,10 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def _start_worker(lab: Lab, args: list[str]) -> subprocess.Popen[str]:
@@ -238,7 +239,8 @@ def bench_connections(options: argparse.Namespace) -> None:
             else:
                 wrong += 1
     elapsed = max(o["elapsed"] for o in outputs)
-    cpu = cpu_after - cpu_before
+    user, system = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+    cpu = user + system
     wall = wall_after - wall_before
     print(f"connections attempted      {attempted} in {elapsed:.1f} s")
     print(f"achieved rate              {completed / elapsed:.0f} completed connections/s")
@@ -248,9 +250,10 @@ def bench_connections(options: argparse.Namespace) -> None:
     print(f"frames read by the worker  {snapshot.get('sniffer', {}).get('packets')}")
     print(f"entries published          {snapshot.get('publisher', {}).get('published')}")
     print(
-        f"worker CPU                 {cpu:.2f} s over {wall:.1f} s = {100 * cpu / wall:.1f}% "
-        "of one core"
+        f"worker CPU                 {cpu:.2f} s ({user:.2f} user, {system:.2f} system) in "
+        f"{wall:.1f} s; per second of load {100 * cpu / elapsed:.1f}% of one core"
     )
+    print(f"worker CPU per connection  {1e6 * cpu / max(1, completed):.0f} us")
 
 
 def bench_full(options: argparse.Namespace) -> None:

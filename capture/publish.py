@@ -13,9 +13,11 @@ Redis layout (``prefix`` defaults to ``podscope``)::
 
 :class:`Publisher` never blocks the capture loop: ``submit`` appends to a bounded in-memory queue
 (when full, the oldest entries are dropped and counted) and a background thread sends batches in
-pipelined ``XADD`` calls. When Redis is down or slow it reconnects with capped exponential backoff
-and publishes what is still queued once Redis is back. Delivery is at least once: a batch cut by
-a dropped connection is sent again, so the hub dedupes by entry ``id``.
+pipelined ``XADD`` calls: at once when a full batch is queued, else after a short linger (50 ms),
+so the thread wakes a few times a second rather than once per submit. When Redis is down or slow
+it reconnects with capped exponential backoff and publishes what is still queued once Redis is
+back. Delivery is at least once: a batch cut by a dropped connection is sent again, so the hub
+dedupes by entry ``id``.
 
 :class:`ScopeWatcher` follows the scope key of one node from a background thread.
 
@@ -130,15 +132,17 @@ class Publisher:
         maxlen: int = DEFAULT_MAXLEN,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         batch_size: int = 500,
+        linger: float = 0.05,
         backoff: Backoff = Backoff(),
     ) -> None:
-        if maxlen < 1 or queue_size < 1 or batch_size < 1:
+        if maxlen < 1 or queue_size < 1 or batch_size < 1 or linger < 0:
             raise PublishError("maxlen, queue size and batch size must be positive")
         self._client = connect(url)
         self._keys = RedisKeys(prefix)
         self._maxlen = maxlen
         self._queue_size = queue_size
         self._batch_size = batch_size
+        self._linger = linger
         self._backoff = backoff
         self._queue: deque[str] = deque()
         self._snapshots: dict[str, str] = {}
@@ -162,14 +166,14 @@ class Publisher:
             self._stats.submitted += len(messages)
             self._queue.extend(messages)
             self._trim()
-            self._wake.notify()
+            if len(self._queue) >= self._batch_size:
+                self._wake.notify()  # a full batch goes now; smaller ones wait for the linger
 
     def publish_stats(self, worker: str, snapshot: Mapping[str, Any]) -> None:
         """Queue a worker's stats snapshot; only the latest one per worker is sent."""
         text = json.dumps(snapshot, separators=(",", ":"), sort_keys=True)
         with self._wake:
             self._snapshots[worker] = text
-            self._wake.notify()
 
     @property
     def stats(self) -> PublisherStats:
@@ -217,8 +221,8 @@ class Publisher:
         failures = 0
         while not self._stopping.is_set():
             with self._wake:
-                if not self._queue and not self._snapshots:
-                    self._wake.wait(0.5)
+                if len(self._queue) < self._batch_size:
+                    self._wake.wait(self._linger)  # gather a batch: fewer, larger pipelines
                 count = min(self._batch_size, len(self._queue))
                 batch = [self._queue.popleft() for _ in range(count)]
                 snapshots, self._snapshots = self._snapshots, {}
