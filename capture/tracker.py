@@ -102,7 +102,7 @@ class _Connection:
 
     __slots__ = ("alive", "client", "client_key", "fin_ts", "flags", "handshake_ts", "isn",
                  "last", "packets", "partial", "retransmits", "rtt", "server", "server_isn",
-                 "start", "state", "syn_ts")  # fmt: skip
+                 "start", "state", "syn_seen", "syn_ts")  # fmt: skip
 
     def __init__(self, client_key: bytes, isn: int | None, start: float, state: str) -> None:
         self.client_key = client_key
@@ -111,6 +111,7 @@ class _Connection:
         self.start = start
         self.last = start
         self.syn_ts = start
+        self.syn_seen = False  # the client's SYN itself was captured (so an RTT can be measured)
         self.handshake_ts = start
         self.fin_ts = start
         self.state = state
@@ -281,6 +282,7 @@ class TcpTracker:
             self.evicted += 1
         if is_syn:
             connection = _Connection(packet.key, packet.seq, ts, SYN_SENT)
+            connection.syn_seen = True
             self._track(connection)
             connection.flags = flags
             connection.packets = 1
@@ -345,7 +347,7 @@ class TcpTracker:
         connection.server_isn = packet.seq
         connection.server.base = (packet.seq + 1) & MASK
         connection.handshake_ts = ts
-        if connection.flags & SYN and connection.isn == (packet.ack - 1) & MASK:
+        if connection.syn_seen and connection.isn == (packet.ack - 1) & MASK:
             connection.rtt = ts - connection.syn_ts
         connection.flags |= packet.flags
         if self._full:
@@ -359,7 +361,7 @@ class TcpTracker:
     ) -> TcpEvent:
         """Full mode: the handshake's last ACK (or the first later segment) was seen."""
         assert connection.server_isn is not None
-        if from_client and packet.ack == (connection.server_isn + 1) & MASK:
+        if connection.syn_seen and from_client and packet.ack == (connection.server_isn + 1) & MASK:
             connection.rtt = ts - connection.syn_ts
         return self._connected(connection, ts)
 

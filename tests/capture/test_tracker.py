@@ -333,3 +333,35 @@ def test_icmp_unreachable_ends_a_pending_attempt_as_timeout() -> None:
     (event,) = tcp.unreachable(100.5, InnerTuple(IPPROTO_TCP, src, dst, sport, dport), "ICMP x")
     assert (event.event, event.note) == ("timeout", "ICMP x")
     assert tcp.open_connections == 0
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["connections", "full"])
+def test_capture_starting_at_the_syn_ack_still_knows_the_client_isn(full: bool) -> None:
+    conversation = Conversation()
+    syn = conversation.c("S")
+    del syn  # sent before the capture started
+    frames = [conversation.s("SA"), conversation.c("PA", b"x" * 40), conversation.c("FA")]
+    frames.append(conversation.s("FA"))
+    events = run(tracker(full), frames)
+    assert [event.event for event in events] == ["connect", "close"]
+    assert events[0].rtt is None
+    assert events[1].request_size == 40
+    assert not events[1].partial
+
+
+def test_full_mode_handshake_completed_by_data_when_the_last_ack_is_missed() -> None:
+    conversation = Conversation()
+    syn, syn_ack, _ = conversation.handshake()
+    frames = [syn, syn_ack, conversation.c("PA", b"hello")]
+    events = run(tracker(True), frames)
+    connect = only(events, "connect")
+    assert connect.rtt == pytest.approx(0.02)  # the data segment acknowledges the SYN-ACK
+    assert connect.state == "ESTABLISHED"
+
+
+def test_full_mode_syn_ack_never_acknowledged_times_out() -> None:
+    tcp = tracker(True)
+    conversation = Conversation()
+    run(tcp, [conversation.c("S"), conversation.s("SA")])
+    (event,) = tcp.tick(106.0)
+    assert (event.event, event.state) == ("timeout", "SYN_RECEIVED")
