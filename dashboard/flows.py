@@ -1,0 +1,200 @@
+"""Named wire entries to flows: who talked to whom, and what one entry adds to that pair.
+
+The map (:mod:`dashboard.graph`), the export (:mod:`dashboard.export`) and the Prometheus
+metrics (:mod:`dashboard.metrics`) all read entries the same way, here. An entry is a named wire
+dict (``Entry.to_wire()`` after ``dashboard.naming.ClusterIndex.name_entry``); nothing is
+assumed about it: a missing or odd field raises :class:`NotAFlowError` with a reason from the fixed
+set :data:`REASONS` (safe as a metric label), never anything else.
+
+What one entry counts (a connection is reported several times: ``connect``, ``ongoing`` every
+so often, then ``close``/``reset``; each report is its own entry):
+
+- TCP ``connect``, ``refused``, ``timeout`` start a connection, and so do ``close``/``reset``
+  of a ``partial`` connection (one already open when the capture began: it had no ``connect``).
+  ``refused``, ``reset`` and ``timeout`` are failures. Bytes each way come from the final report
+  only (``close``, ``reset``, ``refused``, ``timeout``), so an open connection's bytes show when
+  it ends; ``ongoing`` only says the pair is still talking (last seen).
+- A UDP entry is one finished flow: one connection, its bytes.
+- An ICMP error about a UDP (or other non-TCP) flow is a failure of the flow from its receiver
+  (the original sender) to its sender, when the sender is the flow's destination itself
+  (``port unreachable``). An ICMP error about TCP is ignored: the tracker reports the attempt
+  it ended as a TCP ``timeout``. An error from a router is ignored: its target is not named.
+- DNS answers are ignored: they name destinations, they are not connections.
+
+Exception hierarchy::
+
+    ValueError
+     └── NotAFlowError    the entry does not describe a flow (``reason``; ``ignored`` if by design)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+PROTOCOL_DNS = "dns"
+IGNORED_DNS = "dns answer"
+IGNORED_ICMP_TCP = "icmp about tcp"
+IGNORED_ICMP_ROUTER = "icmp from a router"
+IGNORED = frozenset({IGNORED_DNS, IGNORED_ICMP_TCP, IGNORED_ICMP_ROUTER})
+REASONS = IGNORED | frozenset(
+    {
+        "not an object",
+        "bad protocol",
+        "bad src",
+        "bad dst",
+        "bad timestamp",
+        "bad sizes",
+        "bad tcp",
+        "bad icmp",
+    }
+)
+"""Every reason an entry can be unusable: a small fixed set, safe as a label value."""
+
+STARTS = frozenset({"connect", "refused", "timeout"})
+PARTIAL_STARTS = frozenset({"close", "reset"})
+FAILURES = frozenset({"refused", "reset", "timeout"})
+FINAL = frozenset({"close", "reset", "refused", "timeout"})
+FINISHED = frozenset({"close", "reset"})
+IN_CLUSTER = frozenset({"pod", "service"})
+OUTSIDE = frozenset({"node", "external", "unknown"})
+
+
+class NotAFlowError(ValueError):
+    """An entry that describes no flow; ``reason`` is one of REASONS."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.ignored = reason in IGNORED
+        super().__init__(reason)
+
+
+class Side(NamedTuple):
+    """One end of a flow, reduced to what the map needs.
+
+    ``kind`` is the endpoint kind (pod, service, node, external, unknown). For a pod,
+    ``workload`` is its workload (the pod itself if it has none) and ``pod`` its name; for a
+    service both are the service name; outside the cluster both are the display name (node
+    name, DNS name or else IP, IP) and ``namespace`` is "".
+    """
+
+    kind: str
+    namespace: str
+    workload: str
+    pod: str
+
+
+class Flow(NamedTuple):
+    """What one entry says about one (client, server) pair."""
+
+    protocol: str
+    client: Side
+    server: Side
+    starts: int
+    failed: int
+    request_bytes: int
+    response_bytes: int
+    last_seen: int
+    duration_ms: int | None  # a finished connection's duration, else None
+
+
+def read_flow(entry: Mapping[str, Any]) -> Flow:
+    """The flow an entry reports; raise NotAFlowError (with its reason) if it reports none."""
+    if not isinstance(entry, Mapping):
+        raise NotAFlowError("not an object")
+    proto = entry.get("protocol")
+    name = proto.get("name") if isinstance(proto, Mapping) else None
+    timestamp = entry.get("timestamp")
+    if type(timestamp) is not int or timestamp < 0:
+        raise NotAFlowError("bad timestamp")
+    elapsed = _count(entry, "elapsedTime", "bad timestamp")
+    last_seen = timestamp + elapsed
+    if name == "tcp":
+        return _tcp(entry, last_seen, elapsed)
+    if name == "udp":
+        client, server = side(entry.get("src"), "bad src"), side(entry.get("dst"), "bad dst")
+        request, response = _sizes(entry)
+        return Flow("udp", client, server, 1, 0, request, response, last_seen, elapsed)
+    if name == "icmp":
+        return _icmp(entry, last_seen)
+    if name == PROTOCOL_DNS:
+        raise NotAFlowError(IGNORED_DNS)
+    raise NotAFlowError("bad protocol")
+
+
+def side(endpoint: object, reason: str) -> Side:
+    """The Side of a named wire endpoint; raise NotAFlowError(reason) if it is malformed."""
+    if not isinstance(endpoint, Mapping):
+        raise NotAFlowError(reason)
+    kind = endpoint.get("kind")
+    ip = endpoint.get("ip")
+    name = endpoint.get("name", "")
+    if type(ip) is not str or type(name) is not str:
+        raise NotAFlowError(reason)
+    if kind in OUTSIDE:
+        label = ip if kind == "unknown" else (name or ip)
+        if not label:
+            raise NotAFlowError(reason)
+        return Side(kind, "", label, label)
+    namespace = endpoint.get("namespace", "")
+    if kind not in IN_CLUSTER or type(namespace) is not str or not namespace:
+        raise NotAFlowError(reason)
+    if kind == "pod":
+        pod = endpoint.get("pod") or name
+        workload = endpoint.get("workload") or pod
+    else:
+        pod = workload = endpoint.get("service") or name.partition(".")[0]
+    if type(pod) is not str or type(workload) is not str or not pod:
+        raise NotAFlowError(reason)
+    return Side(kind, namespace, workload, pod)
+
+
+def _tcp(entry: Mapping[str, Any], last_seen: int, elapsed: int) -> Flow:
+    tcp = entry.get("tcp")
+    if not isinstance(tcp, Mapping):
+        raise NotAFlowError("bad tcp")
+    event = tcp.get("event")
+    partial = tcp.get("partial", False)
+    if type(event) is not str or type(partial) is not bool:
+        raise NotAFlowError("bad tcp")
+    if event != "ongoing" and event not in FINAL and event not in STARTS:
+        raise NotAFlowError("bad tcp")
+    client, server = side(entry.get("src"), "bad src"), side(entry.get("dst"), "bad dst")
+    starts = 1 if event in STARTS or (partial and event in PARTIAL_STARTS) else 0
+    request, response = _sizes(entry) if event in FINAL else (0, 0)
+    duration = elapsed if event in FINISHED else None
+    failed = 1 if event in FAILURES else 0
+    return Flow("tcp", client, server, starts, failed, request, response, last_seen, duration)
+
+
+def _icmp(entry: Mapping[str, Any], last_seen: int) -> Flow:
+    icmp = entry.get("icmp")
+    about = icmp.get("about") if isinstance(icmp, Mapping) else None
+    if not isinstance(about, Mapping):
+        raise NotAFlowError("bad icmp")
+    quoted = about.get("protocol")
+    target = about.get("dst")
+    target_ip = target.get("ip") if isinstance(target, Mapping) else None
+    if type(quoted) is not str or type(target_ip) is not str:
+        raise NotAFlowError("bad icmp")
+    if quoted == "tcp":
+        raise NotAFlowError(IGNORED_ICMP_TCP)
+    sender = entry.get("src")
+    if not isinstance(sender, Mapping) or sender.get("ip") != target_ip:
+        if isinstance(sender, Mapping):
+            raise NotAFlowError(IGNORED_ICMP_ROUTER)
+        raise NotAFlowError("bad src")
+    server, client = side(sender, "bad src"), side(entry.get("dst"), "bad dst")
+    return Flow("icmp", client, server, 0, 1, 0, 0, last_seen, None)
+
+
+def _sizes(entry: Mapping[str, Any]) -> tuple[int, int]:
+    return _count(entry, "requestSize", "bad sizes"), _count(entry, "responseSize", "bad sizes")
+
+
+def _count(entry: Mapping[str, Any], key: str, reason: str) -> int:
+    """A non-negative integer field (0 when absent); raise NotAFlowError(reason) otherwise."""
+    value = entry.get(key, 0)
+    if type(value) is not int or value < 0:
+        raise NotAFlowError(reason)
+    return value

@@ -1,0 +1,262 @@
+"""The connectivity map: named wire entries aggregated into nodes and edges, incrementally.
+
+Three levels: ``namespace``, ``workload`` and ``pod``. Each side of a flow
+(:mod:`dashboard.flows`) becomes a node:
+
+=============  ==============  ===============  =====================================
+endpoint kind  namespace level  workload level   pod level
+=============  ==============  ===============  =====================================
+pod            its namespace    its workload     the pod
+service        its namespace    the service (a ``workload`` node: its pods are unknown)
+node           the node (by name)
+external       the external destination, by the DNS name it was resolved from, else by IP
+unknown        the unknown in-cluster IP
+=============  ==============  ===============  =====================================
+
+An edge goes from client to server and carries connections, failures, bytes each way, last
+seen (ms, the end of its newest entry) and the protocols seen; what one entry adds is decided by
+:func:`dashboard.flows.read_flow`. A node carries the totals of the edges it is on (a self-loop
+counts once). ``remove`` exactly undoes ``add``, so a graph over a sliding window of entries is
+always the graph of the entries in the window. Entries that describe no flow are skipped and
+counted in ``skipped`` by reason (never raised); so is a ``remove`` of an entry never added.
+
+Pure and not thread-safe: the caller serializes calls.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from dashboard.flows import Flow, NotAFlowError, Side, read_flow
+
+Level = Literal["namespace", "workload", "pod"]
+LEVELS: tuple[Level, ...] = get_args(Level)
+NOT_ADDED = "remove of an entry never added"
+
+NodeKey = tuple[str, str, str]  # (node kind, namespace, label)
+
+
+class _Edge:
+    """Running totals of one (source, target) pair, with what ``remove`` needs to undo."""
+
+    __slots__ = (
+        "connections",
+        "failed",
+        "last_seen",
+        "protocols",
+        "refs",
+        "request_bytes",
+        "response_bytes",
+        "seen",
+    )
+
+    def __init__(self) -> None:
+        self.refs = 0
+        self.connections = 0
+        self.failed = 0
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.protocols: Counter[str] = Counter()
+        self.seen: Counter[int] = Counter()  # last_seen of every entry on the edge
+        self.last_seen = 0
+
+
+def node_key(side: Side, level: Level) -> NodeKey:
+    """The node a flow's side is at ``level``: (node kind, namespace, label)."""
+    kind = side.kind
+    if kind == "pod":
+        if level == "pod":
+            return ("pod", side.namespace, side.pod)
+        if level == "workload":
+            return ("workload", side.namespace, side.workload)
+        return ("namespace", side.namespace, side.namespace)
+    if kind == "service":
+        if level == "namespace":
+            return ("namespace", side.namespace, side.namespace)
+        return ("workload", side.namespace, side.workload)
+    return (kind, "", side.workload)
+
+
+def node_id(key: NodeKey) -> str:
+    """Stable text id of a node: ``pod:shop/cart-7d9f-x2x4``, ``external:api.stripe.com``."""
+    kind, namespace, label = key
+    if kind == "namespace" or not namespace:
+        return f"{kind}:{label}"
+    return f"{kind}:{namespace}/{label}"
+
+
+class ConnectivityGraph:
+    """Connectivity map of named wire entries at one level, updated incrementally."""
+
+    def __init__(self, level: Level) -> None:
+        if level not in LEVELS:
+            raise ValueError(f"unknown map level {level!r} (known: {', '.join(LEVELS)})")
+        self.level: Level = level
+        self.skipped: Counter[str] = Counter()
+        self._edges: dict[tuple[NodeKey, NodeKey], _Edge] = {}
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever the map does (callers compare it to skip re-sends)."""
+        return self._version
+
+    def __len__(self) -> int:
+        return len(self._edges)
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """Count an entry in the map (skipped and counted if it describes no flow)."""
+        try:
+            flow = read_flow(entry)
+        except NotAFlowError as exc:
+            self.skipped[exc.reason] += 1
+            return
+        self.add_flow(flow)
+
+    def remove(self, entry: Mapping[str, Any]) -> None:
+        """Take back an entry counted by ``add`` (the store evicted it)."""
+        try:
+            flow = read_flow(entry)
+        except NotAFlowError:
+            return  # skipped when added: nothing to take back
+        if not self.remove_flow(flow):
+            self.skipped[NOT_ADDED] += 1
+
+    def add_flow(self, flow: Flow) -> None:
+        """Count an already read flow."""
+        pair = (node_key(flow.client, self.level), node_key(flow.server, self.level))
+        edge = self._edges.get(pair)
+        if edge is None:
+            edge = self._edges[pair] = _Edge()
+        edge.refs += 1
+        edge.connections += flow.starts
+        edge.failed += flow.failed
+        edge.request_bytes += flow.request_bytes
+        edge.response_bytes += flow.response_bytes
+        edge.protocols[flow.protocol] += 1
+        edge.seen[flow.last_seen] += 1
+        edge.last_seen = max(edge.last_seen, flow.last_seen)
+        self._version += 1
+
+    def remove_flow(self, flow: Flow) -> bool:
+        """Take back a flow counted by ``add_flow``; False (and no change) if it was not."""
+        pair = (node_key(flow.client, self.level), node_key(flow.server, self.level))
+        edge = self._edges.get(pair)
+        if edge is None or not edge.seen[flow.last_seen] or not edge.protocols[flow.protocol]:
+            return False
+        self._version += 1
+        edge.refs -= 1
+        if not edge.refs:
+            del self._edges[pair]
+            return True
+        edge.connections -= flow.starts
+        edge.failed -= flow.failed
+        edge.request_bytes -= flow.request_bytes
+        edge.response_bytes -= flow.response_bytes
+        _take(edge.protocols, flow.protocol)
+        _take(edge.seen, flow.last_seen)
+        if flow.last_seen == edge.last_seen and flow.last_seen not in edge.seen:
+            edge.last_seen = max(edge.seen)
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The map: ``{"level", "nodes": [...], "edges": [...]}``, sorted by id."""
+        totals: dict[NodeKey, list[int]] = {}
+        edges = []
+        for (source, target), edge in self._edges.items():
+            counts = (edge.connections, edge.failed, edge.request_bytes, edge.response_bytes)
+            for key in {source, target}:
+                total = totals.get(key)
+                if total is None:
+                    totals[key] = list(counts)
+                else:
+                    for index, count in enumerate(counts):
+                        total[index] += count
+            source_id, target_id = node_id(source), node_id(target)
+            edges.append(
+                {
+                    "id": f"{source_id}->{target_id}",
+                    "source": source_id,
+                    "target": target_id,
+                    "connections": edge.connections,
+                    "failed": edge.failed,
+                    "requestBytes": edge.request_bytes,
+                    "responseBytes": edge.response_bytes,
+                    "lastSeen": edge.last_seen,
+                    "protocols": sorted(edge.protocols),
+                }
+            )
+        nodes = [
+            {
+                "id": node_id(key),
+                "label": key[2],
+                "kind": key[0],
+                "namespace": key[1],
+                "connections": total[0],
+                "failed": total[1],
+                "requestBytes": total[2],
+                "responseBytes": total[3],
+            }
+            for key, total in totals.items()
+        ]
+        nodes.sort(key=_by_id)
+        edges.sort(key=_by_id)
+        return {"level": self.level, "nodes": nodes, "edges": edges}
+
+
+class GraphSet:
+    """The map at all three levels, fed together: each entry is read once."""
+
+    def __init__(self) -> None:
+        self.graphs = {level: ConnectivityGraph(level) for level in LEVELS}
+        self.skipped: Counter[str] = Counter()
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever any level does."""
+        return self._version
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """Count an entry at every level (skipped and counted if it describes no flow)."""
+        try:
+            flow = read_flow(entry)
+        except NotAFlowError as exc:
+            self.skipped[exc.reason] += 1
+            return
+        for graph in self.graphs.values():
+            graph.add_flow(flow)
+        self._version += 1
+
+    def remove(self, entry: Mapping[str, Any]) -> None:
+        """Take back an entry counted by ``add`` at every level."""
+        try:
+            flow = read_flow(entry)
+        except NotAFlowError:
+            return
+        taken = [graph.remove_flow(flow) for graph in self.graphs.values()]
+        if any(taken):
+            self._version += 1
+        if not all(taken):
+            self.skipped[NOT_ADDED] += 1
+
+    def to_dict(self, level: Level) -> dict[str, Any]:
+        """The map at ``level``; raise ValueError for an unknown level."""
+        graph = self.graphs.get(level)
+        if graph is None:
+            raise ValueError(f"unknown map level {level!r} (known: {', '.join(LEVELS)})")
+        return graph.to_dict()
+
+
+def _take(counter: Counter[Any], key: object) -> None:
+    left = counter[key] - 1
+    if left:
+        counter[key] = left
+    else:
+        del counter[key]
+
+
+def _by_id(item: Mapping[str, Any]) -> str:
+    return str(item["id"])

@@ -1,0 +1,248 @@
+"""The hub's ``/metrics``: traffic between workloads, and the health of ingest and capture.
+
+Traffic (what k8spacket exports, from the same entries the map counts, :mod:`dashboard.flows`):
+
+- ``podscope_connections_total``, ``podscope_connections_failed_total``,
+  ``podscope_request_bytes_total``, ``podscope_response_bytes_total`` and the histogram
+  ``podscope_connection_duration_seconds`` (finished TCP connections and UDP flows),
+- labelled only by ``src_namespace``, ``src_workload``, ``dst_namespace``, ``dst_workload``:
+  never ports, pods or IPs. A Service is its name, a node its name, an external destination its
+  DNS name (``external`` when it has none), an unknown in-cluster IP ``unknown``.
+- At most ``max_label_sets`` distinct label sets: later new ones are folded into a single
+  ``other`` set and counted in ``podscope_metrics_label_sets_overflow_total``.
+
+Health: the ingest counters and gauges below are attributes the hub updates itself, and
+:attr:`HubMetrics.workers` exposes each worker's latest capture stats snapshot under the same
+names as the worker's own ``/metrics`` (:mod:`capture.stats`), labelled by worker and node.
+
+Everything lives in the instance's own CollectorRegistry. Not thread-safe: the caller
+serializes calls to :meth:`HubMetrics.observe` (prometheus-client's own updates are).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from capture.stats import METRICS, PREFIX
+from dashboard.flows import NotAFlowError, Side, read_flow
+
+PAIR_LABELS = ("src_namespace", "src_workload", "dst_namespace", "dst_workload")
+OTHER = ("other", "other", "other", "other")
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800)
+DEFAULT_MAX_LABEL_SETS = 2_000
+DEFAULT_MAX_WORKERS = 2_000
+
+
+class _PairChildren(NamedTuple):
+    """The labelled children of one label set, looked up once (``labels()`` is slow)."""
+
+    connections: Any
+    failed: Any
+    request_bytes: Any
+    response_bytes: Any
+    duration: Any
+
+
+class WorkerStats(Collector):
+    """Each worker's latest capture stats snapshot as ``podscope_capture_*`` metrics."""
+
+    def __init__(self, registry: CollectorRegistry, max_workers: int) -> None:
+        self._snapshots: dict[str, Mapping[str, Any]] = {}
+        self._max_workers = max_workers
+        self.rejected = Counter(
+            "podscope_worker_snapshots_rejected",
+            "Worker stats snapshots ignored: no worker name, or too many workers",
+            registry=registry,
+        )
+        registry.register(self)
+
+    def update(self, snapshot: Mapping[str, Any]) -> None:
+        """Replace the snapshot of ``snapshot["worker"]`` (rejected and counted if unusable)."""
+        worker = snapshot.get("worker") if isinstance(snapshot, Mapping) else None
+        known = worker in self._snapshots
+        if (
+            not isinstance(worker, str)
+            or not worker
+            or (not known and len(self._snapshots) >= self._max_workers)
+        ):
+            self.rejected.inc()
+            return
+        self._snapshots[worker] = snapshot
+
+    def forget(self, worker: str) -> None:
+        """Drop a worker that went away (its series disappear)."""
+        self._snapshots.pop(worker, None)
+
+    def collect(self) -> Iterator[Metric]:
+        """One family per capture metric, one sample per worker that reported it."""
+        snapshots = sorted(self._snapshots.items())
+        for section, key, name, kind, help_text in METRICS:
+            family: CounterMetricFamily | GaugeMetricFamily
+            if kind == "counter":
+                family = CounterMetricFamily(PREFIX + name, help_text, labels=["worker", "node"])
+            else:
+                family = GaugeMetricFamily(PREFIX + name, help_text, labels=["worker", "node"])
+            for worker, snapshot in snapshots:
+                value = _number(snapshot.get(section), key)
+                if value is not None:
+                    family.add_metric([worker, str(snapshot.get("node", ""))], value)
+            if family.samples:
+                yield family
+
+
+class HubMetrics:
+    """The hub's metrics in their own registry; ``render()`` is the ``/metrics`` body."""
+
+    def __init__(
+        self,
+        max_label_sets: int = DEFAULT_MAX_LABEL_SETS,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+    ) -> None:
+        if max_label_sets < 1:
+            raise ValueError(f"max_label_sets must be at least 1, got {max_label_sets}")
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self._max_label_sets = max_label_sets
+        self._children: dict[tuple[str, str, str, str], _PairChildren] = {}
+        self.connections = Counter(
+            "podscope_connections", "Connections started", PAIR_LABELS, registry=registry
+        )
+        self.connections_failed = Counter(
+            "podscope_connections_failed",
+            "Connections refused, reset or timed out, and flows answered by an ICMP error",
+            PAIR_LABELS,
+            registry=registry,
+        )
+        self.request_bytes = Counter(
+            "podscope_request_bytes", "Bytes client to server", PAIR_LABELS, registry=registry
+        )
+        self.response_bytes = Counter(
+            "podscope_response_bytes", "Bytes server to client", PAIR_LABELS, registry=registry
+        )
+        self.connection_duration = Histogram(
+            "podscope_connection_duration_seconds",
+            "Duration of finished TCP connections and UDP flows",
+            PAIR_LABELS,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.label_sets_overflow = Counter(
+            "podscope_metrics_label_sets_overflow",
+            f"Observations counted under 'other': over {max_label_sets} label sets",
+            registry=registry,
+        )
+        self.entries_not_flows = Counter(
+            "podscope_metrics_entries_skipped",
+            "Entries not counted as traffic (DNS answers, ICMP about TCP, malformed), by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.entries_ingested = Counter(
+            "podscope_hub_entries_ingested", "Entries read from the stream", registry=registry
+        )
+        self.entries_invalid = Counter(
+            "podscope_hub_entries_invalid",
+            "Entries rejected by the schema, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.duplicates_merged = Counter(
+            "podscope_hub_duplicates_merged",
+            "Entries merged as duplicates of a connection another worker reported",
+            registry=registry,
+        )
+        self.sessions_open = Gauge(
+            "podscope_hub_sessions_open", "Live websocket sessions", registry=registry
+        )
+        self.session_entries_dropped = Counter(
+            "podscope_hub_session_entries_dropped",
+            "Entries a slow session's queue dropped",
+            registry=registry,
+        )
+        self.ingest_lag_seconds = Gauge(
+            "podscope_hub_ingest_lag_seconds",
+            "Age of the newest stream entry ingested when it was read",
+            registry=registry,
+        )
+        self.workers = WorkerStats(registry, max_workers)
+
+    @property
+    def label_sets(self) -> int:
+        """How many distinct traffic label sets exist (``other`` included)."""
+        return len(self._children)
+
+    def observe(self, entry: Mapping[str, Any]) -> None:
+        """Count a named wire entry's traffic (entries that are no flow are counted by reason)."""
+        try:
+            flow = read_flow(entry)
+        except NotAFlowError as exc:
+            self.entries_not_flows.labels(exc.reason).inc()
+            return
+        labels = (*_labels(flow.client), *_labels(flow.server))
+        children = self._children.get(labels) or self._new_children(labels)
+        if flow.starts:
+            children.connections.inc(flow.starts)
+        if flow.failed:
+            children.failed.inc(flow.failed)
+        if flow.request_bytes:
+            children.request_bytes.inc(flow.request_bytes)
+        if flow.response_bytes:
+            children.response_bytes.inc(flow.response_bytes)
+        if flow.duration_ms is not None:
+            children.duration.observe(flow.duration_ms / 1000)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+    def _new_children(self, labels: tuple[str, str, str, str]) -> _PairChildren:
+        if len(self._children) >= self._max_label_sets:
+            self.label_sets_overflow.inc()
+            other = self._children.get(OTHER)
+            if other is not None:
+                return other
+            labels = OTHER  # the one set allowed past the cap
+        children = _PairChildren(
+            self.connections.labels(*labels),
+            self.connections_failed.labels(*labels),
+            self.request_bytes.labels(*labels),
+            self.response_bytes.labels(*labels),
+            self.connection_duration.labels(*labels),
+        )
+        self._children[labels] = children
+        return children
+
+
+def _labels(side: Side) -> tuple[str, str]:
+    """(namespace, workload) label values of one side: names, never pods, ports or IPs."""
+    kind = side.kind
+    if kind == "unknown":
+        return "", "unknown"
+    if kind == "external" and _is_ip(side.workload):
+        return "", "external"
+    return side.namespace, side.workload
+
+
+@lru_cache(maxsize=4096)
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(section: object, key: str) -> float | None:
+    if not isinstance(section, Mapping):
+        return None
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
