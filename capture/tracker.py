@@ -102,10 +102,11 @@ class _Connection:
 
     __slots__ = ("alive", "client", "client_key", "fin_ts", "flags", "handshake_ts", "isn",
                  "last", "packets", "partial", "retransmits", "rtt", "server", "server_isn",
-                 "start", "state", "syn_seen", "syn_ts")  # fmt: skip
+                 "server_key", "start", "state", "syn_seen", "syn_ts")  # fmt: skip
 
     def __init__(self, client_key: bytes, isn: int | None, start: float, state: str) -> None:
         self.client_key = client_key
+        self.server_key = reverse_key(client_key)
         self.isn = isn
         self.server_isn: int | None = None
         self.start = start
@@ -305,7 +306,7 @@ class TcpTracker:
         key = connection.client_key
         self._connections[key] = connection
         self._flows[key] = (connection, True)
-        self._flows[reverse_key(key)] = (connection, False)
+        self._flows[connection.server_key] = (connection, False)
 
     # --- SYN, FIN and RST --------------------------------------------------------------------
 
@@ -521,7 +522,7 @@ class TcpTracker:
         key = connection.client_key
         self._connections.pop(key, None)
         self._flows.pop(key, None)
-        self._flows.pop(reverse_key(key), None)
+        self._flows.pop(connection.server_key, None)
 
     def _bury(self, connection: _Connection, ts: float) -> None:
         expiry = ts + self._tombstone_seconds
@@ -530,7 +531,7 @@ class TcpTracker:
         while len(self._tombstones) >= 2 * self._max_connections and self._tombstone_expiry:
             _, oldest = self._tombstone_expiry.popleft()
             self._tombstones.pop(oldest, None)
-        for direction in (key, reverse_key(key)):
+        for direction in (key, connection.server_key):
             self._tombstones[direction] = tombstone
             self._tombstone_expiry.append((expiry, direction))
 
