@@ -1,0 +1,134 @@
+"""Django settings for the podscope hub, read from environment variables with safe defaults.
+
+Every setting has a production-safe default: ``DEBUG`` is off unless ``PODSCOPE_DEBUG=1``, the
+secret key is generated per process when ``PODSCOPE_SECRET_KEY`` is unset (set it when login is
+enabled and more than one replica serves the same users), only local hosts are allowed until
+``PODSCOPE_ALLOWED_HOSTS`` says otherwise.
+
+Environment variables::
+
+    PODSCOPE_SECRET_KEY        Django secret key (default: random per process)
+    PODSCOPE_DEBUG             1 to enable Django debug pages (default 0)
+    PODSCOPE_ALLOWED_HOSTS     comma-separated host names (default localhost,127.0.0.1,[::1])
+    PODSCOPE_AUTH              1 to require a Django login for the API and websocket (default 0)
+    PODSCOPE_DB                SQLite file for users and sessions (default ./podscope.sqlite3)
+    REDIS_URL                  read entries from this Redis instead of the embedded worker
+    PODSCOPE_PREFIX            Redis key prefix (default podscope, as the workers use)
+    PODSCOPE_STORE_SIZE        newest entries kept in memory (default 100000)
+    PODSCOPE_DEMO              1 for the read-only, anonymous demo-portal mode (default 0)
+    PODSCOPE_MAX_SESSIONS      websocket sessions at once (default 200, demo 50)
+    PODSCOPE_MAX_QUERY_CHARS   longest accepted filter (default 4096, demo 512)
+    PODSCOPE_FILTERS_PER_MINUTE  filter changes per session per minute (default 120, demo 20)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _positive(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a positive integer") from None
+    if value < 1:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a positive integer")
+    return value
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = os.environ.get("PODSCOPE_SECRET_KEY") or secrets.token_urlsafe(50)
+DEBUG = _flag("PODSCOPE_DEBUG")
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("PODSCOPE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "channels",
+    "dashboard.apps.DashboardConfig",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "dashboard.urls"
+ASGI_APPLICATION = "dashboard.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ]
+        },
+    }
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("PODSCOPE_DB") or str(Path.cwd() / "podscope.sqlite3"),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"dashboard": {"handlers": ["console"], "level": "INFO"}},
+}
+
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+# The websocket sessions are served from the hub's in-process registry (each replica reads the
+# whole stream); the channel layer is only Channels' plumbing, so the in-memory one suffices.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+_DEMO = _flag("PODSCOPE_DEMO")
+PODSCOPE = {
+    "AUTH": _flag("PODSCOPE_AUTH"),
+    "DEMO": _DEMO,
+    "PREFIX": os.environ.get("PODSCOPE_PREFIX", "").strip() or "podscope",
+    "STORE_SIZE": _positive("PODSCOPE_STORE_SIZE", 100_000),
+    "MAX_SESSIONS": _positive("PODSCOPE_MAX_SESSIONS", 50 if _DEMO else 200),
+    "MAX_QUERY_CHARS": _positive("PODSCOPE_MAX_QUERY_CHARS", 512 if _DEMO else 4096),
+    "FILTERS_PER_MINUTE": _positive("PODSCOPE_FILTERS_PER_MINUTE", 20 if _DEMO else 120),
+}

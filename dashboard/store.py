@@ -1,0 +1,85 @@
+"""The hub's bounded store: the newest N named wire entries, each with a hub sequence number.
+
+Sequence numbers grow by one per stored entry, so they are cursors: ``newest(before=seq)`` pages
+back through the store and ``after(seq)`` returns what arrived since a point (a resumed session).
+Adding past the capacity evicts the oldest entries and returns them, so the maps built from the
+store can take them out again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import dropwhile, islice, takewhile
+from typing import Any
+
+WireEntry = Mapping[str, Any]
+Predicate = Callable[[WireEntry], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One stored entry: its hub sequence number and the named wire dict."""
+
+    seq: int
+    wire: WireEntry
+
+
+class EntryStore:
+    """The newest ``capacity`` entries, oldest first."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"store capacity must be positive, not {capacity}")
+        self._entries: deque[Stored] = deque()
+        self._capacity = capacity
+        self._next_seq = 1
+
+    @property
+    def capacity(self) -> int:
+        """The most entries kept."""
+        return self._capacity
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the newest entry ever stored (0 before the first)."""
+        return self._next_seq - 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Stored]:
+        return iter(self._entries)
+
+    def add(self, wires: Iterable[WireEntry]) -> tuple[list[Stored], list[Stored]]:
+        """Store entries; return ``(added, evicted)``, both oldest first.
+
+        A batch larger than the capacity evicts some of its own entries: they are in both lists,
+        so a consumer that adds ``added`` and then removes ``evicted`` stays consistent.
+        """
+        added = []
+        for wire in wires:
+            added.append(Stored(self._next_seq, wire))
+            self._next_seq += 1
+        self._entries.extend(added)
+        overflow = len(self._entries) - self._capacity
+        evicted = [self._entries.popleft() for _ in range(max(0, overflow))]
+        return added, evicted
+
+    def newest(
+        self, predicate: Predicate | None = None, limit: int = 100, before: int | None = None
+    ) -> list[Stored]:
+        """Up to ``limit`` entries matching ``predicate``, newest first, older than ``before``."""
+        candidates: Iterator[Stored] = reversed(self._entries)
+        if before is not None:
+            candidates = dropwhile(lambda stored: stored.seq >= before, candidates)
+        if predicate is not None:
+            candidates = (stored for stored in candidates if predicate(stored.wire))
+        return list(islice(candidates, max(0, limit)))
+
+    def after(self, seq: int) -> list[Stored]:
+        """The entries stored after sequence number ``seq``, oldest first."""
+        newer = list(takewhile(lambda stored: stored.seq > seq, reversed(self._entries)))
+        newer.reverse()
+        return newer

@@ -1,0 +1,56 @@
+"""Test helpers: small schema v1 entries for the hub's tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from capture.schema import DnsInfo, Endpoint, Entry, Node, TcpInfo, protocol
+
+T0 = 1_767_225_600_000
+
+
+def tcp_entry(
+    number: int,
+    *,
+    worker: str = "w1",
+    src: tuple[str, int] = ("10.244.1.10", 40000),
+    dst: tuple[str, int] = ("10.244.1.11", 8080),
+    event: str = "close",
+    timestamp: int = T0,
+    sizes: tuple[int, int] = (100, 200),
+    dst_name: str = "",
+) -> Entry:
+    """A TCP entry with id ``{worker}/{number}``."""
+    return Entry(
+        id=f"{worker}/{number}",
+        worker=worker,
+        node=Node("node-1", "172.18.0.2"),
+        timestamp=timestamp,
+        protocol=protocol("tcp"),
+        src=Endpoint(src[0], src[1]),
+        dst=Endpoint(dst[0], dst[1], name=dst_name),
+        elapsed_time=5,
+        request_size=sizes[0],
+        response_size=sizes[1],
+        tcp=TcpInfo(event=event),
+        summary=f"{src[0]} -> {dst[0]}",
+    )
+
+
+def dns_entry(number: int, query: str, answer: str, *, worker: str = "w1") -> Entry:
+    """A DNS answer entry from a pod to the cluster DNS server."""
+    return Entry(
+        id=f"{worker}/{number}",
+        worker=worker,
+        node=Node("node-1", "172.18.0.2"),
+        timestamp=T0,
+        protocol=protocol("dns"),
+        src=Endpoint("10.244.1.10", 53000),
+        dst=Endpoint("10.96.0.10", 53),
+        dns=DnsInfo(query=query, answers=(answer,)),
+    )
+
+
+def wire(entry: Entry) -> dict[str, Any]:
+    """The wire dict of an entry."""
+    return entry.to_wire()

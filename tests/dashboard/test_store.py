@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from dashboard.store import EntryStore
+
+
+def wires(first: int, count: int) -> list[dict[str, int]]:
+    return [{"n": n} for n in range(first, first + count)]
+
+
+def test_keeps_the_newest_entries_and_returns_what_it_evicted() -> None:
+    store = EntryStore(3)
+    added, evicted = store.add(wires(0, 2))
+    assert [s.seq for s in added] == [1, 2]
+    assert evicted == []
+    added, evicted = store.add(wires(2, 2))
+    assert [s.wire["n"] for s in added] == [2, 3]
+    assert [s.wire["n"] for s in evicted] == [0]
+    assert [s.wire["n"] for s in store] == [1, 2, 3]
+    assert len(store) == 3
+    assert store.last_seq == 4
+
+
+def test_a_batch_larger_than_the_capacity_evicts_part_of_itself() -> None:
+    store = EntryStore(2)
+    added, evicted = store.add(wires(0, 5))
+    assert len(added) == 5
+    assert [s.wire["n"] for s in evicted] == [0, 1, 2]
+    assert [s.wire["n"] for s in store] == [3, 4]
+
+
+def test_newest_first_with_predicate_limit_and_cursor() -> None:
+    store = EntryStore(100)
+    store.add(wires(0, 10))
+    even = store.newest(lambda w: w["n"] % 2 == 0, limit=3)
+    assert [s.wire["n"] for s in even] == [8, 6, 4]
+    older = store.newest(lambda w: w["n"] % 2 == 0, limit=3, before=even[-1].seq)
+    assert [s.wire["n"] for s in older] == [2, 0]
+    assert store.newest(limit=0) == []
+    assert [s.wire["n"] for s in store.newest(limit=2)] == [9, 8]
+
+
+def test_after_returns_entries_stored_since_a_sequence_number() -> None:
+    store = EntryStore(5)
+    store.add(wires(0, 8))  # seqs 1..8, 4..8 kept
+    assert [s.seq for s in store.after(6)] == [7, 8]
+    assert [s.seq for s in store.after(0)] == [4, 5, 6, 7, 8]
+    assert store.after(8) == []
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        EntryStore(0)
