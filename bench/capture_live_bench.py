@@ -35,6 +35,7 @@ from pathlib import Path
 
 import redis
 
+from capture.bpf import KNOWN_PROTOCOLS, mode_filter
 from capture.lab import Lab
 from capture.labnet import TcpServer
 
@@ -42,6 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SERVER_PORTS = (8000, 8001, 8002, 8003)
 REDIS_PORT = 6391
+FULL_FILTER = mode_filter("full", KNOWN_PROTOCOLS)
+"""tcpdump gets the worker's own full-mode kernel filter, so both see the same packets."""
 
 
 # --- load generator roles (run inside a pod namespace through `ip netns exec`) ----------------
@@ -273,7 +276,8 @@ def bench_full(options: argparse.Namespace) -> None:
             )
             dump = subprocess.Popen(
                 lab.command(
-                    lab.node_ns, ["tcpdump", "-i", "any", "-w", "/dev/null", "-B", "65536", "udp"]
+                    lab.node_ns,
+                    ["tcpdump", "-i", "any", "-w", "/dev/null", "-B", "65536", FULL_FILTER],
                 ),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
