@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from capture.publish import RedisKeys
+from capture.schema import SchemaError
+from dashboard.ingest import (
+    EntryDecoder,
+    LocalEntrySource,
+    RawEntry,
+    RedisEntrySource,
+    invalid_kind,
+    run_ingest,
+)
+from tests.dashboard.hubentries import tcp_entry
+
+REDIS_URL = "redis://127.0.0.1:6379/9"
+
+
+def test_decoder_counts_invalid_entries_per_kind_and_logs_each_kind_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    decoder = EntryDecoder()
+    good = tcp_entry(1).to_json()
+    assert decoder.decode(good) == tcp_entry(1)
+    bad_event = good.replace('"event":"close"', '"event":"bogus"')
+    for raw in ["{", "{", bad_event, bad_event, '{"id": 1}', good.replace('"v":1', '"zz":1')]:
+        assert decoder.decode(raw) is None
+    assert decoder.invalid == {"not JSON": 2, "tcp.event": 2, "id": 1, "unknown field": 1}
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 4
+
+
+def test_invalid_kind_folds_list_indexes_and_unknown_field_names() -> None:
+    assert invalid_kind(SchemaError("dns.answers[3]", "expected a string")) == "dns.answers[]"
+    assert invalid_kind(SchemaError("attacker.chosen", "unknown field")) == "unknown field"
+    assert invalid_kind(SchemaError("", "entry is 9 bytes, over the 1 limit")) == "too large"
+
+
+async def test_local_source_is_bounded_and_counts_what_it_drops() -> None:
+    source = LocalEntrySource(capacity=3)
+    source.submit([tcp_entry(n) for n in range(5)])
+    source.report("w1", {"worker": "w1", "pipeline": {"packets": 9}})
+    batch = await source.read(0.01)
+    assert [e.id for e in batch if not isinstance(e, bytes | str)] == ["w1/2", "w1/3", "w1/4"]
+    assert source.stats.to_dict() == {"submitted": 5, "delivered": 3, "dropped": 2}
+    assert source.worker_stats()["w1"]["pipeline"] == {"packets": 9}
+    assert await source.read(0.01) == []
+    assert source.drain(0.1)
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.raw: list[RawEntry] = []
+        self.updates = 0
+
+    def accept(self, raw: list[RawEntry]) -> None:
+        self.raw += raw
+
+    def update_source(self, source: Any) -> None:
+        self.updates += 1
+
+
+async def test_run_ingest_batches_until_stopped() -> None:
+    source = LocalEntrySource()
+    collector = Collector()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_ingest(source, collector, stop))
+    source.submit([tcp_entry(1), tcp_entry(2)])
+    await asyncio.sleep(0.35)
+    stop.set()
+    await task
+    assert len(collector.raw) == 2
+    assert collector.updates >= 2
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    name = f"test-ingest-{secrets.token_hex(4)}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{name}:*"):
+        client.delete(key)
+    client.close()
+
+
+async def read_until(source: RedisEntrySource, count: int, timeout: float = 5.0) -> list[RawEntry]:
+    got: list[RawEntry] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(got) < count and asyncio.get_running_loop().time() < deadline:
+        got += await source.read(0.05)
+    return got
+
+
+@pytest.mark.redis
+async def test_redis_source_reads_the_stream_and_worker_stats(prefix: str) -> None:
+    keys = RedisKeys(prefix)
+    client = redis.Redis.from_url(REDIS_URL)
+    for number in range(3):
+        client.xadd(keys.entries, {"entry": tcp_entry(number).to_json()})
+    client.xadd(keys.entries, {"other": "x"})
+    client.hset(keys.workers, mapping={"w1": json.dumps({"worker": "w1"}), "w2": "{"})
+    decoder = EntryDecoder()
+    source = RedisEntrySource(REDIS_URL, prefix=prefix, decoder=decoder)
+    try:
+        got = await read_until(source, 3)
+        assert len(got) == 3
+        assert source.worker_stats() == {"w1": {"worker": "w1"}}
+        assert decoder.invalid["no entry field"] == 2  # the message without "entry", bad stats
+        assert source.lag_seconds >= 0
+        assert await source.read(0.05) == []
+        assert source.lag_seconds == 0
+    finally:
+        await source.close()
+        client.close()
+
+
+@contextlib.asynccontextmanager
+async def proxy(port: int) -> AsyncIterator[asyncio.Server]:
+    """A TCP proxy to the local Redis that the test can cut."""
+    pipes: list[asyncio.StreamWriter] = []
+
+    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
+        pipes.extend([writer, up_writer])
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        yield server
+    finally:
+        server.close()
+        for pipe in pipes:
+            pipe.close()
+        await server.wait_closed()
+
+
+@pytest.mark.redis
+async def test_redis_source_resumes_after_the_connection_drops(prefix: str) -> None:
+    keys = RedisKeys(prefix)
+    client = redis.Redis.from_url(REDIS_URL)
+    with contextlib.closing(client):
+        probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = probe.sockets[0].getsockname()[1]
+        probe.close()
+        await probe.wait_closed()
+        url = f"redis://127.0.0.1:{port}/9"
+        source = RedisEntrySource(url, prefix=prefix)
+        try:
+            async with proxy(port):
+                client.xadd(keys.entries, {"entry": tcp_entry(1).to_json()})
+                assert len(await read_until(source, 1)) == 1
+            # Redis unreachable: reads fail, are counted, and return nothing
+            client.xadd(keys.entries, {"entry": tcp_entry(2).to_json()})
+            assert await source.read(0.05) == []
+            assert source.stats.errors >= 1
+            assert not source.stats.connected
+            client.xadd(keys.entries, {"entry": tcp_entry(3).to_json()})
+            async with proxy(port):
+                got = await read_until(source, 2)
+            ids = [json.loads(raw)["id"] for raw in got if isinstance(raw, bytes)]
+            assert ids == ["w1/2", "w1/3"]  # resumed after the last id: nothing lost or repeated
+            assert source.stats.reconnects == 1
+        finally:
+            await source.close()
