@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import select
 import socket
@@ -84,6 +85,7 @@ class SnifferStats:
     kernel_packets: int = 0
     kernel_drops: int = 0
     filter_changes: int = 0
+    interface_down: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for the stats snapshot)."""
@@ -206,7 +208,11 @@ class Sniffer:
                 )
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. ENETDOWN when a captured interface goes away
+            except OSError as exc:
+                if exc.errno == errno.ENETDOWN and tap.interface != "any":
+                    stats.interface_down += 1
+                    _hardware_type(tap.sock, tap.interface)  # InterfaceError if it was removed
+                    return  # only down: it may come back up
                 raise SnifferError(f"capture on {tap.interface} failed: {exc}") from None
             interface, _proto, pkttype, hatype, _addr = address
             if pkttype == PACKET_OUTGOING and hatype == ARPHRD_LOOPBACK:

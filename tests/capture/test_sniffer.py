@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -144,3 +146,28 @@ def test_bad_filter_fails_open_and_leaves_nothing_open(lab: Lab) -> None:
         with pytest.raises(BpfError, match="port"):
             sniffer.open()
     assert sniffer.linktypes == frozenset()
+
+
+def test_interface_down_is_counted_and_removal_is_an_error(lab: Lab) -> None:
+    frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["veth0"], "tcp port 8000").open()
+
+    def link(*args: str) -> None:
+        subprocess.run(lab.command(lab.node_ns, ["ip", "link", *args]), check=True)
+
+    with sniffer, TcpServer(api.netns, api.ip, 8000, 5):
+        link("set", "veth0", "down")
+        assert read_for(sniffer, 0.2) == []
+        assert sniffer.stats().interface_down == 1
+        link("set", "veth0", "up")
+        deadline = time.monotonic() + 10
+        frames: list[Frame] = []
+        while not frames and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                tcp_exchange(frontend.netns, api.ip, 8000, 5, timeout=1.0)
+            frames = read_for(sniffer, 0.2)
+        assert frames, "capture resumes when the interface is up again"
+        link("del", "veth0")
+        with pytest.raises(InterfaceError, match="no such interface 'veth0'"):
+            read_for(sniffer, 0.3)
