@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from prometheus_client import generate_latest
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Packet, Raw
@@ -19,6 +21,7 @@ from capture.lab import Lab, enter_netns
 from capture.labnet import TcpServer, tcp_exchange
 from capture.pcapring import PcapRing
 from capture.pipeline import Pipeline, PipelineConfig
+from capture.publish import RedisKeys, ScopeWatcher
 from capture.schema import Entry, Node
 from capture.stats import CaptureMetrics
 from capture.worker import FilterSpec, Worker, WorkerSettings
@@ -180,3 +183,32 @@ def test_scope_change_keeps_tracked_connections_and_narrows_capture(lab: Lab) ->
     assert found[port] == (1234, 500)
     assert found[in_scope.local_port] == (10, 500)
     assert out_of_scope.local_port not in {e.src.port for e in entries}
+
+
+@pytest.mark.root
+@pytest.mark.redis
+def test_scope_from_redis_reaches_the_kernel_filter(lab: Lab) -> None:
+    url, keys = "redis://127.0.0.1:6379/15", RedisKeys(f"wtest-{secrets.token_hex(4)}")
+    client: redis.Redis[bytes] = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    api = lab.pod("payments/api")
+    try:
+        with live_capture(lab) as capture:
+            watcher = ScopeWatcher(
+                url, "lab-node-1", capture.worker.request_scope, prefix=keys.prefix
+            ).start()
+            try:
+                client.set(keys.scope("lab-node-1"), f"host {api.ip}")
+                client.publish(keys.scope_channel, "lab-node-1")
+                deadline = time.monotonic() + 10
+                while capture.worker.scope != f"host {api.ip}" and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            finally:
+                watcher.close()
+            assert capture.sniffer.expression == FilterSpec().expression(f"host {api.ip}")
+    finally:
+        client.delete(keys.scope("lab-node-1"))
+        client.close()
