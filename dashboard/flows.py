@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 PROTOCOL_DNS = "dns"
+FLOW_PROTOCOLS = frozenset({"tcp", "udp", "icmp"})
 IGNORED_DNS = "dns answer"
 IGNORED_ICMP_TCP = "icmp about tcp"
 IGNORED_ICMP_ROUTER = "icmp from a router"
@@ -104,6 +105,10 @@ def read_flow(entry: Mapping[str, Any]) -> Flow:
         raise NotAFlowError("not an object")
     proto = entry.get("protocol")
     name = proto.get("name") if isinstance(proto, Mapping) else None
+    if name == PROTOCOL_DNS:
+        raise NotAFlowError(IGNORED_DNS)
+    if type(name) is not str or name not in FLOW_PROTOCOLS:
+        raise NotAFlowError("bad protocol")
     timestamp = entry.get("timestamp")
     if type(timestamp) is not int or timestamp < 0:
         raise NotAFlowError("bad timestamp")
@@ -115,11 +120,7 @@ def read_flow(entry: Mapping[str, Any]) -> Flow:
         client, server = side(entry.get("src"), "bad src"), side(entry.get("dst"), "bad dst")
         request, response = _sizes(entry)
         return Flow("udp", client, server, 1, 0, request, response, last_seen, elapsed)
-    if name == "icmp":
-        return _icmp(entry, last_seen)
-    if name == PROTOCOL_DNS:
-        raise NotAFlowError(IGNORED_DNS)
-    raise NotAFlowError("bad protocol")
+    return _icmp(entry, last_seen)
 
 
 def side(endpoint: object, reason: str) -> Side:
@@ -129,7 +130,7 @@ def side(endpoint: object, reason: str) -> Side:
     kind = endpoint.get("kind")
     ip = endpoint.get("ip")
     name = endpoint.get("name", "")
-    if type(ip) is not str or type(name) is not str:
+    if type(ip) is not str or type(name) is not str or type(kind) is not str:
         raise NotAFlowError(reason)
     if kind in OUTSIDE:
         label = ip if kind == "unknown" else (name or ip)
