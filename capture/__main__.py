@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import math
 import os
 import signal
 import socket
@@ -23,7 +24,7 @@ from capture.bpf import KNOWN_PROTOCOLS, BpfError, CompiledFilter, compile_filte
 from capture.frames import LINKTYPE_RAW, Frame
 from capture.jsonl import JsonlSink
 from capture.pcapfile import PcapError, read_frames
-from capture.pcapring import PcapRing, RingError
+from capture.pcapring import PcapRing, RingError, export_directory
 from capture.pipeline import Pipeline, PipelineConfig
 from capture.publish import DEFAULT_MAXLEN, DEFAULT_PREFIX, Publisher, PublishError, ScopeWatcher
 from capture.schema import Node
@@ -60,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "namespace, including ones created later (needs root or CAP_NET_RAW)",
     )
     source.add_argument("--read", "-r", metavar="FILE", help="read a pcap or pcapng file")
+    source.add_argument(
+        "--export",
+        metavar="FILE",
+        help="write the packets kept in the --ring-dir pcap ring to FILE (pcap) and exit; "
+        "select them with --since/--until and --bpf (safe while a worker writes the ring)",
+    )
     parser.add_argument(
         "--mode",
         choices=("connections", "full"),
@@ -115,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="full mode: size cap of the pcap ring in bytes (default 256 MiB)",
     )
     parser.add_argument(
+        "--since", type=float, default=-math.inf, metavar="T", help="--export: from epoch T"
+    )
+    parser.add_argument(
+        "--until", type=float, default=math.inf, metavar="T", help="--export: until epoch T"
+    )
+    parser.add_argument(
         "--metrics-port", type=_port, metavar="N", help="serve Prometheus /metrics on port N"
     )
     parser.add_argument(
@@ -165,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, stop: threading.Event) -> int:
+    if args.export:
+        return _export(args)
     protocols = _protocols(args.protocols)
     if args.ring_dir and args.mode != "full":
         raise UsageError("--ring-dir needs --mode full")
@@ -227,6 +242,17 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
             stack.callback(watcher.close)
             watcher.start()
         worker.run_live(sniffer, stop)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    if not args.ring_dir:
+        raise UsageError("--export needs --ring-dir")
+    try:
+        count = export_directory(args.ring_dir, args.export, args.since, args.until, args.bpf)
+    except (RingError, BpfError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{PROG}: exported {count} packets to {args.export}", file=sys.stderr)
     return 0
 
 

@@ -156,44 +156,8 @@ class PcapRing:
         Raise RingError when the matching frames have different link types, or BpfError.
         """
         self.flush()
-        filters: dict[int, CompiledFilter] = {}
-        writer: Any = None
-        linktype: int | None = None
-        count = 0
-        try:
-            for ring_file in list(self._files):
-                if ring_file.last < since or ring_file.first > until:
-                    continue
-                for frame in _read(ring_file.path):
-                    if not since <= frame.timestamp <= until:
-                        continue
-                    if bpf:
-                        if frame.linktype not in filters:
-                            filters[frame.linktype] = compile_filter(bpf, frame.linktype)
-                        if not filters[frame.linktype].matches(frame.data):
-                            continue
-                    if writer is None:
-                        linktype = frame.linktype
-                        writer = _open_export(destination, linktype)
-                    elif frame.linktype != linktype:
-                        raise RingError(
-                            f"the frames span link types {linktype} and {frame.linktype}; "
-                            "narrow the export with a time window or filter"
-                        )
-                    seconds = int(frame.timestamp)
-                    micros = round((frame.timestamp - seconds) * 1e6)
-                    writer.write_packet(frame.data, sec=seconds, usec=micros)
-                    count += 1
-            if writer is None:
-                writer = _open_export(destination, linktype or 1)
-        except OSError as exc:
-            raise RingError(f"cannot export the pcap ring: {exc}") from None
-        finally:
-            if writer is not None:
-                writer.flush()
-                if isinstance(destination, str | Path):
-                    writer.close()
-        return count
+        paths = [f.path for f in self._files if f.last >= since and f.first <= until]
+        return _export(paths, destination, since, until, bpf)
 
     def _rotate(self, frame: Frame) -> _Writer:
         self.close()
@@ -221,6 +185,63 @@ class PcapRing:
             except OSError:
                 self._stats.write_errors += 1
             self._stats.files_dropped += 1
+
+
+def export_directory(
+    directory: str | Path,
+    destination: str | Path | IO[bytes],
+    since: float = -math.inf,
+    until: float = math.inf,
+    bpf: str = "",
+) -> int:
+    """Export from a ring directory without opening it as a ring (read-only, so it is safe while
+    a worker writes there); same selection and errors as :meth:`PcapRing.export`."""
+    try:
+        names = sorted(p.name for p in Path(directory).iterdir() if FILE_PATTERN.match(p.name))
+    except OSError as exc:
+        raise RingError(f"cannot read ring directory {directory}: {exc}") from None
+    return _export([Path(directory) / name for name in names], destination, since, until, bpf)
+
+
+def _export(
+    paths: list[Path], destination: str | Path | IO[bytes], since: float, until: float, bpf: str
+) -> int:
+    filters: dict[int, CompiledFilter] = {}
+    writer: Any = None
+    linktype: int | None = None
+    count = 0
+    try:
+        for path in paths:
+            for frame in _read(path):
+                if not since <= frame.timestamp <= until:
+                    continue
+                if bpf:
+                    if frame.linktype not in filters:
+                        filters[frame.linktype] = compile_filter(bpf, frame.linktype)
+                    if not filters[frame.linktype].matches(frame.data):
+                        continue
+                if writer is None:
+                    linktype = frame.linktype
+                    writer = _open_export(destination, linktype)
+                elif frame.linktype != linktype:
+                    raise RingError(
+                        f"the frames span link types {linktype} and {frame.linktype}; "
+                        "narrow the export with a time window or filter"
+                    )
+                seconds = int(frame.timestamp)
+                micros = round((frame.timestamp - seconds) * 1e6)
+                writer.write_packet(frame.data, sec=seconds, usec=micros)
+                count += 1
+        if writer is None:
+            writer = _open_export(destination, linktype or 1)
+    except OSError as exc:
+        raise RingError(f"cannot export the pcap ring: {exc}") from None
+    finally:
+        if writer is not None:
+            writer.flush()
+            if isinstance(destination, str | Path):
+                writer.close()
+    return count
 
 
 class _Writer:

@@ -19,7 +19,7 @@ import redis
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
-from scapy.utils import wrpcap
+from scapy.utils import RawPcapReader, rdpcap, wrpcap
 
 from capture.lab import Lab, enter_netns
 from capture.labnet import TcpServer, tcp_exchange
@@ -212,3 +212,30 @@ def test_live_cli_flushes_open_connections_on_sigterm(lab: Lab) -> None:
     finished = [e for e in by_port[done.local_port] if e.tcp is not None and e.tcp.event == "close"]
     assert [(e.request_size, e.response_size) for e in finished] == [(4321, 300)]
     assert open_port in by_port  # reported by the final flush
+
+
+def test_full_mode_ring_is_exported_by_time_and_filter(
+    tmp_path: Path, one_connection_pcap: Path
+) -> None:
+    ring = tmp_path / "ring"
+    written = run_cli("--read", str(one_connection_pcap), "--mode", "full", "--ring-dir", str(ring))
+    assert written.returncode == 0, written.stderr
+    everything, server_side = tmp_path / "all.pcap", tmp_path / "server.pcap"
+    result = run_cli("--export", str(everything), "--ring-dir", str(ring))
+    assert result.returncode == 0, result.stderr
+    assert "exported 6 packets" in result.stderr
+    result = run_cli(
+        "--export", str(server_side), "--ring-dir", str(ring), "--bpf", "src host 10.244.1.11",
+        "--since", "1700000000.0015",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with RawPcapReader(str(server_side)) as reader:
+        assert len(list(reader)) == 2  # SYN-ACK is before --since; the reply and its FIN
+    with RawPcapReader(str(everything)) as reader:
+        assert [bytes(data) for data, _ in reader] == [
+            bytes(frame) for frame in rdpcap(str(one_connection_pcap))
+        ]
+
+
+def test_export_needs_a_ring_dir(tmp_path: Path) -> None:
+    assert_usage_error(run_cli("--export", str(tmp_path / "x.pcap")), "--export needs --ring-dir")
