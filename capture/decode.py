@@ -62,6 +62,7 @@ _TRANSPORTS = frozenset({IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6}
 _TCP_HEADER = struct.Struct("!HHIIBB")
 _UDP_HEADER = struct.Struct("!HHH")
 _U16 = struct.Struct("!H")
+_PORTS = struct.Struct("!HH")
 _ETH_IPV4_PREFIX = struct.Struct("!HBxH2xHxB")  # ethertype, version/IHL, total, fragment, proto
 _U32_LE = struct.Struct("<I")
 _U32_BE = struct.Struct("!I")
@@ -155,7 +156,7 @@ def reverse_key(key: bytes) -> bytes:
 def split_key(key: bytes) -> tuple[bytes, bytes, int, int]:
     """Source address, destination address, source port, destination port of a flow key."""
     half = (len(key) - 4) // 2
-    sport, dport = struct.unpack_from("!HH", key, 2 * half)
+    sport, dport = _PORTS.unpack_from(key, 2 * half)
     return key[:half], key[half : 2 * half], sport, dport
 
 
@@ -393,7 +394,7 @@ def decode_inner(data: bytes, start: int, end: int) -> InnerTuple:
         raise MalformedError(f"quoted IP version {version}")
     sport = dport = 0
     if proto in (IPPROTO_TCP, IPPROTO_UDP) and end >= l4 + 4:
-        sport, dport = struct.unpack_from("!HH", data, l4)
+        sport, dport = _PORTS.unpack_from(data, l4)
     return InnerTuple(proto, src, dst, sport, dport)
 
 

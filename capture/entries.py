@@ -253,7 +253,7 @@ class EntryFactory:
             node=self._node,
             timestamp=_ms(start),
             protocol=proto_info,
-            src=self._endpoint(src_text, src_port, "", "unknown"),
+            src=Endpoint(ip=src_text, port=src_port),
             dst=self._endpoint(dst_text, dst_port, name, kind),
             elapsed_time=_ms(end - start),
             outgoing=self._local_address(src),
@@ -268,7 +268,7 @@ class EntryFactory:
         )
 
     def _endpoint(self, ip: str, port: int, name: str, kind: str) -> Endpoint:
-        """A shared Endpoint: a service is the destination of many entries, a client of two."""
+        """A shared Endpoint for a destination: a service is the destination of many entries."""
         key = (ip, port, name, kind)
         found = self._endpoints.get(key)
         if found is None:

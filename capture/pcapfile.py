@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import struct
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,8 @@ from scapy.utils import RawPcapNgReader, RawPcapReader
 from capture.frames import Frame
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BLOCK_BYTES = 1 << 20
+_MAX_RECORD_BYTES = 262_144  # libpcap's largest snapshot length
 
 
 class PcapError(OSError):
@@ -59,11 +62,43 @@ def _frames(reader: Any) -> Iterator[Frame]:
 
 
 def _pcap_frames(reader: Any) -> Iterator[Frame]:
+    """Classic pcap records, cut from 1 MiB blocks of the file scapy's reader validated and opened.
+
+    RawPcapReader's own loop (two reads, a metadata tuple and three calls per record) was a
+    third of the offline cost; the file format is the same, read in bigger bites.
+    """
+    record = struct.Struct(reader.endian + "IIII")
+    unpack_from = record.unpack_from
     linktype = reader.linktype
     scale = 1e-9 if reader.nano else 1e-6
     new = tuple.__new__  # a Frame without NamedTuple.__new__'s Python frame: this loop is hot
-    for data, meta in reader:
-        yield new(Frame, (meta.sec + meta.usec * scale, data, linktype, ""))
+    stream = reader.f
+    buffer = stream.read(_BLOCK_BYTES)
+    position = count = 0
+    while True:
+        end = len(buffer)
+        while position + 16 <= end:
+            seconds, fraction, length, _ = unpack_from(buffer, position)
+            if length > _MAX_RECORD_BYTES:
+                raise PcapError(
+                    f"record {count + 1}: {length} bytes is not a packet (corrupt file)"
+                )
+            start = position + 16
+            if start + length > end:
+                break
+            count += 1
+            yield new(
+                Frame, (seconds + fraction * scale, buffer[start : start + length], linktype, "")
+            )
+            position = start + length
+        more = stream.read(_BLOCK_BYTES)
+        if not more:
+            if position + 16 <= end:  # the file ends inside this record: yield what is there
+                seconds, fraction, _, _ = unpack_from(buffer, position)
+                yield Frame(seconds + fraction * scale, buffer[position + 16 :], linktype, "")
+            return
+        buffer = buffer[position:] + more
+        position = 0
 
 
 def _pcapng_frames(reader: Any) -> Iterator[Frame]:

@@ -96,3 +96,25 @@ def test_garbage_is_a_pcap_error(tmp_path: Path, content: bytes) -> None:
     path.write_bytes(content)
     with pytest.raises(PcapError, match="not a pcap"):
         read_frames(path)
+
+
+def test_records_across_read_blocks_match_scapy(tmp_path: Path) -> None:
+    path = tmp_path / "big.pcap"
+    written = [Ether() / IP(id=index) / TCP() / (b"p" * (index % 1500)) for index in range(1500)]
+    wrpcap(str(path), written)
+    assert path.stat().st_size > 1 << 20
+    frames = list(read_frames(path))
+    assert [frame.data for frame in frames] == [bytes(packet) for packet in written]
+
+
+def test_corrupt_record_length_stops_with_a_pcap_error(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.pcap"
+    wrpcap(str(path), packets())
+    content = bytearray(path.read_bytes())
+    second = 24 + 16 + len(bytes(packets()[0]))
+    content[second + 8 : second + 12] = struct.pack("<I", 10**9)
+    path.write_bytes(bytes(content))
+    frames = read_frames(path)
+    assert next(frames).data == bytes(packets()[0])
+    with pytest.raises(PcapError, match="record 2"):
+        next(frames)
