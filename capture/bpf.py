@@ -55,11 +55,10 @@ class CompiledFilter:
         """The instructions as the kernel's ``struct sock_filter`` array (for SO_ATTACH_FILTER)."""
         return b"".join(struct.pack("HBBI", *insn) for insn in self.instructions)
 
-    def matches(self, packet: bytes, wire_length: int | None = None) -> bool:
+    def matches(self, packet: bytes) -> bool:
         """Run the filter over one captured packet in user space (libpcap's ``bpf_filter``)."""
         program = _program(self.instructions)
-        length = len(packet) if wire_length is None else wire_length
-        return bool(_libpcap().bpf_filter(program, packet, length, len(packet)))
+        return bool(_libpcap().bpf_filter(program, packet, len(packet), len(packet)))
 
 
 class _BpfInsn(ctypes.Structure):

@@ -81,11 +81,6 @@ class LabPod:
         """The pod name, as a Deployment's ReplicaSet would make it."""
         return f"{self.deployment}-{self.template_hash}-{self.suffix}"
 
-    @property
-    def key(self) -> str:
-        """``namespace/deployment``, how tests refer to the pod."""
-        return f"{self.namespace}/{self.deployment}"
-
 
 POD_LAYOUT = (
     ("shop", "frontend", "10.244.1.10"),

@@ -88,6 +88,9 @@ def test_live_capture_reports_exact_entries(lab: Lab, mode: str) -> None:
         finally:
             for server in (*servers, external, dns):
                 server.close()
+        assert [server.requests for server in servers] == [[r] for r, _ in EXCHANGES]
+        assert dns.queries == ["api.example.com", "nothing.example.com"]
+        assert dns.errors == 0
         entries = capture.sink.snapshot()
         snapshot = capture.worker.snapshot()
 
