@@ -3,12 +3,14 @@
 A path of one to three string keys compiles to direct subscripts inside ``try`` (free in
 CPython when nothing is raised); a missing key, or a non-object on the way, gives MISSING.
 ``fused_test`` goes one step further and applies a C-level test to the value in the same
-closure, so ``dst.namespace == "shop"`` costs one Python call per entry.
+closure, so ``dst.namespace == "shop"`` costs one Python call per entry, and
+``fused_conjunction`` does the same for ``and`` of two or three such tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kfl.values import MISSING
@@ -69,12 +71,22 @@ def _get_any(keys: tuple[str | int, ...]) -> Getter:
     return get
 
 
-def fused_test(keys: tuple[str, ...], test: BinaryTest, argument: object) -> Predicate:
-    """A predicate ``test(value_at_keys, argument)``: false when the field is missing.
+@dataclass(frozen=True, slots=True)
+class FieldTest:
+    """``test(value at keys, argument)``: a C-level test of one field reached by string keys.
 
-    ``test`` must be a C-level function (``operator.eq``, ``str.endswith``...) that raises
-    TypeError on a value of the wrong type rather than returning a wrong answer.
+    ``test`` (``operator.eq``, ``str.endswith``...) must raise TypeError on a value of the
+    wrong type rather than return a wrong answer; a missing field makes the test false.
     """
+
+    keys: tuple[str, ...]
+    test: BinaryTest
+    argument: object
+
+
+def fused_test(field_test: FieldTest) -> Predicate:
+    """One closure that reads the field and applies the test."""
+    keys, test, argument = field_test.keys, field_test.test, field_test.argument
     if len(keys) == 1:
         (first,) = keys
 
@@ -107,3 +119,36 @@ def fused_test(keys: tuple[str, ...], test: BinaryTest, argument: object) -> Pre
             return False
 
     return test_any
+
+
+def fused_conjunction(tests: Sequence[FieldTest]) -> Predicate | None:
+    """One closure for ``a and b [and c]`` of tests on two-key fields; None for other shapes.
+
+    A missing field or a TypeError makes its own test false, hence the whole conjunction.
+    """
+    if not 2 <= len(tests) <= 3 or any(len(test.keys) != 2 for test in tests):
+        return None
+    (a1, a2), test_a, argument_a = tests[0].keys, tests[0].test, tests[0].argument
+    (b1, b2), test_b, argument_b = tests[1].keys, tests[1].test, tests[1].argument
+    if len(tests) == 2:
+
+        def both(entry: Entry) -> bool:
+            try:
+                return test_a(entry[a1][a2], argument_a) and test_b(entry[b1][b2], argument_b)
+            except LOOKUP_ERRORS:
+                return False
+
+        return both
+    (c1, c2), test_c, argument_c = tests[2].keys, tests[2].test, tests[2].argument
+
+    def all_three(entry: Entry) -> bool:
+        try:
+            return (
+                test_a(entry[a1][a2], argument_a)
+                and test_b(entry[b1][b2], argument_b)
+                and test_c(entry[c1][c2], argument_c)
+            )
+        except LOOKUP_ERRORS:
+            return False
+
+    return all_three

@@ -1,9 +1,9 @@
 """Build the predicate of one comparison, choosing the fastest closure that keeps KFL semantics.
 
-A field of a known schema type compared with a constant of the same type compiles to one
-fused closure (``access.fused_test``), and its equalities can be merged into set lookups
-(kfl.lookup); everything else goes through kfl.values, which handles lists (any element),
-missing fields (false), numeric strings and type mismatches.
+A field of a known schema type compared with a constant of the same type becomes a C-level
+FieldTest (fused into the field access by kfl.access) and, for ``==``, an equality that
+kfl.lookup can merge into a set lookup; everything else goes through kfl.values, which handles
+lists (any element), missing fields (false), numeric strings and type mismatches.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kfl.access import Entry, Getter, Predicate, fused_test
+from kfl.access import Entry, FieldTest, Getter, Predicate
 from kfl.constants import Constant, Network, Regex
 from kfl.lookup import Equalities
 from kfl.values import MISSING, ValueTest, as_number, compare, equal, holds, ordered, text_of
@@ -42,10 +42,7 @@ class Field:
 
 
 def against_constant(op: str, field: Field, value: Constant) -> Predicate:
-    """``field OP value`` for a constant value (durations already resolved to numbers)."""
-    fused = _fused(op, field, value)
-    if fused is not None:
-        return fused
+    """``field OP value`` for a constant value (durations resolved), with full KFL semantics."""
     get = field.get
     test = value_test(op, value)
     if op == "!=":
@@ -93,15 +90,15 @@ def _searched(regex: Regex, value: object) -> bool:
     return text is not None and regex.search(text)
 
 
-def _fused(op: str, field: Field, value: Constant) -> Predicate | None:
-    """A single-closure predicate when the schema type makes plain Python comparison exact."""
+def field_test(op: str, field: Field, value: Constant) -> FieldTest | None:
+    """``field OP value`` as a C-level test, when the schema type makes Python's exact."""
     comparand = _native(field, value)
     if field.keys is None or comparand is NOT_NATIVE:
         return None
     if field.kind != "bool":
-        return fused_test(field.keys, OPERATORS[op], comparand)
+        return FieldTest(field.keys, OPERATORS[op], comparand)
     if op in {"==", "!="}:
-        return fused_test(field.keys, operator.is_ if op == "==" else operator.is_not, comparand)
+        return FieldTest(field.keys, operator.is_ if op == "==" else operator.is_not, comparand)
     return None
 
 

@@ -10,9 +10,18 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
+from typing import TypeVar
 
 from kfl import fields, helpers, nodes
-from kfl.access import Entry, Getter, Predicate, fused_test, getter
+from kfl.access import (
+    Entry,
+    FieldTest,
+    Getter,
+    Predicate,
+    fused_conjunction,
+    fused_test,
+    getter,
+)
 from kfl.comparisons import (
     MIRRORED,
     Field,
@@ -20,6 +29,7 @@ from kfl.comparisons import (
     between_fields,
     constant_result,
     equality,
+    field_test,
 )
 from kfl.constants import Constant, Duration, Network, Regex, compile_regex
 from kfl.errors import KflError, LocatedError
@@ -85,6 +95,7 @@ class _Dynamic:
 
 
 _Operand = _Constant | _Dynamic
+RecordT = TypeVar("RecordT")
 
 
 class _Compiler:
@@ -93,6 +104,7 @@ class _Compiler:
     def __init__(self, now_ms: int) -> None:
         self.now_ms = now_ms
         self.equalities: dict[int, Equalities] = {}  # id(node) -> its set-testable equalities
+        self.field_tests: dict[int, FieldTest] = {}  # id(node) -> its fusable field test
 
     def compile(self, tree: nodes.Node | None) -> tuple[Predicate, int | None]:
         """The predicate of a whole query and its limit."""
@@ -123,17 +135,10 @@ class _Compiler:
         """The predicate of a node used as a condition."""
         if isinstance(node, nodes.AnyOf):
             predicates = [self.predicate(item) for item in node.items]
-            rows = self._equalities_of(node.items)
-            merged_lookup = lookup(rows) if rows is not None else None
-            return merged_lookup or any_of(predicates)
+            rows = _recorded(self.equalities, node.items)
+            return (lookup(rows) if rows else None) or any_of(predicates)
         if isinstance(node, nodes.AllOf):
-            predicates = [self.predicate(item) for item in node.items]
-            rows = self._equalities_of(node.items)
-            conjunction = merged(rows) if rows is not None else None
-            if conjunction is None:
-                return all_of(predicates)
-            self.equalities[id(node)] = conjunction
-            return lookup([conjunction]) or all_of(predicates)
+            return self._conjunction(node)
         if isinstance(node, nodes.Not):
             return negation(self.predicate(node.operand))
         if isinstance(node, nodes.Compare):
@@ -147,24 +152,30 @@ class _Compiler:
             return always(operand.value)
         raise LocatedError(_not_a_condition(node), node.start, node.end)
 
-    def _equalities_of(self, items: Sequence[nodes.Node]) -> list[Equalities] | None:
-        """The equalities of each (already compiled) item, or None if one is not an equality."""
-        rows = []
-        for item in items:
-            row = self.equalities.get(id(item))
-            if row is None:
-                return None
-            rows.append(row)
-        return rows
+    def _conjunction(self, node: nodes.AllOf) -> Predicate:
+        predicates = [self.predicate(item) for item in node.items]
+        rows = _recorded(self.equalities, node.items)
+        conjunction = merged(rows) if rows else None
+        if conjunction is not None:
+            self.equalities[id(node)] = conjunction
+            merged_lookup = lookup([conjunction])
+            if merged_lookup is not None:
+                return merged_lookup
+        tests = _recorded(self.field_tests, node.items)
+        return (fused_conjunction(tests) if tests else None) or all_of(predicates)
 
     def _field_against_constant(
         self, node: nodes.Node, op: str, field: Field, value: Constant
     ) -> Predicate:
-        """``field OP value``, remembering ``node``'s equality for set lookups."""
+        """``field OP value``, remembering ``node``'s equality and field test for its parent."""
         found = equality(op, field, value)
         if found is not None:
             self.equalities[id(node)] = found
-        return against_constant(op, field, value)
+        test = field_test(op, field, value)
+        if test is None:
+            return against_constant(op, field, value)
+        self.field_tests[id(node)] = test
+        return fused_test(test)
 
     def _field_condition(self, path: nodes.Path) -> Predicate:
         alias = fields.alias(str(path.segments[0].key)) if len(path.segments) == 1 else None
@@ -212,7 +223,9 @@ class _Compiler:
         test = helpers.method_test(node, self._arguments(node.arguments))
         field = target.field
         if test.string_test is not None and field.kind == "str" and field.keys is not None:
-            return fused_test(field.keys, test.string_test, test.argument)
+            string_test = FieldTest(field.keys, test.string_test, test.argument)
+            self.field_tests[id(node)] = string_test
+            return fused_test(string_test)
         get, value_test = field.get, test.test
         return lambda entry: holds(value_test, get(entry))
 
@@ -290,6 +303,17 @@ class _Compiler:
         if isinstance(node, nodes.Path) and fields.is_time_field(node):
             return self.now_ms + value.ms
         return value.ms
+
+
+def _recorded(table: dict[int, RecordT], items: Sequence[nodes.Node]) -> list[RecordT] | None:
+    """What ``table`` recorded for each (already compiled) item; None if an item has nothing."""
+    records = []
+    for item in items:
+        record = table.get(id(item))
+        if record is None:
+            return None
+        records.append(record)
+    return records
 
 
 def _check_comparable(operand: _Dynamic, other: _Operand | None) -> None:

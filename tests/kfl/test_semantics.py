@@ -215,6 +215,14 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ),
     ("tcp.rtt == 1.5 or tcp.rtt == 2", TCP, True),
     ("outgoing == true or outgoing == false", TCP, True),
+    # and of two or three plain-field tests fused into one closure
+    ('tcp and dst.name.endsWith(".com")', TCP, True),
+    ('tcp and dst.name.endsWith(".com")', edited(TCP, dst__name=DELETE), False),
+    ('tcp and dst.name.endsWith(".com")', edited(TCP, dst=None), False),
+    ('tcp and dst.port < 1024 and dst.name.endsWith(".org")', TCP, False),
+    ('tcp and dst.port < 1024 and src.name.startsWith("frontend")', TCP, True),
+    ("dst.port == 443 and outgoing == true", TCP, True),
+    ("dst.port == 443 and outgoing != true", TCP, False),
     # constants on the left, fields on both sides
     ("8080 == src.port", TCP, True),
     ('"shop" == src.namespace', TCP, True),
