@@ -1,6 +1,6 @@
 """Field access on wire entries, specialised per path shape for speed.
 
-A path of one to three string keys compiles to direct subscripts inside ``try`` (free in
+A path of one or two string keys compiles to direct subscripts inside ``try`` (free in
 CPython when nothing is raised); a missing key, or a non-object on the way, gives MISSING.
 ``fused_test`` goes one step further and applies a C-level test to the value in the same
 closure, so ``dst.namespace == "shop"`` costs one Python call per entry, and
