@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from capture.lab import (
-    BLACKHOLE,
-    DNS_SERVER,
-    EXTERNAL_SERVER,
-    LAB_NAMES,
-    LAB_PREFIX,
-    UNREACHABLE,
-    Lab,
-    remove_stale_labs,
-)
-from capture.labnet import (
-    DnsServer,
-    TcpServer,
-    connect_refused,
-    connect_unanswered,
-    resolve,
-    tcp_exchange,
+from capture.lab import EXTERNAL_SERVER, LAB_PREFIX, UNREACHABLE, Lab, remove_stale_labs
+from capture.labscenario import (
+    EXTERNAL_EXCHANGE,
+    FOUND_NAME,
+    MISSING_NAME,
+    POD_EXCHANGES,
+    run_scenario,
 )
 from capture.schema import Entry
 from tests.capture.livecapture import live_capture, require_lab
 
 pytestmark = pytest.mark.root
-
-EXCHANGES = ((1_000, 3_000), (5_000, 100_000), (70_000, 1))
-"""(request bytes, response bytes) of the three pod-to-pod connections."""
 
 
 def netns_names() -> set[str]:
@@ -53,48 +41,25 @@ def tcp_entries(entries: list[Entry], port: int, event: str) -> list[Entry]:
 
 @pytest.mark.parametrize("mode", ["connections", "full"])
 def test_live_capture_reports_exact_entries(lab: Lab, mode: str) -> None:
-    frontend, api, coredns = (
-        lab.pod("shop/frontend"),
-        lab.pod("payments/api"),
-        lab.pod("kube-system/coredns"),
-    )
+    frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
     with live_capture(lab, mode) as capture:
-        servers = [
-            TcpServer(api.netns, api.ip, 8000 + index, response).start()
-            for index, (_, response) in enumerate(EXCHANGES)
-        ]
-        external = TcpServer(lab.ext_ns, EXTERNAL_SERVER, 443, 4_321).start()
-        dns = DnsServer(coredns.netns, coredns.ip, LAB_NAMES).start()
-        try:
-            exchanges = [
-                tcp_exchange(frontend.netns, api.ip, 8000 + index, request)
-                for index, (request, _) in enumerate(EXCHANGES)
-            ]
-            refused_port = connect_refused(frontend.netns, api.ip, 9)
-            blackhole_port, _ = connect_unanswered(frontend.netns, BLACKHOLE, 80, 0.3)
-            unreachable_port, error = connect_unanswered(frontend.netns, UNREACHABLE, 80, 2.0)
-            assert resolve(frontend.netns, DNS_SERVER, "api.example.com") == (
-                "NOERROR",
-                [EXTERNAL_SERVER],
+        run = run_scenario(lab)
+        capture.wait_for(
+            lambda entries: (
+                bool(tcp_entries(entries, run.blackhole_port, "timeout"))
+                and bool(tcp_entries(entries, run.external.local_port, "close"))
             )
-            outside = tcp_exchange(frontend.netns, EXTERNAL_SERVER, 443, 777)
-            assert resolve(frontend.netns, DNS_SERVER, "nothing.example.com") == ("NXDOMAIN", [])
-            capture.wait_for(
-                lambda entries: (
-                    bool(tcp_entries(entries, blackhole_port, "timeout"))
-                    and bool(tcp_entries(entries, outside.local_port, "close"))
-                )
-            )
-        finally:
-            for server in (*servers, external, dns):
-                server.close()
-        assert [server.requests for server in servers] == [[r] for r, _ in EXCHANGES]
-        assert dns.queries == ["api.example.com", "nothing.example.com"]
-        assert dns.errors == 0
+        )
         entries = capture.sink.snapshot()
         snapshot = capture.worker.snapshot()
 
-    for exchange, (request, response) in zip(exchanges, EXCHANGES, strict=True):
+    assert run.server_requests == tuple([request] for request, _ in POD_EXCHANGES)
+    assert run.dns_queries == (FOUND_NAME, MISSING_NAME)
+    assert run.lookups == {
+        FOUND_NAME: ("NOERROR", [EXTERNAL_SERVER]),
+        MISSING_NAME: ("NXDOMAIN", []),
+    }
+    for exchange, (request, response) in zip(run.pod_exchanges, POD_EXCHANGES, strict=True):
         assert (exchange.sent, exchange.received) == (request, response)
         closes = tcp_entries(entries, exchange.local_port, "close")
         assert len(closes) == 1, "veth + bridge copies must merge into one connection"
@@ -109,27 +74,27 @@ def test_live_capture_reports_exact_entries(lab: Lab, mode: str) -> None:
         else:
             assert close.packets is None
 
-    assert len(tcp_entries(entries, refused_port, "refused")) == 1
-    assert len(tcp_entries(entries, blackhole_port, "timeout")) == 1
+    assert len(tcp_entries(entries, run.refused_port, "refused")) == 1
+    assert len(tcp_entries(entries, run.blackhole_port, "timeout")) == 1
 
-    outside_close = tcp_entries(entries, outside.local_port, "close")
+    outside_close = tcp_entries(entries, run.external.local_port, "close")
     assert len(outside_close) == 1
-    assert (outside_close[0].request_size, outside_close[0].response_size) == (777, 4_321)
-    assert outside_close[0].dst.name == "api.example.com"
+    assert (outside_close[0].request_size, outside_close[0].response_size) == EXTERNAL_EXCHANGE
+    assert outside_close[0].dst.name == FOUND_NAME
 
     answers = [e for e in entries if e.dns is not None]
     by_query = {e.dns.query.rstrip("."): e.dns for e in answers if e.dns is not None}
-    assert by_query["api.example.com"].answers == (EXTERNAL_SERVER,)
-    assert by_query["api.example.com"].rcode == "NOERROR"
-    assert by_query["nothing.example.com"].rcode == "NXDOMAIN"
+    assert by_query[FOUND_NAME].answers == (EXTERNAL_SERVER,)
+    assert by_query[FOUND_NAME].rcode == "NOERROR"
+    assert by_query[MISSING_NAME].rcode == "NXDOMAIN"
     assert len(answers) == 2
 
-    assert error == 113  # EHOSTUNREACH: the router's ICMP error reached the client
+    assert run.unreachable_errno == errno.EHOSTUNREACH  # the router's ICMP error arrived
     icmp = [e for e in entries if e.icmp is not None]
     assert len(icmp) == 1
     about = icmp[0].icmp.about if icmp[0].icmp is not None else None
     assert about is not None
-    assert (about.src.port, about.dst.ip, about.dst.port) == (unreachable_port, UNREACHABLE, 80)
+    assert (about.src.port, about.dst.ip, about.dst.port) == (run.unreachable_port, UNREACHABLE, 80)
 
     assert snapshot["sniffer"]["kernel_drops"] == 0
     assert snapshot["pipeline"]["duplicates"] > 0
