@@ -44,15 +44,21 @@ class _Edge:
     __slots__ = (
         "connections",
         "failed",
+        "id",
         "last_seen",
         "protocols",
         "refs",
         "request_bytes",
         "response_bytes",
         "seen",
+        "source_id",
+        "target_id",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, source: NodeKey, target: NodeKey) -> None:
+        self.source_id = node_id(source)
+        self.target_id = node_id(target)
+        self.id = f"{self.source_id}->{self.target_id}"
         self.refs = 0
         self.connections = 0
         self.failed = 0
@@ -97,6 +103,7 @@ class ConnectivityGraph:
         self.skipped: Counter[str] = Counter()
         self._edges: dict[tuple[NodeKey, NodeKey], _Edge] = {}
         self._version = 0
+        self._rendered: tuple[int, dict[str, Any]] | None = None
 
     @property
     def version(self) -> int:
@@ -129,7 +136,7 @@ class ConnectivityGraph:
         pair = (node_key(flow.client, self.level), node_key(flow.server, self.level))
         edge = self._edges.get(pair)
         if edge is None:
-            edge = self._edges[pair] = _Edge()
+            edge = self._edges[pair] = _Edge(*pair)
         edge.refs += 1
         edge.connections += flow.starts
         edge.failed += flow.failed
@@ -162,35 +169,54 @@ class ConnectivityGraph:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        """The map: ``{"level", "nodes": [...], "edges": [...]}``, sorted by id."""
+        """The map: ``{"level", "nodes": [...], "edges": [...]}``, sorted by id.
+
+        Built once per version: callers asking again before the next change (every session
+        sharing this map) get the same object, so treat it as read-only.
+        """
+        rendered = self._rendered
+        if rendered is not None and rendered[0] == self._version:
+            return rendered[1]
+        result = self._build()
+        self._rendered = (self._version, result)
+        return result
+
+    def _build(self) -> dict[str, Any]:
         totals: dict[NodeKey, list[int]] = {}
+        ids: dict[NodeKey, str] = {}
         edges = []
         for (source, target), edge in self._edges.items():
-            counts = (edge.connections, edge.failed, edge.request_bytes, edge.response_bytes)
-            for key in {source, target}:
+            connections, failed = edge.connections, edge.failed
+            request_bytes, response_bytes = edge.request_bytes, edge.response_bytes
+            ends = [(source, edge.source_id)]
+            if target != source:  # a self-loop counts once
+                ends.append((target, edge.target_id))
+            for key, key_id in ends:
                 total = totals.get(key)
                 if total is None:
-                    totals[key] = list(counts)
+                    totals[key] = [connections, failed, request_bytes, response_bytes]
+                    ids[key] = key_id
                 else:
-                    for index, count in enumerate(counts):
-                        total[index] += count
-            source_id, target_id = node_id(source), node_id(target)
+                    total[0] += connections
+                    total[1] += failed
+                    total[2] += request_bytes
+                    total[3] += response_bytes
             edges.append(
                 {
-                    "id": f"{source_id}->{target_id}",
-                    "source": source_id,
-                    "target": target_id,
-                    "connections": edge.connections,
-                    "failed": edge.failed,
-                    "requestBytes": edge.request_bytes,
-                    "responseBytes": edge.response_bytes,
+                    "id": edge.id,
+                    "source": edge.source_id,
+                    "target": edge.target_id,
+                    "connections": connections,
+                    "failed": failed,
+                    "requestBytes": request_bytes,
+                    "responseBytes": response_bytes,
                     "lastSeen": edge.last_seen,
                     "protocols": sorted(edge.protocols),
                 }
             )
         nodes = [
             {
-                "id": node_id(key),
+                "id": ids[key],
                 "label": key[2],
                 "kind": key[0],
                 "namespace": key[1],

@@ -216,6 +216,17 @@ def test_version_changes_with_every_change() -> None:
     assert graph.to_dict() == {"level": "namespace", "nodes": [], "edges": []}
 
 
+def test_to_dict_is_built_once_per_version() -> None:
+    graph = build("workload", MIXED)
+    first = graph.to_dict()
+    assert graph.to_dict() is first
+    graph.add(tcp(FRONTEND, PAYMENTS, "connect"))
+    second = graph.to_dict()
+    assert second is not first
+    assert len(second["edges"]) == len(first["edges"]) + 1
+    assert second == build("workload", [*MIXED, tcp(FRONTEND, PAYMENTS, "connect")]).to_dict()
+
+
 def test_unknown_level() -> None:
     with pytest.raises(ValueError, match="unknown map level 'service'"):
         ConnectivityGraph("service")  # type: ignore[arg-type]

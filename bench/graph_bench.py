@@ -1,0 +1,137 @@
+"""Map throughput: GraphSet adds/removes per second, and to_dict time of a 5,000-pod map.
+
+Run: .venv/bin/python bench/graph_bench.py [--entries N] [--pods N] [--repeat N]
+(one core; run when ``uptime`` load is under 1.5). Prints:
+
+- adds/s and removes/s of GraphSet (all three levels) over N named entries from entrygen,
+- HubMetrics.observe/s over the same entries,
+- to_dict time per level (a rebuild after a change) and nodegraph.data time, for a map of the
+  same entries spread over ``--pods`` pods (500 workloads),
+- traced memory of that GraphSet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.entrygen import generate
+from dashboard import nodegraph
+from dashboard.graph import LEVELS, GraphSet, Level
+from dashboard.metrics import HubMetrics
+
+WORKLOADS = 500
+NAMESPACES = 25
+
+
+def spread(entries: list[dict[str, Any]], pods: int) -> list[dict[str, Any]]:
+    """Copies of ``entries`` whose pods are ``pods`` pods of 500 workloads in 25 namespaces.
+
+    The client pod of entry ``i`` is pod ``i % pods``, a destination pod is pod ``31 * i % pods``;
+    Services, nodes and external destinations stay as they are.
+    """
+    spread_entries = copy.deepcopy(entries)
+    for index, entry in enumerate(spread_entries):
+        for side, number in (("src", index % pods), ("dst", 31 * index % pods)):
+            endpoint = entry[side]
+            if endpoint["kind"] == "pod":
+                workload = number % WORKLOADS
+                endpoint["namespace"] = f"ns-{workload % NAMESPACES}"
+                endpoint["workload"] = f"app-{workload}"
+                endpoint["pod"] = endpoint["name"] = f"app-{workload}-{number}"
+    return spread_entries
+
+
+def rebuild(graphs: GraphSet, level: Level, entry: dict[str, Any]) -> None:
+    """Change the map (add and take back an entry), then build it: to_dict caches per version."""
+    graphs.add(entry)
+    graphs.remove(entry)
+    graphs.to_dict(level)
+
+
+def best_rate(action: Callable[[], None], count: int, repeat: int) -> float:
+    """Best of ``repeat`` runs, in items per second."""
+    best = min(_timed(action) for _ in range(repeat))
+    return count / best
+
+
+def best_seconds(action: Callable[[], object], repeat: int) -> float:
+    """Best of ``repeat`` runs, in seconds."""
+    return min(_timed(action) for _ in range(repeat))
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--pods", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    entries = generate(args.entries, seed=1)
+    graphs = GraphSet()
+
+    def add_all() -> None:
+        for entry in entries:
+            graphs.add(entry)
+
+    def remove_all() -> None:
+        for entry in entries:
+            graphs.remove(entry)
+
+    add_times, remove_times = [], []
+    for _ in range(args.repeat):
+        add_times.append(_timed(add_all))
+        remove_times.append(_timed(remove_all))
+    skipped = sum(graphs.skipped.values()) // args.repeat
+    print(f"entries: {len(entries):,} (not flows, skipped: {skipped:,})")
+    print(f"GraphSet.add (3 levels): {len(entries) / min(add_times):,.0f} entries/s")
+    print(f"GraphSet.remove (3 levels): {len(entries) / min(remove_times):,.0f} entries/s")
+
+    def observe_all() -> None:
+        metrics = HubMetrics()
+        for entry in entries:
+            metrics.observe(entry)
+
+    print(f"HubMetrics.observe: {best_rate(observe_all, len(entries), args.repeat):,.0f} entries/s")
+
+    spread_entries = spread(entries, args.pods)
+    big = GraphSet()
+    for entry in spread_entries:
+        big.add(entry)
+    for level in LEVELS:
+        data = big.to_dict(level)
+        seconds = best_seconds(functools.partial(rebuild, big, level, entries[0]), args.repeat)
+        print(
+            f"to_dict({level}): {seconds * 1000:.1f} ms "
+            f"({len(data['nodes']):,} nodes, {len(data['edges']):,} edges)"
+        )
+    pod_map = big.to_dict("pod")
+    seconds = best_seconds(lambda: nodegraph.data(pod_map), args.repeat)
+    print(f"nodegraph.data(pod): {seconds * 1000:.1f} ms")
+
+    tracemalloc.start()
+    measured = GraphSet()
+    for entry in spread_entries:
+        measured.add(entry)
+    current, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"GraphSet memory for the {args.pods:,}-pod map: {current / 2**20:.1f} MiB (traced)")
+
+
+if __name__ == "__main__":
+    main()
