@@ -3,8 +3,9 @@
 Topology (every address lives inside namespaces the lab creates; nothing is configured in the
 root namespace and no traffic leaves the lab)::
 
-    pods (eth0 10.244.1.x/24)        "node" namespace              "ext" namespace
-    shop/frontend, shop/cart,   --   br0 10.244.1.1/24 (cni0)
+    pods (eth0 10.244.1.x/24 and     "node" namespace              "ext" namespace
+    fd00:10:244:1::x/64)        --   br0 10.244.1.1/24, fd00:10:244:1::1/64 (like cni0)
+    shop/frontend, shop/cart,
     payments/api, monitoring/prom,   vethN = ports of br0          eth0 198.51.100.2/30
     kube-system/coredns              uplink 198.51.100.1/30  ---   lo 203.0.113.10/32
                                      ip_forward=1                  blackhole 203.0.113.66
@@ -48,6 +49,8 @@ NODE_NAME = "lab-node-1"
 NODE_IP = "198.51.100.1"
 GATEWAY = "10.244.1.1"
 POD_CIDR = "10.244.1.0/24"
+GATEWAY6 = "fd00:10:244:1::1"
+POD_CIDR6 = "fd00:10:244:1::/64"
 EXTERNAL_CIDR = "203.0.113.0/24"
 EXTERNAL_SERVER = "203.0.113.10"
 BLACKHOLE = "203.0.113.66"
@@ -75,6 +78,11 @@ class LabPod:
     netns: str
     template_hash: str
     suffix: str
+
+    @property
+    def ip6(self) -> str:
+        """The pod's IPv6 address (dual stack: the IPv4 host number in the lab's /64)."""
+        return f"{GATEWAY6[:-1]}{self.ip.rsplit('.', 1)[1]}"
 
     @property
     def name(self) -> str:
@@ -140,6 +148,7 @@ class Lab:
         node = self.node_ns
         _run("ip", "-n", node, "link", "add", "br0", "type", "bridge")
         _run("ip", "-n", node, "addr", "add", f"{GATEWAY}/24", "dev", "br0")
+        _run("ip", "-n", node, "addr", "add", f"{GATEWAY6}/64", "dev", "br0", "nodad")
         _run("ip", "-n", node, "link", "set", "br0", "up")
         _sysctl(node, "net.ipv4.ip_forward", "1")
         for index, pod in enumerate(self.pods.values()):
@@ -150,6 +159,8 @@ class Lab:
             _run("ip", "-n", pod.netns, "addr", "add", f"{pod.ip}/24", "dev", "eth0")
             _run("ip", "-n", pod.netns, "link", "set", "eth0", "up")
             _run("ip", "-n", pod.netns, "route", "add", "default", "via", GATEWAY)
+            _run("ip", "-n", pod.netns, "addr", "add", f"{pod.ip6}/64", "dev", "eth0", "nodad")
+            _run("ip", "-n", pod.netns, "-6", "route", "add", "default", "via", GATEWAY6)
         ext = self.ext_ns
         _run("ip", "-n", node, "link", "add", "uplink", "type", "veth", "peer", "name", "eth0",
              "netns", ext)  # fmt: skip
@@ -207,7 +218,7 @@ class Lab:
                         "phase": "Running",
                         "hostIP": NODE_IP,
                         "podIP": pod.ip,
-                        "podIPs": [{"ip": pod.ip}],
+                        "podIPs": [{"ip": pod.ip}, {"ip": pod.ip6}],
                     },
                 }
             )

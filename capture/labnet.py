@@ -209,9 +209,8 @@ def tcp_exchange(
 def connect_refused(netns: str, ip: str, port: int) -> int:
     """From ``netns``: connect to a closed port; return the local port the RST answered."""
     with enter_netns(netns):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = _bound_tcp_socket(ip)
     with sock:
-        sock.bind(("0.0.0.0", 0))  # noqa: S104 (inside a lab pod namespace)
         local_port: int = sock.getsockname()[1]
         code = sock.connect_ex((ip, port))
     if code != errno.ECONNREFUSED:
@@ -224,9 +223,8 @@ def connect_refused(netns: str, ip: str, port: int) -> int:
 def connect_unanswered(netns: str, ip: str, port: int, wait: float) -> tuple[int, int]:
     """From ``netns``: connect and give up after ``wait`` s; return (local port, errno)."""
     with enter_netns(netns):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = _bound_tcp_socket(ip)
     with sock:
-        sock.bind(("0.0.0.0", 0))  # noqa: S104 (inside a lab pod namespace)
         local_port: int = sock.getsockname()[1]
         sock.settimeout(wait)
         try:
@@ -234,6 +232,14 @@ def connect_unanswered(netns: str, ip: str, port: int, wait: float) -> tuple[int
         except TimeoutError:
             code = errno.ETIMEDOUT
     return local_port, code
+
+
+def _bound_tcp_socket(peer: str) -> socket.socket:
+    """A TCP socket of the peer's address family, bound to an ephemeral port."""
+    family = socket.AF_INET6 if ":" in peer else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))  # noqa: S104 (lab pod)
+    return sock
 
 
 def resolve(netns: str, server: str, name: str, timeout: float = 3.0) -> tuple[str, list[str]]:

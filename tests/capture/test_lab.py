@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from capture.lab import EXTERNAL_SERVER, LAB_PREFIX, UNREACHABLE, Lab, remove_stale_labs
+from capture.labnet import TcpServer, connect_refused, tcp_exchange
 from capture.labscenario import (
     EXTERNAL_EXCHANGE,
     FOUND_NAME,
@@ -101,6 +102,20 @@ def test_live_capture_reports_exact_entries(lab: Lab, mode: str) -> None:
     assert snapshot["pipeline"]["malformed"] == 0
 
 
+@pytest.mark.parametrize("mode", ["connections", "full"])
+def test_ipv6_connections_are_tracked(lab: Lab, mode: str) -> None:
+    frontend, cart = lab.pod("shop/frontend"), lab.pod("shop/cart")
+    with live_capture(lab, mode) as capture, TcpServer(cart.netns, cart.ip6, 8080, 65_000):
+        exchange = tcp_exchange(frontend.netns, cart.ip6, 8080, 12_345)
+        refused = connect_refused(frontend.netns, cart.ip6, 9)
+        capture.wait_for(lambda entries: bool(tcp_entries(entries, exchange.local_port, "close")))
+        capture.wait_for(lambda entries: bool(tcp_entries(entries, refused, "refused")))
+        entries = capture.sink.snapshot()
+    closes = tcp_entries(entries, exchange.local_port, "close")
+    assert [(e.src.ip, e.dst.ip) for e in closes] == [(frontend.ip6, cart.ip6)]
+    assert (closes[0].request_size, closes[0].response_size) == (12_345, 65_000)
+
+
 def test_lab_pods_are_described_like_kubectl_get_pods(lab: Lab) -> None:
     snapshot = lab.snapshot()
     assert snapshot["kind"] == "List"
@@ -109,6 +124,7 @@ def test_lab_pods_are_described_like_kubectl_get_pods(lab: Lab) -> None:
     }
     frontend = items[("shop", "frontend")]
     assert frontend["status"]["podIP"] == lab.pod("shop/frontend").ip
+    assert frontend["status"]["podIPs"][1] == {"ip": lab.pod("shop/frontend").ip6}
     owner = frontend["metadata"]["ownerReferences"][0]
     assert owner["kind"] == "ReplicaSet"
     assert frontend["metadata"]["name"].startswith(owner["name"] + "-")
