@@ -8,7 +8,9 @@ the pcap link type (ethernet and loopback -> 1, ``ARPHRD_NONE`` tun devices -> 1
 
 Each socket carries a kernel BPF filter (:mod:`capture.bpf`), attached before any packet is
 queued and replaceable while running (:meth:`Sniffer.set_filter` re-attaches to the same
-sockets, so nothing the pipeline tracks is lost), a large receive buffer, and kernel timestamps.
+sockets, so nothing the pipeline tracks is lost) and a large memory-mapped receive ring
+(:mod:`capture.pktring`, TPACKET_V3: frames and kernel timestamps are read in blocks, with no
+system call per frame). An interface going down is counted; its removal raises InterfaceError.
 Loopback frames the kernel reports as ``PACKET_OUTGOING`` are skipped, because the same frame is
 delivered again as incoming on ``lo``; outgoing frames on other interfaces are kept (the
 pipeline merges veth + bridge duplicates). Kernel drop counters come from ``PACKET_STATISTICS``
@@ -30,25 +32,25 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import os
 import select
 import socket
 import struct
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from types import TracebackType
 
 from capture.bpf import BpfError, compile_filter
 from capture.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
+from capture.pktring import RxRing
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_OUTGOING = 4
 SO_ATTACH_FILTER = 26
-SO_RCVBUFFORCE = 33
-SO_TIMESTAMPNS = 35
 SIOCGIFHWADDR = 0x8927
+SIOCGIFNAME = 0x8910
 ARPHRD_ETHER = 1
 ARPHRD_LOOPBACK = 772
 ARPHRD_NONE = 0xFFFE
@@ -60,9 +62,6 @@ HATYPE_TO_LINKTYPE = {
 """AF_PACKET hardware type -> pcap link type of a SOCK_RAW frame."""
 
 DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024
-DEFAULT_SNAPLEN = 65_535 + 64
-MAX_BATCH = 4096
-_TIMESPEC = struct.Struct("qq")
 _TPACKET_STATS = struct.Struct("II")
 
 
@@ -98,9 +97,10 @@ class SnifferStats:
 
 @dataclass(slots=True)
 class _Tap:
-    """One packet socket and what its frames look like."""
+    """One packet socket, its receive ring and what its frames look like."""
 
     sock: socket.socket
+    ring: RxRing
     interface: str
     linktype: int
 
@@ -116,7 +116,6 @@ class Sniffer:
         interfaces: Sequence[str] = ("any",),
         bpf: str = "",
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
-        snaplen: int = DEFAULT_SNAPLEN,
     ) -> None:
         if not interfaces:
             raise InterfaceError("no interface given")
@@ -125,8 +124,8 @@ class Sniffer:
         self._interfaces = tuple(dict.fromkeys(interfaces))
         self._expression = bpf
         self._buffer_bytes = buffer_bytes
-        self._snaplen = snaplen
         self._taps: list[_Tap] = []
+        self._names: dict[int, str] = {}
         self._by_fd: dict[int, _Tap] = {}
         self._poller = select.poll()
         self._stats = SnifferStats()
@@ -162,6 +161,7 @@ class Sniffer:
             self._by_fd.pop(tap.sock.fileno(), None)
             with contextlib.suppress(KeyError, ValueError):
                 self._poller.unregister(tap.sock)
+            tap.ring.close()
             tap.sock.close()
         self._taps.clear()
 
@@ -188,10 +188,13 @@ class Sniffer:
     def read(self, timeout: float) -> list[Frame]:
         """Wait up to ``timeout`` seconds for frames, then return what is queued (maybe none)."""
         frames: list[Frame] = []
-        for fd, _event in self._poller.poll(max(0, int(timeout * 1000))):
+        for fd, event in self._poller.poll(max(0, int(timeout * 1000))):
             tap = self._by_fd.get(fd)
-            if tap is not None:
-                self._drain(tap, frames)
+            if tap is None:
+                continue
+            if event & select.POLLERR:
+                self._socket_error(tap)
+            self._drain(tap, frames)
         return frames
 
     def stats(self) -> SnifferStats:
@@ -205,42 +208,43 @@ class Sniffer:
 
     def _drain(self, tap: _Tap, frames: list[Frame]) -> None:
         stats = self._stats
-        for _ in range(MAX_BATCH):
-            try:
-                data, ancdata, flags, address = tap.sock.recvmsg(
-                    self._snaplen, 64, socket.MSG_DONTWAIT
-                )
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENETDOWN and tap.interface != "any":
-                    stats.interface_down += 1
-                    _hardware_type(tap.sock, tap.interface)  # InterfaceError if it was removed
-                    return  # only down: it may come back up
-                raise SnifferError(f"capture on {tap.interface} failed: {exc}") from None
-            interface, _proto, pkttype, hatype, _addr = address
+        names = self._names
+        linktype = tap.linktype
+        for timestamp, data, length, ifindex, hatype, pkttype in tap.ring.frames():
             if pkttype == PACKET_OUTGOING and hatype == ARPHRD_LOOPBACK:
                 stats.loopback_outgoing_skipped += 1
                 continue
-            if flags & socket.MSG_TRUNC:
+            if len(data) < length:
                 stats.truncated += 1
             stats.packets += 1
             stats.bytes += len(data)
-            timestamp = _timestamp(ancdata)
-            frames.append(Frame(timestamp, data, tap.linktype, interface))
+            name = names.get(ifindex)
+            if name is None:
+                name = names[ifindex] = _interface_name(tap.sock, ifindex)
+            frames.append(Frame(timestamp, data, linktype, name))
+
+    def _socket_error(self, tap: _Tap) -> None:
+        """Handle POLLERR: an interface going down is counted, its removal is an error."""
+        code = tap.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # reading clears it
+        if code == errno.ENETDOWN and tap.interface != "any":
+            self._stats.interface_down += 1
+            _hardware_type(tap.sock, tap.interface)  # InterfaceError if it was removed
+        elif code:
+            raise SnifferError(f"capture on {tap.interface} failed: {os.strerror(code)}")
 
     def _open_any(self) -> _Tap:
         sock = _packet_socket(socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
         try:
-            self._configure(sock, LINKTYPE_RAW)
-            _discard_queued(sock)  # frames that arrived before the filter was attached
+            ring = self._configure(sock, LINKTYPE_RAW)
+            _discard_queued(sock)  # queued before the filter and the ring were in place
         except BaseException:
             sock.close()
             raise
-        return _Tap(sock, "any", LINKTYPE_RAW)
+        return _Tap(sock, ring, "any", LINKTYPE_RAW)
 
     def _open_one(self, name: str) -> _Tap:
         sock = _packet_socket(socket.SOCK_RAW, 0)  # protocol 0: receives nothing until bind
+        ring: RxRing | None = None
         try:
             hatype = _hardware_type(sock, name)
             linktype = HATYPE_TO_LINKTYPE.get(hatype)
@@ -249,24 +253,28 @@ class Sniffer:
                     f"interface {name!r} has ARP hardware type {hatype}, which podscope cannot "
                     "decode; capture it through 'any' instead"
                 )
-            self._configure(sock, linktype)
+            ring = self._configure(sock, linktype)
             sock.bind((name, ETH_P_ALL))
-        except OSError as exc:
+        except BaseException as exc:
+            if ring is not None:
+                ring.close()
             sock.close()
-            raise InterfaceError(f"cannot capture on {name!r}: {exc.strerror or exc}") from None
-        except BaseException:
-            sock.close()
+            if isinstance(exc, OSError):
+                raise InterfaceError(f"cannot capture on {name!r}: {exc.strerror or exc}") from None
             raise
-        return _Tap(sock, name, linktype)
+        return _Tap(sock, ring, name, linktype)
 
-    def _configure(self, sock: socket.socket, linktype: int) -> None:
+    def _configure(self, sock: socket.socket, linktype: int) -> RxRing:
+        """Attach the filter, then map the receive ring (nothing unfiltered reaches the ring)."""
         _attach(sock, compile_filter(self._expression, linktype).sock_filter_bytes())
         try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, self._buffer_bytes)
-        except PermissionError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._buffer_bytes)
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            ring = RxRing(sock, self._buffer_bytes)
+        except OSError as exc:
+            raise SnifferError(
+                f"cannot map a {self._buffer_bytes}-byte capture ring: {exc}"
+            ) from None
         sock.setblocking(False)
+        return ring
 
 
 def _packet_socket(kind: int, protocol: int) -> socket.socket:
@@ -292,6 +300,15 @@ def _hardware_type(sock: socket.socket, name: str) -> int:
     return hatype
 
 
+def _interface_name(sock: socket.socket, ifindex: int) -> str:
+    """The name of interface ``ifindex`` in the socket's network namespace ("" if gone)."""
+    try:
+        reply = fcntl.ioctl(sock.fileno(), SIOCGIFNAME, struct.pack("16si12x", b"", ifindex))
+    except OSError:
+        return ""
+    return reply[:16].split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
 def _attach(sock: socket.socket, program: bytes) -> None:
     if not program:
         raise BpfError("empty BPF program")
@@ -306,11 +323,3 @@ def _discard_queued(sock: socket.socket) -> None:
             sock.recv(1, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
-
-
-def _timestamp(ancdata: list[tuple[int, int, bytes]]) -> float:
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
-            seconds, nanoseconds = _TIMESPEC.unpack_from(payload)
-            return float(seconds + nanoseconds / 1e9)
-    return time.time()

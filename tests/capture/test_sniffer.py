@@ -171,3 +171,22 @@ def test_interface_down_is_counted_and_removal_is_an_error(lab: Lab) -> None:
         link("del", "veth0")
         with pytest.raises(InterfaceError, match="no such interface 'veth0'"):
             read_for(sniffer, 0.3)
+
+
+def test_ring_blocks_are_reused_in_order(lab: Lab) -> None:
+    frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["veth0"], "udp port 7777", buffer_bytes=4 * 2**20).open()
+    received: list[int] = []
+    with sniffer:
+        with enter_netns(frontend.netns):
+            sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with sender:
+            for round_number in range(40):  # each round retires at least one of the 4 blocks
+                for index in range(25):
+                    sender.sendto(struct.pack("!I", round_number * 25 + index), (api.ip, 7777))
+                frames = read_for(sniffer, 0.03)
+                received += [struct.unpack_from("!I", f.data, 14 + 28)[0] for f in frames]
+        received += [struct.unpack_from("!I", f.data, 14 + 28)[0] for f in read_for(sniffer, 0.1)]
+        assert sniffer.stats().kernel_drops == 0
+    assert received == list(range(1000))
