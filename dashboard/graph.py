@@ -38,35 +38,80 @@ NOT_ADDED = "remove of an entry never added"
 NodeKey = tuple[str, str, str]  # (node kind, namespace, label)
 
 
-class _Edge:
-    """Running totals of one (source, target) pair, with what ``remove`` needs to undo."""
+class _Totals:
+    """Counters shared by nodes and edges, and the dict last rendered from them."""
 
-    __slots__ = (
-        "connections",
-        "failed",
-        "id",
-        "last_seen",
-        "protocols",
-        "refs",
-        "request_bytes",
-        "response_bytes",
-        "seen",
-        "source_id",
-        "target_id",
-    )
+    __slots__ = ("connections", "failed", "id", "rendered", "request_bytes", "response_bytes")
 
-    def __init__(self, source: NodeKey, target: NodeKey) -> None:
-        self.source_id = node_id(source)
-        self.target_id = node_id(target)
-        self.id = f"{self.source_id}->{self.target_id}"
-        self.refs = 0
+    def __init__(self, item_id: str) -> None:
+        self.id = item_id
         self.connections = 0
         self.failed = 0
         self.request_bytes = 0
         self.response_bytes = 0
+        self.rendered: dict[str, Any] | None = None  # None: changed since last rendered
+
+    def count(self, flow: Flow, sign: int) -> None:
+        self.connections += sign * flow.starts
+        self.failed += sign * flow.failed
+        self.request_bytes += sign * flow.request_bytes
+        self.response_bytes += sign * flow.response_bytes
+        self.rendered = None
+
+
+class _Node(_Totals):
+    """A node: the totals of the edges it is on, and how many edges that is."""
+
+    __slots__ = ("edges", "key")
+
+    def __init__(self, key: NodeKey) -> None:
+        super().__init__(node_id(key))
+        self.key = key
+        self.edges = 0
+
+    def render(self) -> dict[str, Any]:
+        kind, namespace, label = self.key
+        self.rendered = {
+            "id": self.id,
+            "label": label,
+            "kind": kind,
+            "namespace": namespace,
+            "connections": self.connections,
+            "failed": self.failed,
+            "requestBytes": self.request_bytes,
+            "responseBytes": self.response_bytes,
+        }
+        return self.rendered
+
+
+class _Edge(_Totals):
+    """One (source, target) pair, with what ``remove`` needs to undo an entry exactly."""
+
+    __slots__ = ("ends", "last_seen", "protocols", "refs", "seen", "source", "target")
+
+    def __init__(self, source: _Node, target: _Node) -> None:
+        super().__init__(f"{source.id}->{target.id}")
+        self.source = source
+        self.target = target
+        self.ends = (source,) if source is target else (source, target)  # a self-loop counts once
+        self.refs = 0
         self.protocols: Counter[str] = Counter()
         self.seen: Counter[int] = Counter()  # last_seen of every entry on the edge
         self.last_seen = 0
+
+    def render(self) -> dict[str, Any]:
+        self.rendered = {
+            "id": self.id,
+            "source": self.source.id,
+            "target": self.target.id,
+            "connections": self.connections,
+            "failed": self.failed,
+            "requestBytes": self.request_bytes,
+            "responseBytes": self.response_bytes,
+            "lastSeen": self.last_seen,
+            "protocols": sorted(self.protocols),
+        }
+        return self.rendered
 
 
 def node_key(side: Side, level: Level) -> NodeKey:
@@ -102,6 +147,8 @@ class ConnectivityGraph:
         self.level: Level = level
         self.skipped: Counter[str] = Counter()
         self._edges: dict[tuple[NodeKey, NodeKey], _Edge] = {}
+        self._nodes: dict[NodeKey, _Node] = {}
+        self._order: tuple[list[_Node], list[_Edge]] | None = None  # None: nodes/edges changed
         self._version = 0
         self._rendered: tuple[int, dict[str, Any]] | None = None
 
@@ -136,12 +183,14 @@ class ConnectivityGraph:
         pair = (node_key(flow.client, self.level), node_key(flow.server, self.level))
         edge = self._edges.get(pair)
         if edge is None:
-            edge = self._edges[pair] = _Edge(*pair)
+            edge = self._edges[pair] = _Edge(self._node(pair[0]), self._node(pair[1]))
+            for node in edge.ends:
+                node.edges += 1
+            self._order = None
         edge.refs += 1
-        edge.connections += flow.starts
-        edge.failed += flow.failed
-        edge.request_bytes += flow.request_bytes
-        edge.response_bytes += flow.response_bytes
+        edge.count(flow, 1)
+        for node in edge.ends:
+            node.count(flow, 1)
         edge.protocols[flow.protocol] += 1
         edge.seen[flow.last_seen] += 1
         edge.last_seen = max(edge.last_seen, flow.last_seen)
@@ -155,13 +204,17 @@ class ConnectivityGraph:
             return False
         self._version += 1
         edge.refs -= 1
+        for node in edge.ends:
+            node.count(flow, -1)
         if not edge.refs:
             del self._edges[pair]
+            for node in edge.ends:
+                node.edges -= 1
+                if not node.edges:
+                    del self._nodes[node.key]
+            self._order = None
             return True
-        edge.connections -= flow.starts
-        edge.failed -= flow.failed
-        edge.request_bytes -= flow.request_bytes
-        edge.response_bytes -= flow.response_bytes
+        edge.count(flow, -1)
         _take(edge.protocols, flow.protocol)
         _take(edge.seen, flow.last_seen)
         if flow.last_seen == edge.last_seen and flow.last_seen not in edge.seen:
@@ -171,65 +224,32 @@ class ConnectivityGraph:
     def to_dict(self) -> dict[str, Any]:
         """The map: ``{"level", "nodes": [...], "edges": [...]}``, sorted by id.
 
-        Built once per version: callers asking again before the next change (every session
-        sharing this map) get the same object, so treat it as read-only.
+        Built once per version, and only the nodes and edges that changed are rendered again:
+        the dicts are shared between calls (every session sharing this map gets the same
+        object until the next change), so treat them as read-only.
         """
         rendered = self._rendered
         if rendered is not None and rendered[0] == self._version:
             return rendered[1]
-        result = self._build()
+        if self._order is None:
+            self._order = (
+                sorted(self._nodes.values(), key=_by_id),
+                sorted(self._edges.values(), key=_by_id),
+            )
+        nodes, edges = self._order
+        result = {
+            "level": self.level,
+            "nodes": [node.rendered or node.render() for node in nodes],
+            "edges": [edge.rendered or edge.render() for edge in edges],
+        }
         self._rendered = (self._version, result)
         return result
 
-    def _build(self) -> dict[str, Any]:
-        totals: dict[NodeKey, list[int]] = {}
-        ids: dict[NodeKey, str] = {}
-        edges = []
-        for (source, target), edge in self._edges.items():
-            connections, failed = edge.connections, edge.failed
-            request_bytes, response_bytes = edge.request_bytes, edge.response_bytes
-            ends = [(source, edge.source_id)]
-            if target != source:  # a self-loop counts once
-                ends.append((target, edge.target_id))
-            for key, key_id in ends:
-                total = totals.get(key)
-                if total is None:
-                    totals[key] = [connections, failed, request_bytes, response_bytes]
-                    ids[key] = key_id
-                else:
-                    total[0] += connections
-                    total[1] += failed
-                    total[2] += request_bytes
-                    total[3] += response_bytes
-            edges.append(
-                {
-                    "id": edge.id,
-                    "source": edge.source_id,
-                    "target": edge.target_id,
-                    "connections": connections,
-                    "failed": failed,
-                    "requestBytes": request_bytes,
-                    "responseBytes": response_bytes,
-                    "lastSeen": edge.last_seen,
-                    "protocols": sorted(edge.protocols),
-                }
-            )
-        nodes = [
-            {
-                "id": ids[key],
-                "label": key[2],
-                "kind": key[0],
-                "namespace": key[1],
-                "connections": total[0],
-                "failed": total[1],
-                "requestBytes": total[2],
-                "responseBytes": total[3],
-            }
-            for key, total in totals.items()
-        ]
-        nodes.sort(key=_by_id)
-        edges.sort(key=_by_id)
-        return {"level": self.level, "nodes": nodes, "edges": edges}
+    def _node(self, key: NodeKey) -> _Node:
+        node = self._nodes.get(key)
+        if node is None:
+            node = self._nodes[key] = _Node(key)
+        return node
 
 
 class GraphSet:
@@ -284,5 +304,5 @@ def _take(counter: Counter[Any], key: object) -> None:
         del counter[key]
 
 
-def _by_id(item: Mapping[str, Any]) -> str:
-    return str(item["id"])
+def _by_id(item: _Totals) -> str:
+    return item.id

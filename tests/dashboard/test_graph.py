@@ -275,11 +275,16 @@ def test_remove_exactly_undoes_add(seed: int, count: int, level: Level, data: An
     entries = [*generate(count, seed=seed), *ODD]
     order = data.draw(st.permutations(range(len(entries))))
     removed = data.draw(st.sets(st.sampled_from(range(len(entries))))) if entries else set()
+    render_every = data.draw(st.integers(1, 50))  # renders in between exercise the caches
     graph = ConnectivityGraph(level)
-    for index in order:
+    for step, index in enumerate(order):
         graph.add(entries[index])
-    for index in sorted(removed, reverse=True):
+        if step % render_every == 0:
+            graph.to_dict()
+    for step, index in enumerate(sorted(removed, reverse=True)):
         graph.remove(entries[index])
+        if step % render_every == 0:
+            graph.to_dict()
     rest = build(level, [e for i, e in enumerate(entries) if i not in removed])
     assert graph.to_dict() == rest.to_dict()
     assert graph.skipped[NOT_ADDED] == 0
