@@ -3,7 +3,9 @@
 Traffic mix, in time order: many short TCP connections (handshake with options, a request, a
 1-3 segment response, FIN both ways; a few refused, timed-out or reset ones), a few bulk
 transfers running throughout (1448-byte segments, an ACK every second segment), and DNS
-query/answer pairs (one per ``DNS_EVERY`` short connections). Checksums are left zero.
+query/answer pairs (one per ``DNS_EVERY`` short connections). Like pods in a cluster, clients
+come from a pool of ``CLIENT_POOL`` addresses and servers from ``SERVER_POOL`` (each with one of
+a few service ports); client ports are random ephemeral ones. Checksums are left zero.
 
 Usage: python -m bench.pcapgen OUT.pcap [PACKETS]
 """
@@ -20,6 +22,8 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 MSS = 1448
 DNS_EVERY = 40
 BULK_FLOWS = 4
+CLIENT_POOL = 2000
+SERVER_POOL = 300
 BATCH_CONNECTIONS = 32
 BATCH_SECONDS = 0.05
 SYN_OPTIONS = b"\x02\x04\x05\xb4\x04\x02\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x00\x01\x03\x03\x07"
@@ -76,8 +80,10 @@ def _address(rng: random.Random, prefix: int) -> bytes:
     return bytes([10, prefix, rng.randrange(256), rng.randrange(1, 255)])
 
 
-def _short_connection(rng: random.Random, t: float) -> Iterator[tuple[float, bytes]]:
-    client, server = _address(rng, 1), _address(rng, 2)
+def _short_connection(
+    rng: random.Random, t: float, pools: tuple[list[bytes], list[bytes]]
+) -> Iterator[tuple[float, bytes]]:
+    client, server = rng.choice(pools[0]), rng.choice(pools[1])
     forward = (rng.randrange(32768, 61000), rng.choice(SERVICE_PORTS))
     backward = (forward[1], forward[0])
     rtt = rng.uniform(0.0002, 0.002)
@@ -139,6 +145,10 @@ def generate(path: str, packets: int, seed: int = 7) -> Mix:
     rng = random.Random(seed)
     bulks = [_Bulk(rng, index) for index in range(BULK_FLOWS)]
     names = [f"svc{index}.example.com" for index in range(200)]
+    pools = (
+        [_address(rng, 1) for _ in range(CLIENT_POOL)],
+        [_address(rng, 2) for _ in range(SERVER_POOL)],
+    )
     mix = Mix()
     t = 1_700_000_000.0
     with open(path, "wb") as out:
@@ -148,10 +158,10 @@ def generate(path: str, packets: int, seed: int = 7) -> Mix:
             batch, carried = carried, []
             for _ in range(BATCH_CONNECTIONS):
                 start = t + rng.uniform(0, BATCH_SECONDS)
-                batch.extend(_short_connection(rng, start))
+                batch.extend(_short_connection(rng, start, pools))
                 mix.short_connections += 1
                 if mix.short_connections % DNS_EVERY == 0:
-                    batch.extend(_dns_pair(rng, start, names))
+                    batch.extend(_dns_pair(rng, start, names, pools[0]))
                     mix.dns_pairs += 1
             bulk_count = BATCH_CONNECTIONS * 10 // (2 * BULK_FLOWS)
             for bulk in bulks:
@@ -171,8 +181,10 @@ def generate(path: str, packets: int, seed: int = 7) -> Mix:
     return mix
 
 
-def _dns_pair(rng: random.Random, t: float, names: list[str]) -> Iterator[tuple[float, bytes]]:
-    client = _address(rng, 1)
+def _dns_pair(
+    rng: random.Random, t: float, names: list[str], clients: list[bytes]
+) -> Iterator[tuple[float, bytes]]:
+    client = rng.choice(clients)
     forward = (rng.randrange(32768, 61000), 53)
     query_id = rng.randrange(65536)
     name = rng.choice(names)
