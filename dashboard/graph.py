@@ -34,6 +34,7 @@ from dashboard.flows import Flow, NotAFlowError, Side, read_flow
 Level = Literal["namespace", "workload", "pod"]
 LEVELS: tuple[Level, ...] = get_args(Level)
 NOT_ADDED = "remove of an entry never added"
+MAX_REMEMBERED_SIDES = 65_536
 
 NodeKey = tuple[str, str, str]  # (node kind, namespace, label)
 
@@ -148,6 +149,7 @@ class ConnectivityGraph:
         self.skipped: Counter[str] = Counter()
         self._edges: dict[tuple[NodeKey, NodeKey], _Edge] = {}
         self._nodes: dict[NodeKey, _Node] = {}
+        self._keys: dict[Side, NodeKey] = {}
         self._order: tuple[list[_Node], list[_Edge]] | None = None  # None: nodes/edges changed
         self._version = 0
         self._rendered: tuple[int, dict[str, Any]] | None = None
@@ -180,7 +182,7 @@ class ConnectivityGraph:
 
     def add_flow(self, flow: Flow) -> None:
         """Count an already read flow."""
-        pair = (node_key(flow.client, self.level), node_key(flow.server, self.level))
+        pair = (self._key(flow.client), self._key(flow.server))
         edge = self._edges.get(pair)
         if edge is None:
             edge = self._edges[pair] = _Edge(self._node(pair[0]), self._node(pair[1]))
@@ -191,14 +193,15 @@ class ConnectivityGraph:
         edge.count(flow, 1)
         for node in edge.ends:
             node.count(flow, 1)
-        edge.protocols[flow.protocol] += 1
-        edge.seen[flow.last_seen] += 1
+        protocols, seen = edge.protocols, edge.seen
+        protocols[flow.protocol] = protocols.get(flow.protocol, 0) + 1
+        seen[flow.last_seen] = seen.get(flow.last_seen, 0) + 1
         edge.last_seen = max(edge.last_seen, flow.last_seen)
         self._version += 1
 
     def remove_flow(self, flow: Flow) -> bool:
         """Take back a flow counted by ``add_flow``; False (and no change) if it was not."""
-        pair = (node_key(flow.client, self.level), node_key(flow.server, self.level))
+        pair = (self._key(flow.client), self._key(flow.server))
         edge = self._edges.get(pair)
         if edge is None or not edge.seen[flow.last_seen] or not edge.protocols[flow.protocol]:
             return False
@@ -244,6 +247,15 @@ class ConnectivityGraph:
         }
         self._rendered = (self._version, result)
         return result
+
+    def _key(self, side: Side) -> NodeKey:
+        """node_key(side, level), remembered: few distinct sides, many entries."""
+        key = self._keys.get(side)
+        if key is None:
+            if len(self._keys) >= MAX_REMEMBERED_SIDES:
+                self._keys.clear()
+            key = self._keys[side] = node_key(side, self.level)
+        return key
 
     def _node(self, key: NodeKey) -> _Node:
         node = self._nodes.get(key)
