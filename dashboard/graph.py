@@ -1,17 +1,15 @@
 """The connectivity map: named wire entries aggregated into nodes and edges, incrementally.
 
 Three levels: ``namespace``, ``workload`` and ``pod``. Each side of a flow
-(:mod:`dashboard.flows`) becomes a node:
+(:mod:`dashboard.flows`) becomes a node, by its endpoint kind:
 
-=============  ==============  ===============  =====================================
-endpoint kind  namespace level  workload level   pod level
-=============  ==============  ===============  =====================================
-pod            its namespace    its workload     the pod
-service        its namespace    the service (a ``workload`` node: its pods are unknown)
-node           the node (by name)
-external       the external destination, by the DNS name it was resolved from, else by IP
-unknown        the unknown in-cluster IP
-=============  ==============  ===============  =====================================
+- a pod: its namespace, its workload, or the pod itself (node kinds namespace, workload, pod);
+- a Service: its namespace, else a ``workload`` node of the Service's name (at the pod level
+  too: which pod answered is not known); at the workload level, traffic through a Service and
+  straight to its pods meet on one node when the Service has the workload's name;
+- a node: the node, by name (kind node) at every level;
+- an external destination: by the DNS name it was resolved from, else by IP (kind external);
+- an unknown in-cluster address: by IP (kind unknown).
 
 An edge goes from client to server and carries connections, failures, bytes each way, last
 seen (ms, the end of its newest entry) and the protocols seen; what one entry adds is decided by
