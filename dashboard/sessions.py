@@ -145,14 +145,15 @@ class Session:
         return self._queued
 
     def offer(self, batch: list[Stored], *, backfill: bool = False, missed: int = 0) -> None:
-        """Queue a batch (not while paused); drop the oldest batches past the queue bound."""
+        """Queue a batch (not while paused); drop the oldest batches past the queue bound.
+
+        A backfill is queued even when empty: it tells the viewer the new filter is in force.
+        """
         if self.paused and not backfill:
             return
         self._missed += missed
         self.dropped_entries += missed
-        if not batch:
-            if missed:
-                self.wake.set()
+        if not batch and not backfill:
             return
         self._queue.append((batch, backfill))
         self._queued += len(batch)

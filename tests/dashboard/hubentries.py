@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from capture.schema import DnsInfo, Endpoint, Entry, Node, TcpInfo, protocol
+from dashboard.naming import ClusterIndex
+from dashboard.resources import POD
 
 T0 = 1_767_225_600_000
 
@@ -54,3 +56,41 @@ def dns_entry(number: int, query: str, answer: str, *, worker: str = "w1") -> En
 def wire(entry: Entry) -> dict[str, Any]:
     """The wire dict of an entry."""
     return entry.to_wire()
+
+
+def pod(namespace: str, deployment: str, ip: str, node: str = "node-1") -> dict[str, Any]:
+    """A running Deployment pod as the API server returns it."""
+    name = f"{deployment}-5d9c7b-x2x4q"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{namespace}-{name}",
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": f"{deployment}-5d9c7b",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"nodeName": node, "hostNetwork": False},
+        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]},
+    }
+
+
+def cluster_index() -> ClusterIndex:
+    """An index with shop/frontend (10.244.1.10), shop/cart (.11) and payments/api (.12)."""
+    index = ClusterIndex(cluster_cidrs=["10.244.0.0/16"])
+    index.replace(
+        POD,
+        [
+            pod("shop", "frontend", "10.244.1.10"),
+            pod("shop", "cart", "10.244.1.11"),
+            pod("payments", "api", "10.244.1.12"),
+        ],
+    )
+    return index

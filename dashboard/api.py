@@ -1,0 +1,235 @@
+"""The hub's HTTP API (JSON), the Grafana Node Graph routes and ``/metrics``.
+
+Every view is async and runs on the event loop, next to ingest, so it reads the hub without
+locks. A bad request gets a 400 with ``{"error": {...}}`` (a KFL error keeps its line, column
+and caret context), never a 500. With ``PODSCOPE_AUTH`` on, every route but ``/metrics`` and
+the Node Graph health check needs a logged-in user (401 otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+import redis
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from dashboard import nodegraph
+from dashboard.export import FORMATS
+from dashboard.graph import LEVELS, Level
+from dashboard.hub import Hub, current
+from dashboard.targeting import TargetingError, TargetingSpec
+from kfl import Filter, KflError, compile_filter
+from kfl.fields import completions
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1_000
+MAX_BODY_BYTES = 16 * 1024
+EXPORT_TYPES = {"text": "text/plain", "json": "application/json", "yaml": "application/yaml"}
+
+View = Callable[..., Awaitable[HttpResponse]]
+
+
+class BadRequestError(ValueError):
+    """A request the API refuses with a 400 and this message (or error dict)."""
+
+    def __init__(self, message: str, error: dict[str, Any] | None = None, status: int = 400):
+        super().__init__(message)
+        self.error = error or {"message": message}
+        self.status = status
+
+
+def api_view(*, login: bool = True) -> Callable[[View], Callable[..., Any]]:
+    """Wrap a view: login check (when enabled), BadRequestError and KflError as JSON errors."""
+
+    def decorate(view: View) -> Callable[..., Any]:
+        @wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            hub = current()
+            if login and hub.config.auth:
+                user = await request.auser()
+                if not user.is_authenticated:
+                    return JsonResponse({"error": {"message": "login required"}}, status=401)
+            try:
+                return await view(request, hub, *args, **kwargs)
+            except KflError as exc:
+                return JsonResponse({"error": exc.to_dict()}, status=400)
+            except BadRequestError as exc:
+                return JsonResponse({"error": exc.error}, status=exc.status)
+
+        return wrapper
+
+    return decorate
+
+
+def _query(request: HttpRequest) -> Filter:
+    query = request.GET.get("q", request.GET.get("query", ""))
+    limit = current().config.limits.max_query_chars
+    if len(query) > limit:
+        raise BadRequestError(f"query of {len(query)} characters, over the {limit} limit")
+    return compile_filter(query)
+
+
+def _int(request: HttpRequest, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.GET.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequestError(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequestError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _level(request: HttpRequest) -> Level:
+    level = request.GET.get("level", "namespace")
+    for known in LEVELS:
+        if level == known:
+            return known
+    raise BadRequestError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+
+
+@require_GET
+@api_view()
+async def validate(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET /api/validate?q=``: ``{"valid": true}`` or ``{"valid": false, "error": {...}}``."""
+    try:
+        _query(request)
+    except KflError as exc:
+        return JsonResponse({"valid": False, "error": exc.to_dict()})
+    except BadRequestError as exc:
+        return JsonResponse({"valid": False, "error": exc.error})
+    return JsonResponse({"valid": True})
+
+
+@require_GET
+@api_view()
+async def entries(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET /api/entries?q=&limit=&before=``: newest matching first, ``next`` pages back."""
+    flt = _query(request)
+    limit = _int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
+    before = _int(request, "before", None, 1, 2**62)
+    found = hub.entries(flt, limit, before)
+    cursor = found[-1][0] if len(found) == limit else None
+    return JsonResponse({"entries": [wire for _, wire in found], "next": cursor})
+
+
+@require_GET
+@api_view()
+async def graph_map(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET /api/map?q=&level=``: the map of the stored entries matching the filter."""
+    return JsonResponse(hub.graph(_query(request), _level(request)))
+
+
+@require_GET
+@api_view()
+async def export(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET /api/export?q=&format=text|json|yaml``: who calls whom, at workload level."""
+    fmt = request.GET.get("format", "text")
+    if fmt not in FORMATS:
+        raise BadRequestError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    body = hub.export(_query(request), fmt)
+    return HttpResponse(body, content_type=f"{EXPORT_TYPES[fmt]}; charset=utf-8")
+
+
+@require_GET
+@api_view()
+async def fields(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET /api/fields``: every name a query can use, for autocomplete."""
+    return JsonResponse({"completions": completions()})
+
+
+@require_GET
+@api_view()
+async def stats(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET /api/stats``: ingest, store, sessions, naming and the workers' capture stats."""
+    return JsonResponse(hub.stats())
+
+
+@require_GET
+@api_view(login=False)
+async def nodegraph_health(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """Grafana Node Graph API: ``/api/health``."""
+    return JsonResponse(nodegraph.health())
+
+
+@require_GET
+@api_view()
+async def nodegraph_fields(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """Grafana Node Graph API: ``/api/graph/fields``."""
+    return JsonResponse(nodegraph.fields())
+
+
+@require_GET
+@api_view()
+async def nodegraph_data(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """Grafana Node Graph API: ``/api/graph/data?q=&level=``."""
+    return JsonResponse(nodegraph.data(hub.graph(_query(request), _level(request))))
+
+
+@require_GET
+@api_view(login=False)
+async def metrics(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET /metrics``: Prometheus text format."""
+    hub.metrics.sessions_open.set(len(hub.sessions))
+    return HttpResponse(hub.metrics.render(), content_type="text/plain; version=0.0.4")
+
+
+# PUT cannot be sent cross-site without a CORS preflight, which the hub never allows, so the
+# CSRF token (meant for form posts) is not needed to protect it.
+@csrf_exempt
+@require_http_methods(["GET", "PUT"])
+@api_view()
+async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET``/``PUT /api/targeting``: which pods the workers capture (not in demo mode)."""
+    if hub.targeting is None:
+        reason = (
+            "demo mode is read-only"
+            if hub.config.demo
+            else "targeting needs REDIS_URL or an embedded worker"
+        )
+        raise BadRequestError(
+            f"targeting is not available: {reason}", status=403 if hub.config.demo else 404
+        )
+    if request.method == "GET":
+        return JsonResponse(
+            {"spec": hub.targeting.spec.to_dict(), "scopes": hub.targeting.scopes()}
+        )
+    if len(request.body) > MAX_BODY_BYTES:
+        raise BadRequestError(f"body over {MAX_BODY_BYTES} bytes", status=413)
+    try:
+        spec = TargetingSpec.from_dict(json.loads(request.body))
+    except ValueError as exc:  # JSON errors and TargetingError
+        raise BadRequestError(
+            str(exc) if isinstance(exc, TargetingError) else f"not JSON: {exc}"
+        ) from None
+    try:
+        scopes = await asyncio.to_thread(hub.targeting.set, spec)
+    except redis.RedisError as exc:
+        raise BadRequestError(
+            f"Redis is unavailable, targeting unchanged: {exc}", status=503
+        ) from None
+    return JsonResponse({"spec": spec.to_dict(), "scopes": scopes})
+
+
+async def index(request: HttpRequest) -> HttpResponse:
+    """``/``: where the API and the websocket are (the dashboard itself is built separately)."""
+    return HttpResponse(INDEX_HTML, content_type="text/html; charset=utf-8")
+
+
+INDEX_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>podscope hub</title></head>
+<body><h1>podscope hub</h1>
+<p>Live entries: websocket <code>/ws/live</code>.
+JSON API: <a href="/api/entries">/api/entries</a>, <a href="/api/map">/api/map</a>,
+<a href="/api/export">/api/export</a>, <a href="/api/validate?q=tcp">/api/validate</a>,
+<a href="/api/stats">/api/stats</a>, <a href="/api/targeting">/api/targeting</a>.
+Prometheus: <a href="/metrics">/metrics</a>.</p></body></html>
+"""

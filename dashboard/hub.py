@@ -1,0 +1,262 @@
+"""The hub: one object owning the naming index, the entry store, the maps, metrics and sessions.
+
+:meth:`Hub.accept` is the ingest path for one batch (about 100 ms of entries): validate, drop
+repeats (:mod:`dashboard.merge`), name (:class:`~dashboard.naming.ClusterIndex`), store the
+named wire dicts (evicting the oldest), update the three-level map and the metrics, then let the
+session registry update the per-filter maps and queue the matching entries. Everything runs on
+the event loop's thread, so no lock is needed between ingest, sessions and the API views.
+
+:func:`install` makes a hub the process's hub; :func:`current` returns it, building one from the
+Django settings the first time (a Redis reader when ``REDIS_URL`` is set, else an empty hub that
+``podscope serve`` feeds from its embedded worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from capture.schema import Entry
+from dashboard.export import render, who_calls_whom
+from dashboard.graph import ConnectivityGraph, GraphSet, Level
+from dashboard.ingest import EntryDecoder, EntrySource, RawEntry, RedisEntrySource, run_ingest
+from dashboard.merge import Merger
+from dashboard.metrics import HubMetrics
+from dashboard.naming import ClusterIndex
+from dashboard.scopes import RedisScopes, ScopeSink, Targeting
+from dashboard.sessions import SessionLimits, SessionRegistry
+from dashboard.store import EntryStore
+from kfl import Filter
+
+TARGETING_REFRESH_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """The hub's knobs (from the ``PODSCOPE`` setting)."""
+
+    store_size: int = 100_000
+    prefix: str = "podscope"
+    demo: bool = False
+    auth: bool = False
+    limits: SessionLimits = field(default_factory=SessionLimits)
+
+    @classmethod
+    def from_settings(cls, podscope: Mapping[str, Any]) -> HubConfig:
+        """Build from ``settings.PODSCOPE``."""
+        return cls(
+            store_size=int(podscope["STORE_SIZE"]),
+            prefix=str(podscope["PREFIX"]),
+            demo=bool(podscope["DEMO"]),
+            auth=bool(podscope["AUTH"]),
+            limits=SessionLimits(
+                max_sessions=int(podscope["MAX_SESSIONS"]),
+                max_query_chars=int(podscope["MAX_QUERY_CHARS"]),
+                filters_per_minute=int(podscope["FILTERS_PER_MINUTE"]),
+            ),
+        )
+
+
+class Hub:
+    """Names, stores, aggregates and dispatches entries (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: HubConfig = HubConfig(),
+        index: ClusterIndex | None = None,
+        *,
+        source: EntrySource | None = None,
+        scopes: ScopeSink | None = None,
+        decoder: EntryDecoder | None = None,
+    ) -> None:
+        self.config = config
+        self.index = index or ClusterIndex()
+        self.store = EntryStore(config.store_size)
+        self.decoder = decoder or EntryDecoder()
+        self.merger = Merger()
+        self.graphs = GraphSet()
+        self.metrics = HubMetrics()
+        self.sessions = SessionRegistry(self.store, config.limits, shared=self.graphs)
+        self.source = source
+        self.targeting = Targeting(self.index, scopes) if scopes is not None else None
+        self.workers: dict[str, dict[str, Any]] = {}
+        self.source_stats: dict[str, Any] = {}
+        self.lag_seconds = 0.0
+        self.accepted = 0
+        self._reported: dict[str, int] = {}  # invalid counts already passed to metrics
+        self._reported_merged = 0
+        self._reported_dropped = 0
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- ingest -------------------------------------------------------------------------------
+
+    def accept(self, raw: list[RawEntry]) -> None:
+        """Ingest one batch: validate, merge, name, store, map, metrics, sessions."""
+        decode = self.decoder.decode
+        is_duplicate = self.merger.is_duplicate
+        name_entry = self.index.name_entry
+        wires = []
+        for item in raw:
+            entry = decode(item)
+            if entry is not None and not is_duplicate(entry):
+                wires.append(name_entry(entry).to_wire())
+        added, evicted = self.store.add(wires)
+        graphs, observe = self.graphs, self.metrics.observe
+        for stored in added:
+            graphs.add(stored.wire)
+            observe(stored.wire)
+        for stored in evicted:
+            graphs.remove(stored.wire)
+        self.sessions.dispatch(added, evicted)
+        self.accepted += len(added)
+        self.metrics.entries_ingested.inc(len(added))
+        self._sync_counters()
+
+    def accept_entries(self, entries: list[Entry]) -> None:
+        """Ingest entries built in this process (tests, the embedded worker)."""
+        self.accept(list(entries))
+
+    def update_source(self, source: EntrySource) -> None:
+        """Take the source's worker stats, lag and counters (once per ingest batch)."""
+        self.workers = source.worker_stats()
+        self.lag_seconds = source.lag_seconds
+        self.source_stats = source.source_stats()
+        self.metrics.ingest_lag_seconds.set(self.lag_seconds)
+        for snapshot in self.workers.values():
+            self.metrics.workers.update(snapshot)
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def entries(self, flt: Filter, limit: int, before: int | None) -> list[tuple[int, Any]]:
+        """Newest stored entries matching ``flt`` first: ``(seq, wire)`` pairs."""
+        if flt.limit is not None:
+            limit = min(limit, flt.limit)
+        return [(s.seq, s.wire) for s in self.store.newest(flt, limit, before)]
+
+    def graph(self, flt: Filter, level: Level) -> dict[str, Any]:
+        """The map of the stored entries matching ``flt`` at ``level``."""
+        if not flt.query.strip():
+            return self.graphs.to_dict(level)
+        for session in self.sessions.sessions():
+            if session.view.key == (flt.query, level):
+                return session.view.graph.to_dict()
+        graph = ConnectivityGraph(level)
+        for stored in self.store:
+            if flt(stored.wire):
+                graph.add(stored.wire)
+        return graph.to_dict()
+
+    def export(self, flt: Filter, fmt: str) -> str:
+        """Who calls whom among the stored entries matching ``flt``, rendered as ``fmt``."""
+        matching = (stored.wire for stored in self.store if flt(stored.wire))
+        return render(who_calls_whom(matching), fmt)  # type: ignore[arg-type]
+
+    def stats(self) -> dict[str, Any]:
+        """Hub health: ingest counters, lag, store, sessions, naming, workers' capture stats."""
+        return {
+            "accepted": self.accepted,
+            "invalid": dict(self.decoder.invalid),
+            "merge": self.merger.stats.to_dict(),
+            "lagSeconds": round(self.lag_seconds, 3),
+            "store": {"size": len(self.store), "capacity": self.store.capacity},
+            "sessions": {
+                "open": len(self.sessions),
+                "views": self.sessions.views,
+                "dropped": self.sessions.dropped_entries,
+            },
+            "source": self.source_stats,
+            "naming": self.index.stats(),
+            "workers": self.workers,
+        }
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while the background tasks run."""
+        return any(not task.done() for task in self._tasks)
+
+    def start(self) -> None:
+        """Start ingest and targeting refresh on the running event loop (once)."""
+        if self.running:
+            return
+        self._stop = asyncio.Event()
+        if self.source is not None:
+            self._tasks.append(asyncio.create_task(run_ingest(self.source, self, self._stop)))
+        if self.targeting is not None:
+            self._tasks.append(asyncio.create_task(self._refresh_targeting()))
+
+    async def stop(self) -> None:
+        """Stop the background tasks and close the source."""
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if isinstance(self.source, RedisEntrySource):
+            await self.source.close()
+
+    async def _refresh_targeting(self) -> None:
+        targeting = self.targeting
+        while targeting is not None and not self._stop.is_set():
+            await asyncio.to_thread(targeting.refresh)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), TARGETING_REFRESH_SECONDS)
+
+    def _sync_counters(self) -> None:
+        """Bring the Prometheus counters up to the hub's own counts."""
+        metrics = self.metrics
+        for reason, count in self.decoder.invalid.items():
+            seen = self._reported.get(reason, 0)
+            if count > seen:
+                metrics.entries_invalid.labels(reason=reason).inc(count - seen)
+                self._reported[reason] = count
+        merged = self.merger.stats.merged + self.merger.stats.redelivered
+        if merged > self._reported_merged:
+            metrics.duplicates_merged.inc(merged - self._reported_merged)
+            self._reported_merged = merged
+        dropped = self.sessions.dropped_entries
+        if dropped > self._reported_dropped:
+            metrics.session_entries_dropped.inc(dropped - self._reported_dropped)
+            self._reported_dropped = dropped
+
+
+_current: Hub | None = None
+
+
+def install(hub: Hub | None) -> None:
+    """Make ``hub`` the process's hub (None forgets it)."""
+    global _current  # noqa: PLW0603 - the one process-wide hub, as Django has one settings
+    _current = hub
+
+
+def current() -> Hub:
+    """The process's hub, built from the Django settings on first use."""
+    if _current is None:
+        install(from_settings())
+    assert _current is not None
+    return _current
+
+
+def from_settings() -> Hub:
+    """A hub configured by ``settings.PODSCOPE``; it reads Redis when ``REDIS_URL`` is set."""
+    from django.conf import settings  # noqa: PLC0415 - settings are configured by then
+
+    config = HubConfig.from_settings(settings.PODSCOPE)
+    url = settings.REDIS_URL
+    if not url:
+        log.info("no REDIS_URL: the hub waits for entries from an embedded worker")
+        return Hub(config)
+    decoder = EntryDecoder()
+    source = RedisEntrySource(url, prefix=config.prefix, decoder=decoder)
+    scopes = None if config.demo else RedisScopes(url, config.prefix)
+    return Hub(config, source=source, scopes=scopes, decoder=decoder)

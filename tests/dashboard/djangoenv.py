@@ -1,0 +1,27 @@
+"""Test helper: Django configured with the hub's settings, and a fresh hub per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+django.setup()
+
+from dashboard import hub as hub_module  # noqa: E402
+from dashboard.hub import Hub  # noqa: E402
+
+HOST_HEADERS = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
+
+
+@contextmanager
+def installed(hub: Hub) -> Iterator[Hub]:
+    """Make ``hub`` the process's hub for the duration of the block."""
+    hub_module.install(hub)
+    try:
+        yield hub
+    finally:
+        hub_module.install(None)

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (sets Django up)
+
+from dashboard.asgi import application
+from dashboard.hub import Hub, HubConfig
+from dashboard.sessions import SessionLimits
+from tests.dashboard.hubentries import cluster_index, tcp_entry
+
+SHOP = ("10.244.1.10", 40000)
+EXTERNAL = ("203.0.113.10", 443)
+
+
+def connect_entries(count: int, start: int = 1) -> list[Any]:
+    return [
+        tcp_entry(n, src=(SHOP[0], SHOP[1] + n), dst=EXTERNAL, event="connect")
+        for n in range(start, start + count)
+    ]
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[Hub]:
+    limits = SessionLimits(max_sessions=3, max_query_chars=64, filters_per_minute=5)
+    with installed(Hub(HubConfig(store_size=1000, limits=limits), cluster_index())) as hub:
+        yield hub
+        await hub.stop()
+
+
+async def open_session(path: str = "/ws/live") -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    communicator = WebsocketCommunicator(application, path, headers=HOST_HEADERS)
+    connected, _ = await communicator.connect()
+    assert connected
+    hello = await communicator.receive_json_from()
+    return communicator, hello
+
+
+async def receive_type(communicator: WebsocketCommunicator, kind: str) -> dict[str, Any]:
+    for _ in range(20):
+        message: dict[str, Any] = await communicator.receive_json_from(timeout=3)
+        if message["type"] == kind:
+            return message
+    raise AssertionError(f"no {kind} message")
+
+
+async def test_hello_then_filter_ok_and_backfill(hub: Hub) -> None:
+    hub.accept_entries(connect_entries(3))
+    communicator, hello = await open_session()
+    assert hello["type"] == "hello"
+    assert hello["ackWindow"] == hub.config.limits.ack_window
+    await communicator.send_json_to({"type": "filter.set", "query": 'dst.ip == "203.0.113.10"'})
+    assert await receive_type(communicator, "filter.ok") == {
+        "type": "filter.ok",
+        "query": 'dst.ip == "203.0.113.10"',
+        "limit": None,
+    }
+    backfill = await receive_type(communicator, "entries")
+    assert backfill["backfill"] is True
+    assert [e["id"] for e in backfill["entries"]] == ["w1/1", "w1/2", "w1/3"]
+    await communicator.disconnect()
+
+
+async def test_filter_error_has_position_and_keeps_the_previous_filter(hub: Hub) -> None:
+    communicator, _ = await open_session()
+    await communicator.send_json_to({"type": "filter.set", "query": "tcp"})
+    await receive_type(communicator, "filter.ok")
+    await communicator.send_json_to({"type": "filter.set", "query": "tcp and dst.nope == 1"})
+    error = await receive_type(communicator, "filter.error")
+    assert error["query"] == "tcp and dst.nope == 1"
+    assert error["error"]["line"] == 1
+    assert error["error"]["column"] == 13  # the unknown field "nope"
+    assert "^" in error["error"]["context"]
+    (session,) = hub.sessions.sessions()
+    assert session.view.filter.query == "tcp"
+    await communicator.disconnect()
+
+
+async def test_live_entries_only_match_the_session_filter(hub: Hub) -> None:
+    communicator, _ = await open_session()
+    await communicator.send_json_to({"type": "filter.set", "query": 'dst.namespace == ""'})
+    await receive_type(communicator, "filter.ok")
+    backfill = await receive_type(communicator, "entries")
+    await communicator.send_json_to({"type": "ack", "seq": backfill["seq"]})
+    internal = tcp_entry(99, src=SHOP, dst=("10.244.1.11", 8080), event="connect")
+    hub.accept_entries([internal, *connect_entries(2, start=10)])
+    live = await receive_type(communicator, "entries")
+    assert live["backfill"] is False
+    assert [e["id"] for e in live["entries"]] == ["w1/10", "w1/11"]
+    await communicator.disconnect()
+
+
+async def test_map_and_stats_messages(hub: Hub) -> None:
+    hub.accept_entries(connect_entries(2))
+    communicator, _ = await open_session()
+    map_message = await receive_type(communicator, "map")
+    assert map_message["level"] == "namespace"
+    assert sum(edge["connections"] for edge in map_message["edges"]) == 2
+    stats = await receive_type(communicator, "stats")
+    assert stats["hub"]["accepted"] == 2
+    assert stats["session"]["dropped"] == 0
+    await communicator.send_json_to({"type": "map.level", "level": "pod"})
+    pod_map = await receive_type(communicator, "map")
+    assert pod_map["level"] == "pod"
+    await communicator.disconnect()
+
+
+async def test_slow_client_is_told_how_many_entries_it_missed(hub: Hub) -> None:
+    hub.sessions.limits = dataclasses.replace(
+        hub.sessions.limits, max_queued_entries=5, ack_window=1
+    )
+    communicator, _ = await open_session()
+    await communicator.send_json_to({"type": "filter.set", "query": "tcp"})
+    await receive_type(communicator, "filter.ok")
+    unacked = await receive_type(communicator, "entries")  # the (empty) backfill, not acked
+    (session,) = hub.sessions.sessions()
+    for batch in range(4):
+        hub.accept_entries(connect_entries(3, start=1 + batch * 3))
+    assert session.stats()["dropped"] == 9  # whole batches of 3 dropped until 5 fit
+    await communicator.send_json_to({"type": "ack", "seq": unacked["seq"]})
+    message = await receive_type(communicator, "entries")
+    assert message["missed"] == 9
+    assert [e["id"] for e in message["entries"]] == ["w1/10", "w1/11", "w1/12"]
+    await communicator.disconnect()
+
+
+async def test_pause_and_resume(hub: Hub) -> None:
+    communicator, _ = await open_session()
+    await communicator.send_json_to({"type": "pause"})
+    await communicator.send_json_to({"type": "ack", "seq": 5})
+    await receive_type(communicator, "error")  # the pause was handled before this reply
+    hub.accept_entries(connect_entries(2))
+    (session,) = hub.sessions.sessions()
+    assert session.next_message() is None
+    await communicator.send_json_to({"type": "resume"})
+    message = await receive_type(communicator, "entries")
+    assert message["backfill"] is True
+    assert [e["id"] for e in message["entries"]] == ["w1/1", "w1/2"]
+    await communicator.disconnect()
+
+
+async def test_malformed_messages_get_an_error_and_the_session_goes_on(hub: Hub) -> None:
+    communicator, _ = await open_session()
+    await communicator.send_to(text_data="not json")
+    assert (await receive_type(communicator, "error"))["message"] == "not JSON"
+    await communicator.send_to(text_data="x" * 20_000)
+    assert "limit" in (await receive_type(communicator, "error"))["message"]
+    await communicator.send_json_to({"type": "launch"})
+    assert "unknown message type" in (await receive_type(communicator, "error"))["message"]
+    await communicator.send_json_to({"type": "ack", "seq": 5})
+    assert "outside" in (await receive_type(communicator, "error"))["message"]
+    await communicator.send_json_to({"type": "filter.set", "query": "tcp"})
+    await receive_type(communicator, "filter.ok")
+    await communicator.disconnect()
+
+
+async def test_query_length_and_rate_limits(hub: Hub) -> None:
+    communicator, _ = await open_session()
+    await communicator.send_json_to({"type": "filter.set", "query": "tcp or " * 20 + "udp"})
+    error = await receive_type(communicator, "filter.error")
+    assert "over the 64 limit" in error["error"]["message"]
+    for _ in range(5):
+        await communicator.send_json_to({"type": "filter.set", "query": "tcp"})
+        await receive_type(communicator, "filter.ok")
+    await communicator.send_json_to({"type": "filter.set", "query": "udp"})
+    error = await receive_type(communicator, "filter.error")
+    assert "5 filter changes a minute" in error["error"]["message"]
+    await communicator.disconnect()
+
+
+async def test_session_limit_closes_extra_sessions(hub: Hub) -> None:
+    sessions = [await open_session() for _ in range(3)]
+    communicator = WebsocketCommunicator(application, "/ws/live", headers=HOST_HEADERS)
+    connected, _ = await communicator.connect()
+    assert connected
+    error = await communicator.receive_json_from()
+    assert "at most 3 sessions" in error["message"]
+    assert (await communicator.receive_output())["code"] == 4429
+    for open_communicator, _ in sessions:
+        await open_communicator.disconnect()
+    assert len(hub.sessions) == 0
+
+
+async def test_foreign_origin_is_rejected(hub: Hub) -> None:
+    headers = [(b"host", b"localhost"), (b"origin", b"http://evil.example")]
+    communicator = WebsocketCommunicator(application, "/ws/live", headers=headers)
+    connected, _ = await communicator.connect()
+    assert not connected
+    assert len(hub.sessions) == 0
