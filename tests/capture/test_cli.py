@@ -136,11 +136,15 @@ def test_usage_errors_from_argparse_exit_2() -> None:
 
 @pytest.mark.root
 def test_missing_interface_exits_2() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: without it the permission error comes first")
     assert_usage_error(run_cli("--interface", "nosuch0"), "no such interface 'nosuch0'")
 
 
 @pytest.mark.root
 def test_no_capture_permission_exits_2() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to drop CAP_NET_RAW from it")
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is not installed")
     without_net_raw = ("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", "--")
