@@ -12,8 +12,9 @@ FIN, the highest of its RST's sequence number and the peer's acknowledgement num
 That arithmetic is modulo 2**32: a transfer of 4 GiB or more in one direction cannot be told apart
 from one 4 GiB smaller. In ``full`` mode every segment is seen: positions are unwrapped segment by
 segment (so transfers over 4 GiB count right), bytes are the unique payload bytes (the sum of the
-payloads without retransmissions), retransmitted segments and packets are counted, and the first
-``payload_bytes`` of each direction are kept in stream order.
+payloads without retransmissions, or more when a FIN/RST acknowledges data the capture missed),
+retransmitted segments and packets are counted, and the first ``payload_bytes`` of each direction
+are kept in stream order.
 
 Memory is bounded: at most ``max_connections`` are tracked (the oldest is evicted and counted),
 and a closed connection leaves a tombstone for ``tombstone_seconds`` so that late duplicates and
@@ -271,7 +272,7 @@ class TcpTracker:
         flags = packet.flags
         is_syn = flags & (SYN | ACK) == SYN
         tombstone = self._tombstones.get(packet.key)
-        if tombstone is not None:
+        if tombstone is not None and tombstone[2] > ts:
             client_key, isn, _ = tombstone
             if not (is_syn and packet.key == client_key and packet.seq != isn):
                 self.late_packets += 1

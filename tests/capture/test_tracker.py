@@ -365,3 +365,14 @@ def test_full_mode_syn_ack_never_acknowledged_times_out() -> None:
     run(tcp, [conversation.c("S"), conversation.s("SA")])
     (event,) = tcp.tick(106.0)
     assert (event.event, event.state) == ("timeout", "SYN_RECEIVED")
+
+
+def test_expired_tombstone_no_longer_hides_the_four_tuple() -> None:
+    tcp = tracker(False, tombstone_seconds=1.0)
+    conversation = Conversation()
+    run(tcp, exchange(conversation, b"a", b"b"))
+    late_fin = conversation.c("FA", seq=conversation.client_next - 1)
+    assert tcp.packet(100.5, decoded(late_fin)) == ()
+    assert tcp.late_packets == 1
+    tcp.packet(102.0, decoded(late_fin))
+    assert tcp.open_connections == 1  # after the tombstone: a partial connection
