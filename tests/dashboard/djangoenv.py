@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("PODSCOPE_ALLOWED_HOSTS", "localhost,testserver")
 django.setup()
 
 from dashboard import hub as hub_module  # noqa: E402

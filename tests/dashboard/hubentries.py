@@ -6,7 +6,7 @@ from typing import Any
 
 from capture.schema import DnsInfo, Endpoint, Entry, Node, TcpInfo, protocol
 from dashboard.naming import ClusterIndex
-from dashboard.resources import POD
+from dashboard.resources import POD, REPLICA_SET
 
 T0 = 1_767_225_600_000
 
@@ -82,15 +82,37 @@ def pod(namespace: str, deployment: str, ip: str, node: str = "node-1") -> dict[
     }
 
 
+def replica_set(namespace: str, deployment: str) -> dict[str, Any]:
+    """The ReplicaSet of a Deployment, so pods resolve to the Deployment as their workload."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{deployment}-5d9c7b",
+            "namespace": namespace,
+            "uid": f"uid-rs-{namespace}-{deployment}",
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": deployment,
+                    "controller": True,
+                }
+            ],
+        },
+    }
+
+
+LAYOUT = (
+    ("shop", "frontend", "10.244.1.10"),
+    ("shop", "cart", "10.244.1.11"),
+    ("payments", "api", "10.244.1.12"),
+)
+
+
 def cluster_index() -> ClusterIndex:
     """An index with shop/frontend (10.244.1.10), shop/cart (.11) and payments/api (.12)."""
     index = ClusterIndex(cluster_cidrs=["10.244.0.0/16"])
-    index.replace(
-        POD,
-        [
-            pod("shop", "frontend", "10.244.1.10"),
-            pod("shop", "cart", "10.244.1.11"),
-            pod("payments", "api", "10.244.1.12"),
-        ],
-    )
+    index.replace(REPLICA_SET, [replica_set(ns, name) for ns, name, _ in LAYOUT])
+    index.replace(POD, [pod(ns, name, ip) for ns, name, ip in LAYOUT])
     return index

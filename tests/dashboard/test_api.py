@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.test import AsyncClient
+
+from tests.dashboard.djangoenv import installed  # isort: skip  (sets Django up)
+
+from capture.publish import RedisKeys
+from dashboard.hub import Hub, HubConfig
+from dashboard.naming import ClusterIndex
+from dashboard.scopes import LocalScopes, RedisScopes
+from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
+
+REDIS_URL = "redis://127.0.0.1:6379/9"
+FRONTEND, CART, API = ("10.244.1.10", 40000), ("10.244.1.11", 8080), ("10.244.1.12", 9000)
+STRIPE = ("54.187.174.169", 443)
+
+
+def traffic() -> list[Any]:
+    return [
+        tcp_entry(1, src=FRONTEND, dst=CART, event="connect"),
+        tcp_entry(
+            2, src=(FRONTEND[0], 40001), dst=STRIPE, event="connect", dst_name="api.stripe.com"
+        ),
+        tcp_entry(3, src=(API[0], 40002), dst=CART, event="refused"),
+        dns_entry(4, "api.stripe.com", STRIPE[0]),
+    ]
+
+
+@pytest.fixture
+def client() -> AsyncClient:
+    return AsyncClient()
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[Hub]:
+    with installed(Hub(HubConfig(store_size=100), cluster_index())) as hub:
+        hub.accept_entries(traffic())
+        yield hub
+
+
+async def get_json(client: AsyncClient, url: str, status: int = 200) -> Any:
+    response = await client.get(url)
+    assert response.status_code == status, response.content
+    return json.loads(response.content)
+
+
+async def test_validate(client: AsyncClient, hub: Hub) -> None:
+    assert await get_json(client, "/api/validate?q=tcp") == {"valid": True}
+    body = await get_json(client, "/api/validate?q=tcp%20and%20(")
+    assert body["valid"] is False
+    assert set(body["error"]) == {"message", "line", "column", "endLine", "endColumn", "context"}
+
+
+async def test_entries_newest_first_with_cursor(client: AsyncClient, hub: Hub) -> None:
+    body = await get_json(client, "/api/entries?q=tcp&limit=2")
+    assert [e["id"] for e in body["entries"]] == ["w1/3", "w1/2"]
+    assert body["next"] is not None
+    older = await get_json(client, f"/api/entries?q=tcp&limit=2&before={body['next']}")
+    assert [e["id"] for e in older["entries"]] == ["w1/1"]
+    assert older["next"] is None
+    named = await get_json(client, "/api/entries?q=w1/1".replace("q=w1/1", 'q=id=="w1/1"'))
+    assert named["entries"][0]["src"]["workload"] == "frontend"
+    assert named["entries"][0]["dst"]["namespace"] == "shop"
+
+
+async def test_external_and_named_queries(client: AsyncClient, hub: Hub) -> None:
+    external = await get_json(client, '/api/entries?q=tcp and dst.namespace==""')
+    assert [e["id"] for e in external["entries"]] == ["w1/2"]
+    stripe = await get_json(client, '/api/entries?q=dst.name=="api.stripe.com"')
+    assert [e["id"] for e in stripe["entries"]] == ["w1/2"]
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("/api/entries?q=tcp%20and", "expected"),
+        ("/api/entries?limit=zero", "limit must be an integer"),
+        ("/api/entries?limit=0", "between 1 and 1000"),
+        ("/api/entries?before=-3", "between"),
+        ("/api/map?level=cluster", "level must be one of"),
+        ("/api/export?format=xml", "format must be one of"),
+        ("/api/map?q=nope.field==1", "nope"),
+    ],
+)
+async def test_bad_requests_are_400_json(
+    client: AsyncClient, hub: Hub, url: str, fragment: str
+) -> None:
+    body = await get_json(client, url, status=400)
+    assert fragment in body["error"]["message"]
+
+
+async def test_map_levels_and_filter(client: AsyncClient, hub: Hub) -> None:
+    namespaces = await get_json(client, "/api/map?level=namespace")
+    assert namespaces["level"] == "namespace"
+    failed = sum(edge["failed"] for edge in namespaces["edges"])
+    assert failed == 1
+    workloads = await get_json(client, '/api/map?level=workload&q=src.namespace=="shop"')
+    labels = {node["label"] for node in workloads["nodes"]}
+    assert {"frontend", "cart", "api.stripe.com"} <= labels
+    assert "api" not in labels
+
+
+async def test_export_formats(client: AsyncClient, hub: Hub) -> None:
+    response = await client.get("/api/export?format=text")
+    text = response.content.decode()
+    assert response["Content-Type"].startswith("text/plain")
+    assert "frontend in namespace shop calls:" in text
+    assert "  - api.stripe.com" in text
+    body = await get_json(client, "/api/export?format=json")
+    assert body
+    response = await client.get("/api/export?format=yaml")
+    assert response["Content-Type"].startswith("application/yaml")
+
+
+async def test_nodegraph_routes(client: AsyncClient, hub: Hub) -> None:
+    assert (await client.get("/api/nodegraph/api/health")).status_code == 200
+    fields = await get_json(client, "/api/nodegraph/api/graph/fields")
+    assert {"nodes_fields", "edges_fields"} <= set(fields)
+    data = await get_json(client, "/api/nodegraph/api/graph/data?level=workload")
+    assert data["nodes"]
+    assert data["edges"]
+
+
+async def test_metrics_stats_fields_and_index(client: AsyncClient, hub: Hub) -> None:
+    response = await client.get("/metrics")
+    text = response.content.decode()
+    assert "podscope_hub_entries_ingested_total 4.0" in text
+    assert 'dst_workload="cart"' in text
+    stats = await get_json(client, "/api/stats")
+    assert stats["accepted"] == 4
+    assert "tcp" in (await get_json(client, "/api/fields"))["completions"]
+    assert b"/ws/live" in (await client.get("/")).content
+
+
+async def test_wrong_method_is_405(client: AsyncClient, hub: Hub) -> None:
+    assert (await client.post("/api/entries")).status_code == 405
+
+
+async def test_targeting_embedded_mode(client: AsyncClient) -> None:
+    requested: list[str] = []
+    index = cluster_index()
+    index.replace(
+        "Node",
+        [
+            {
+                "kind": "Node",
+                "metadata": {"name": "node-1", "uid": "n1"},
+                "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.2"}]},
+            }
+        ],
+    )
+    scopes = LocalScopes("node-1", requested.append)
+    with installed(Hub(HubConfig(), index, scopes=scopes)):
+        body = await get_json(client, "/api/targeting")
+        assert body["spec"] == {"podRegex": "", "namespaces": [], "excludedNamespaces": []}
+        response = await client.put(
+            "/api/targeting", {"namespaces": ["payments"]}, content_type="application/json"
+        )
+        assert response.status_code == 200, response.content
+        assert requested == ["host 10.244.1.12"]
+        bad = await client.put("/api/targeting", {"podRegex": "("}, content_type="application/json")
+        assert bad.status_code == 400
+        assert "bad pod regex" in json.loads(bad.content)["error"]["message"]
+        garbage = await client.put("/api/targeting", "{", content_type="application/json")
+        assert garbage.status_code == 400
+        assert (await get_json(client, "/api/targeting"))["spec"]["namespaces"] == ["payments"]
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    name = f"test-api-{secrets.token_hex(4)}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{name}:*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.mark.redis
+async def test_targeting_writes_node_scopes_to_redis(client: AsyncClient, prefix: str) -> None:
+    index = cluster_index()
+    writer = RedisScopes(REDIS_URL, prefix)
+    keys = RedisKeys(prefix)
+    reader = redis.Redis.from_url(REDIS_URL)
+    pubsub = reader.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.scope_channel)
+    try:
+        with installed(Hub(HubConfig(prefix=prefix), index, scopes=writer)):
+            response = await client.put(
+                "/api/targeting", {"podRegex": "^cart-"}, content_type="application/json"
+            )
+            assert response.status_code == 200, response.content
+        assert reader.get(keys.scope("node-1")) == b"host 10.244.1.11"
+        assert json.loads(reader.get(writer.spec_key) or b"{}")["podRegex"] == "^cart-"
+        messages = [pubsub.get_message(timeout=1) for _ in range(3)]
+        assert {"type": "message", "data": b"*"}.items() <= next(m for m in messages if m).items()
+        other_replica = Hub(
+            HubConfig(prefix=prefix), cluster_index(), scopes=RedisScopes(REDIS_URL, prefix)
+        )
+        assert other_replica.targeting is not None
+        other_replica.targeting.refresh()
+        assert other_replica.targeting.spec.pod_regex == "^cart-"
+    finally:
+        pubsub.close()
+        reader.close()
+        writer.close()
+
+
+async def test_demo_mode_is_read_only(client: AsyncClient) -> None:
+    hub = Hub(HubConfig(demo=True), ClusterIndex())
+    assert hub.targeting is None  # no scope writer exists in demo mode
+    with installed(hub):
+        response = await client.put("/api/targeting", {}, content_type="application/json")
+        assert response.status_code == 403
+        assert "read-only" in json.loads(response.content)["error"]["message"]
+        assert (await client.get("/api/targeting")).status_code == 403
+
+
+async def test_login_required_when_auth_is_on(client: AsyncClient) -> None:
+    with installed(Hub(HubConfig(auth=True), ClusterIndex())):
+        response = await client.get("/api/entries")
+        assert response.status_code == 401
+        assert (await client.get("/metrics")).status_code == 200
