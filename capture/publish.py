@@ -302,9 +302,10 @@ class ScopeWatcher:
         return self
 
     def close(self) -> None:
-        """Stop the watcher thread."""
+        """Stop the watcher thread (if it was started)."""
         self._stopping.set()
-        self._thread.join(timeout=self._poll_seconds + 3.0)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=self._poll_seconds + 3.0)
         self._client.close()
 
     def _run(self) -> None:
