@@ -125,6 +125,8 @@ class Worker:
         self._scope = ""
         self._scope_lock = threading.Lock()
         self.scope_errors = 0
+        self.pipeline_errors = 0
+        """Frames whose processing raised (a pipeline bug): counted, logged ten times, skipped."""
         self.last_scope_error = ""
 
     @property
@@ -202,6 +204,7 @@ class Worker:
             "mode": settings.filters.mode,
             "scope": self._scope,
             "scopeErrors": self.scope_errors,
+            "pipelineErrors": self.pipeline_errors,
             "lastScopeError": self.last_scope_error,
             "pipeline": dict(self._pipeline.stats.to_dict()),
             "publisher": dict(self._sink.stats.to_dict()),
@@ -219,7 +222,12 @@ class Worker:
         feed = self._pipeline.feed
         entries: list[Entry] = []
         for frame in frames:
-            entries += feed(frame.timestamp, frame.data, frame.linktype, frame.interface)
+            try:
+                entries += feed(frame.timestamp, frame.data, frame.linktype, frame.interface)
+            except Exception:  # a pipeline bug must not stop the node's capture
+                self.pipeline_errors += 1
+                if self.pipeline_errors <= 10:
+                    log.exception("pipeline failed on a %d-byte frame", len(frame.data))
         if self._ring is not None:
             for frame in frames:
                 self._ring.write(frame)

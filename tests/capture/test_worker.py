@@ -212,3 +212,43 @@ def test_scope_from_redis_reaches_the_kernel_filter(lab: Lab) -> None:
     finally:
         client.delete(keys.scope("lab-node-1"))
         client.close()
+
+
+class BrokenPipeline:
+    """A pipeline with a bug: raises on frames of one port, works otherwise."""
+
+    def __init__(self) -> None:
+        self.real = Pipeline(PipelineConfig(), "w1", NODE)
+
+    def feed(
+        self, timestamp: float, frame: bytes | memoryview, linktype: int, interface: str = ""
+    ) -> list[Entry]:
+        if bytes(frame)[20:22] == b"\x9c\x47":  # source port 40007
+            raise RuntimeError("bug")
+        return self.real.feed(timestamp, frame, linktype, interface)
+
+    def tick(self, now: float) -> list[Entry]:
+        return self.real.tick(now)
+
+    def flush(self, now: float) -> list[Entry]:
+        return self.real.flush(now)
+
+    @property
+    def stats(self) -> Any:
+        return self.real.stats
+
+
+def test_a_pipeline_error_is_counted_and_capture_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    sink = ListSink()
+    reports: list[Mapping[str, Any]] = []
+    worker = Worker(
+        BrokenPipeline(),
+        sink,
+        WorkerSettings("w1", NODE),
+        report=lambda _name, snapshot: reports.append(snapshot),
+    )
+    worker.run_frames(iter(connection(100.0, 40007, 1, 1) + connection(101.0, 40008, 3, 4)))
+    assert closes(sink.snapshot()) == {40008: (3, 4)}
+    assert worker.pipeline_errors == 3  # the client's three frames of port 40007
+    assert reports[-1]["pipelineErrors"] == 3
+    assert "pipeline failed" in caplog.text
