@@ -28,7 +28,7 @@ from capture.pcapring import PcapRing, RingError, export_directory
 from capture.pipeline import Pipeline, PipelineConfig
 from capture.publish import DEFAULT_MAXLEN, DEFAULT_PREFIX, Publisher, PublishError, ScopeWatcher
 from capture.schema import Node
-from capture.sniffer import Sniffer, SnifferError
+from capture.sniffer import DEFAULT_BUFFER_BYTES, Sniffer, SnifferError
 from capture.stats import CaptureMetrics
 from capture.worker import EntrySink, FilterSpec, Worker, WorkerSettings
 
@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--until", type=float, default=math.inf, metavar="T", help="--export: until epoch T"
+    )
+    parser.add_argument(
+        "--buffer-bytes",
+        type=_positive_int,
+        default=DEFAULT_BUFFER_BYTES,
+        metavar="N",
+        help="live: kernel receive ring per capture socket, in bytes (default 64 MiB); a "
+        "bigger ring rides out longer bursts before the kernel drops packets",
     )
     parser.add_argument(
         "--metrics-port", type=_port, metavar="N", help="serve Prometheus /metrics on port N"
@@ -235,7 +243,7 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
                 frames = _filtered(frames, args.bpf)
             worker.run_frames(frames, stop)
             return 0
-        sniffer = _open_sniffer(args.interface, expression)
+        sniffer = _open_sniffer(args.interface, expression, args.buffer_bytes)
         stack.callback(sniffer.close)
         if args.redis:
             watcher = ScopeWatcher(args.redis, node.name, worker.request_scope, prefix=args.prefix)
@@ -256,9 +264,9 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_sniffer(interfaces: list[str], expression: str) -> Sniffer:
+def _open_sniffer(interfaces: list[str], expression: str, buffer_bytes: int) -> Sniffer:
     try:
-        return Sniffer(interfaces, expression).open()
+        return Sniffer(interfaces, expression, buffer_bytes).open()
     except BpfError as exc:
         raise UsageError(str(exc)) from None
     except SnifferError as exc:

@@ -82,7 +82,8 @@ def test_help_documents_every_option() -> None:
     for option in (
         "--interface", "--read", "--mode", "--bpf", "--protocols", "--redis", "--prefix",
         "--maxlen", "--format", "--node", "--worker", "--ring-dir", "--ring-bytes",
-        "--metrics-port", "--syn-timeout", "--ongoing-interval", "--local-cidr", "Exit codes",
+        "--metrics-port", "--buffer-bytes", "--syn-timeout", "--ongoing-interval",
+        "--local-cidr", "--export", "--since", "--until", "Exit codes",
     ):  # fmt: skip
         assert option in result.stdout
 
