@@ -24,6 +24,7 @@ from capture.schema import Entry
 from dashboard.export import render, who_calls_whom
 from dashboard.graph import ConnectivityGraph, GraphSet, Level
 from dashboard.ingest import EntryDecoder, EntrySource, RawEntry, RedisEntrySource, run_ingest
+from dashboard.k8s import ClusterWatcher, WatcherError
 from dashboard.merge import Merger
 from dashboard.metrics import HubMetrics
 from dashboard.naming import ClusterIndex
@@ -247,16 +248,31 @@ def current() -> Hub:
     return _current
 
 
-def from_settings() -> Hub:
-    """A hub configured by ``settings.PODSCOPE``; it reads Redis when ``REDIS_URL`` is set."""
+def from_settings(index: ClusterIndex | None = None) -> Hub:
+    """A hub configured by ``settings.PODSCOPE``; it reads Redis when ``REDIS_URL`` is set.
+
+    Without ``index``, names come from the Kubernetes API when a configuration is found.
+    """
     from django.conf import settings  # noqa: PLC0415 - settings are configured by then
 
     config = HubConfig.from_settings(settings.PODSCOPE)
+    if index is None:
+        index = watched_index()
     url = settings.REDIS_URL
     if not url:
         log.info("no REDIS_URL: the hub waits for entries from an embedded worker")
-        return Hub(config)
+        return Hub(config, index)
     decoder = EntryDecoder()
     source = RedisEntrySource(url, prefix=config.prefix, decoder=decoder)
     scopes = None if config.demo else RedisScopes(url, config.prefix)
-    return Hub(config, source=source, scopes=scopes, decoder=decoder)
+    return Hub(config, index, source=source, scopes=scopes, decoder=decoder)
+
+
+def watched_index() -> ClusterIndex:
+    """An index kept up to date by a ClusterWatcher, or an empty one without a kube config."""
+    index = ClusterIndex()
+    try:
+        ClusterWatcher(index).start()
+    except WatcherError as exc:
+        log.info("no Kubernetes names (IPs and DNS names only): %s", exc)
+    return index

@@ -1,0 +1,1 @@
+"""The ``podscope`` management command."""

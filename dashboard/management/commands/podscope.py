@@ -1,0 +1,302 @@
+"""``python manage.py podscope serve|demo``: the hub on daphne, with its embedded worker.
+
+``serve``: without ``REDIS_URL``, one process runs the capture worker and the hub (in-process
+queue, in-memory channel layer): ``--interface IF`` (default ``any``) captures live, ``--read
+FILE`` reads a pcap instead; with ``REDIS_URL`` the hub reads the workers' stream. Names come
+from ``--cluster-snapshot FILE`` (``kubectl get ... -o yaml``), else from the Kubernetes API
+when a configuration is found, else only DNS names are shown.
+
+``demo``: as root, the capture lab (network-namespace pods in several namespaces, a DNS server
+and an "external" host) with varied traffic, captured live; otherwise a recording of that lab,
+replayed in a loop with its cluster snapshot. ``demo --record DIR`` makes that recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from argparse import ArgumentParser
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from capture.bpf import BpfError
+from capture.lab import NODE_IP, NODE_NAME, POD_CIDR, Lab, LabError, check_prerequisites
+from capture.pcapfile import PcapError
+from capture.schema import Node
+from capture.sniffer import SnifferError
+from dashboard.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
+from dashboard.hub import Hub, HubConfig, from_settings, install, watched_index
+from dashboard.ingest import EntryDecoder, LocalEntrySource
+from dashboard.labtraffic import LabTraffic
+from dashboard.naming import ClusterIndex
+from dashboard.scopes import LocalScopes
+from dashboard.snapshot import SnapshotError, load_snapshot
+
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
+DEMO_PCAP = SAMPLES / "lab-demo.pcap"
+DEMO_SNAPSHOT = SAMPLES / "lab-demo-snapshot.json"
+WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
+
+log = logging.getLogger("dashboard")
+
+
+class Command(BaseCommand):
+    """The ``podscope`` management command (``serve``, ``demo``)."""
+
+    help = "Run the podscope hub: 'serve' (capture + hub, or the Redis stream) or 'demo'."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        """Sub-commands and their options."""
+        actions = parser.add_subparsers(dest="action", required=True)
+        serve = actions.add_parser("serve", help="serve the hub (embedded worker unless REDIS_URL)")
+        _listen_options(serve)
+        source = serve.add_mutually_exclusive_group()
+        source.add_argument(
+            "--interface",
+            "-i",
+            action="append",
+            metavar="IF",
+            help="capture live on IF (repeatable; default 'any'; needs root or CAP_NET_RAW)",
+        )
+        source.add_argument("--read", "-r", metavar="FILE", help="read a pcap/pcapng file once")
+        serve.add_argument("--cluster-snapshot", metavar="FILE", help="names from kubectl output")
+        serve.add_argument("--mode", choices=("connections", "full"), default="connections")
+        serve.add_argument("--node", default=socket.gethostname(), help="this node's name")
+        serve.add_argument(
+            "--local-cidr", action="append", default=[], metavar="CIDR", help="pod networks here"
+        )
+        demo = actions.add_parser("demo", help="the capture lab (root) or its recording")
+        _listen_options(demo)
+        demo.add_argument("--record", metavar="DIR", help="record the lab to DIR and exit (root)")
+        demo.add_argument("--seconds", type=int, default=30, help="how long --record records")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Dispatch to ``serve`` or ``demo``."""
+        if options["action"] == "serve":
+            self._serve(options)
+        elif options["record"]:
+            self._record(Path(options["record"]), options["seconds"])
+        else:
+            self._demo(options)
+
+    # --- serve --------------------------------------------------------------------------------
+
+    def _serve(self, options: dict[str, Any]) -> None:
+        index = self._index(options["cluster_snapshot"])
+        if settings.REDIS_URL:
+            if options["interface"] or options["read"]:
+                raise CommandError(
+                    "REDIS_URL is set: the hub reads the workers' stream; "
+                    "unset it to capture with --interface or --read"
+                )
+            self._run(from_settings(index), [], options)
+            return
+        source = LocalEntrySource()
+        node = Node(name=options["node"])
+        config = HubConfig.from_settings(settings.PODSCOPE)
+        try:
+            if options["read"]:
+                embedded = pcap_worker(
+                    source, Path(options["read"]), node=node, mode=options["mode"]
+                )
+                scopes = None
+            else:
+                embedded = live_worker(
+                    source,
+                    options["interface"] or ["any"],
+                    node=node,
+                    mode=options["mode"],
+                    local_cidrs=tuple(options["local_cidr"]),
+                )
+                scopes = (
+                    None if config.demo else LocalScopes(node.name, embedded.worker.request_scope)
+                )
+        except (PcapError, SnifferError, BpfError, ValueError) as exc:
+            raise CommandError(f"cannot capture: {exc}") from None
+        hub = Hub(config, index, source=source, scopes=scopes, decoder=EntryDecoder())
+        self._run(hub, [embedded], options)
+
+    def _index(self, snapshot: str | None) -> ClusterIndex:
+        if not snapshot:
+            return watched_index()
+        index = ClusterIndex()
+        try:
+            report = load_snapshot(snapshot, index)
+        except SnapshotError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"cluster snapshot: {sum(report.loaded.values())} objects "
+            f"({report.invalid} invalid, skipped kinds {report.skipped or 'none'})"
+        )
+        return index
+
+    def _run(self, hub: Hub, workers: list[EmbeddedWorker], options: dict[str, Any]) -> None:
+        """Serve ``hub`` on daphne until interrupted, with ``workers`` capturing meanwhile."""
+        from daphne.server import Server  # noqa: PLC0415 - installs Twisted's asyncio reactor
+
+        from dashboard.asgi import application  # noqa: PLC0415 - needs Django set up
+
+        if settings.PODSCOPE["AUTH"]:
+            self._prepare_auth()
+        install(hub)
+        bind, port = options["bind"], options["port"]
+
+        def ready() -> None:
+            asyncio.get_event_loop().call_soon(hub.start)
+            self.stdout.write(
+                f"podscope hub on http://{bind}:{port}/  (websocket /ws/live, "
+                f"API /api/..., metrics /metrics); Ctrl-C stops"
+            )
+
+        for worker in workers:
+            worker.start()
+        server = Server(
+            application,
+            endpoints=[f"tcp:port={port}:interface={bind}"],
+            ready_callable=ready,
+            websocket_max_message_size=WEBSOCKET_MAX_MESSAGE_BYTES,
+            websocket_max_frame_size=WEBSOCKET_MAX_MESSAGE_BYTES,
+            verbosity=0,
+        )
+        try:
+            server.run()
+        finally:
+            for worker in workers:
+                worker.stop()
+            install(None)
+
+    def _prepare_auth(self) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        if not get_user_model().objects.exists():
+            self.stdout.write(
+                "login is on and no user exists: create one with 'python manage.py createsuperuser'"
+            )
+
+    # --- demo ---------------------------------------------------------------------------------
+
+    def _demo(self, options: dict[str, Any]) -> None:
+        config = HubConfig.from_settings(settings.PODSCOPE)
+        source = LocalEntrySource()
+        try:
+            check_prerequisites()
+        except LabError as exc:
+            self.stdout.write(f"no capture lab ({exc}); replaying {DEMO_PCAP.name} instead")
+            self._replay(config, source, options)
+            return
+        with ExitStack() as stack:
+            lab = stack.enter_context(Lab())
+            index = ClusterIndex(cluster_cidrs=[POD_CIDR])
+            _load_objects(index, lab_objects(lab))
+            traffic = stack.enter_context(LabTraffic(lab))
+            embedded = live_worker(
+                source,
+                ["any"],
+                node=Node(NODE_NAME, NODE_IP),
+                local_cidrs=(POD_CIDR,),
+                namespace=lambda: lab.inside(lab.node_ns),
+            )
+            traffic.start()
+            scopes = None if config.demo else LocalScopes(NODE_NAME, embedded.worker.request_scope)
+            hub = Hub(config, index, source=source, scopes=scopes, decoder=EntryDecoder())
+            self.stdout.write(
+                "capture lab up: pods in shop, payments, monitoring, kube-system; "
+                'try the filter dst.namespace == "" or dst.name == "api.example.com"'
+            )
+            self._run(hub, [embedded], options)
+
+    def _replay(self, config: HubConfig, source: LocalEntrySource, options: dict[str, Any]) -> None:
+        index = ClusterIndex(cluster_cidrs=[POD_CIDR])
+        try:
+            load_snapshot(DEMO_SNAPSHOT, index)
+            embedded = replay_worker(source, DEMO_PCAP, node=Node(NODE_NAME, NODE_IP))
+        except (SnapshotError, PcapError, ValueError) as exc:
+            raise CommandError(f"cannot replay the demo recording: {exc}") from None
+        hub = Hub(config, index, source=source, decoder=EntryDecoder())
+        self._run(hub, [embedded], options)
+
+    def _record(self, directory: Path, seconds: int) -> None:
+        try:
+            check_prerequisites()
+        except LabError as exc:
+            raise CommandError(f"recording needs the capture lab: {exc}") from None
+        if shutil.which("tcpdump") is None:
+            raise CommandError("recording needs tcpdump")
+        directory.mkdir(parents=True, exist_ok=True)
+        pcap = directory / DEMO_PCAP.name
+        with Lab() as lab, LabTraffic(lab, slow_every=3) as traffic:
+            argv = lab.command(lab.node_ns, ["tcpdump", "-i", "any", "-s", "256", "-U", "-w", str(pcap)])
+            with subprocess.Popen(argv, stderr=subprocess.DEVNULL) as tcpdump:
+                time.sleep(1.0)
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    traffic.round()
+                    time.sleep(0.5)
+                time.sleep(2.0)  # let the last connections close on the wire
+                tcpdump.send_signal(signal.SIGINT)
+                tcpdump.wait(10)
+            snapshot = {"apiVersion": "v1", "kind": "List", "items": lab_objects(lab)}
+        (directory / DEMO_SNAPSHOT.name).write_text(json.dumps(snapshot, indent=1) + "\n")
+        os.chmod(pcap, 0o644)
+        self.stdout.write(f"recorded {traffic.rounds} rounds to {pcap} and its snapshot")
+
+
+def _listen_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+
+
+def lab_objects(lab: Lab) -> list[dict[str, Any]]:
+    """The lab's pods (``Lab.snapshot``) plus their ReplicaSets and node, as the API has them."""
+    pods: list[dict[str, Any]] = lab.snapshot()["items"]
+    objects: list[dict[str, Any]] = list(pods)
+    for pod in pods:
+        meta = pod["metadata"]
+        replica_set = meta["ownerReferences"][0]["name"]
+        deployment = meta["labels"]["app"]
+        objects.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": replica_set,
+                    "namespace": meta["namespace"],
+                    "uid": f"{meta['uid']}-rs",
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": deployment,
+                            "controller": True,
+                        }
+                    ],
+                },
+            }
+        )
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": NODE_NAME, "uid": f"lab-{lab.run_id}-node"},
+            "spec": {"podCIDR": POD_CIDR},
+            "status": {"addresses": [{"type": "InternalIP", "address": NODE_IP}]},
+        }
+    )
+    return objects
+
+
+def _load_objects(index: ClusterIndex, objects: list[dict[str, Any]]) -> None:
+    for kind in ("ReplicaSet", "Node", "Pod"):
+        index.replace(kind, [obj for obj in objects if obj["kind"] == kind])
