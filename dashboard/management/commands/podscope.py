@@ -237,7 +237,9 @@ class Command(BaseCommand):
         directory.mkdir(parents=True, exist_ok=True)
         pcap = directory / DEMO_PCAP.name
         with Lab() as lab, LabTraffic(lab, slow_every=3) as traffic:
-            argv = lab.command(lab.node_ns, ["tcpdump", "-i", "any", "-s", "256", "-U", "-w", str(pcap)])
+            argv = lab.command(
+                lab.node_ns, ["tcpdump", "-i", "any", "-s", "256", "-U", "-w", str(pcap)]
+            )
             with subprocess.Popen(argv, stderr=subprocess.DEVNULL) as tcpdump:
                 time.sleep(1.0)
                 deadline = time.monotonic() + seconds
