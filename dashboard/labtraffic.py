@@ -11,6 +11,7 @@ One :meth:`LabTraffic.round` does, from the lab's pods:
   UDP datagram to ``unreachable.example.com`` that draws an ICMP error.
 
 The servers (cart, the external API, the DNS server) run while the context is open.
+:func:`lab_objects` describes the lab as the Kubernetes API would, for the naming index.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ import logging
 import socket
 import threading
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from capture.lab import (
     BLACKHOLE,
     DNS_SERVER,
     EXTERNAL_SERVER,
     LAB_NAMES,
+    NODE_IP,
+    NODE_NAME,
+    POD_CIDR,
     UNREACHABLE,
     Lab,
     LabError,
@@ -40,6 +44,7 @@ from capture.labnet import (
     resolve,
     tcp_exchange,
 )
+from dashboard.naming import ClusterIndex
 
 CART_PORT = 8080
 EXTERNAL_PORT = 443
@@ -119,3 +124,48 @@ class LabTraffic:
                 self.errors += 1
                 log.warning("lab traffic round failed: %s", exc)
             self._stop.wait(interval)
+
+
+def lab_objects(lab: Lab) -> list[dict[str, Any]]:
+    """The lab's pods (``Lab.snapshot``) plus their ReplicaSets and node, as the API has them."""
+    pods: list[dict[str, Any]] = lab.snapshot()["items"]
+    objects: list[dict[str, Any]] = list(pods)
+    for pod in pods:
+        meta = pod["metadata"]
+        replica_set = meta["ownerReferences"][0]["name"]
+        deployment = meta["labels"]["app"]
+        objects.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": replica_set,
+                    "namespace": meta["namespace"],
+                    "uid": f"{meta['uid']}-rs",
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": deployment,
+                            "controller": True,
+                        }
+                    ],
+                },
+            }
+        )
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": NODE_NAME, "uid": f"lab-{lab.run_id}-node"},
+            "spec": {"podCIDR": POD_CIDR},
+            "status": {"addresses": [{"type": "InternalIP", "address": NODE_IP}]},
+        }
+    )
+    return objects
+
+
+def load_objects(index: ClusterIndex, objects: list[dict[str, Any]]) -> None:
+    """Put ReplicaSets, Nodes and Pods into ``index`` (owners first)."""
+    for kind in ("ReplicaSet", "Node", "Pod"):
+        index.replace(kind, [obj for obj in objects if obj["kind"] == kind])

@@ -40,7 +40,7 @@ from capture.sniffer import SnifferError
 from dashboard.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
 from dashboard.hub import Hub, HubConfig, from_settings, install, watched_index
 from dashboard.ingest import EntryDecoder, LocalEntrySource
-from dashboard.labtraffic import LabTraffic
+from dashboard.labtraffic import LabTraffic, lab_objects, load_objects
 from dashboard.naming import ClusterIndex
 from dashboard.scopes import LocalScopes
 from dashboard.snapshot import SnapshotError, load_snapshot
@@ -199,7 +199,7 @@ class Command(BaseCommand):
         with ExitStack() as stack:
             lab = stack.enter_context(Lab())
             index = ClusterIndex(cluster_cidrs=[POD_CIDR])
-            _load_objects(index, lab_objects(lab))
+            load_objects(index, lab_objects(lab))
             traffic = stack.enter_context(LabTraffic(lab))
             embedded = live_worker(
                 source,
@@ -258,47 +258,3 @@ class Command(BaseCommand):
 def _listen_options(parser: ArgumentParser) -> None:
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
-
-
-def lab_objects(lab: Lab) -> list[dict[str, Any]]:
-    """The lab's pods (``Lab.snapshot``) plus their ReplicaSets and node, as the API has them."""
-    pods: list[dict[str, Any]] = lab.snapshot()["items"]
-    objects: list[dict[str, Any]] = list(pods)
-    for pod in pods:
-        meta = pod["metadata"]
-        replica_set = meta["ownerReferences"][0]["name"]
-        deployment = meta["labels"]["app"]
-        objects.append(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "ReplicaSet",
-                "metadata": {
-                    "name": replica_set,
-                    "namespace": meta["namespace"],
-                    "uid": f"{meta['uid']}-rs",
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "name": deployment,
-                            "controller": True,
-                        }
-                    ],
-                },
-            }
-        )
-    objects.append(
-        {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": NODE_NAME, "uid": f"lab-{lab.run_id}-node"},
-            "spec": {"podCIDR": POD_CIDR},
-            "status": {"addresses": [{"type": "InternalIP", "address": NODE_IP}]},
-        }
-    )
-    return objects
-
-
-def _load_objects(index: ClusterIndex, objects: list[dict[str, Any]]) -> None:
-    for kind in ("ReplicaSet", "Node", "Pod"):
-        index.replace(kind, [obj for obj in objects if obj["kind"] == kind])
