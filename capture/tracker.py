@@ -24,7 +24,7 @@ the last ACK do not open a "partial" connection.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from capture.decode import ACK, FIN, RST, SYN, InnerTuple, Packet, reverse_key, split_key
@@ -128,6 +128,45 @@ class _Connection:
 
 
 _NO_EVENTS: tuple[TcpEvent, ...] = ()
+_COMPACT_FLOOR = 1024
+
+
+class _Schedule:
+    """Connection deadlines in time order.
+
+    A finished connection's deadlines are skipped when due; when skipped ones pile up (a burst
+    of short connections within one interval), the queue is rebuilt without them, so memory
+    follows the open connections rather than the interval times the connection rate.
+    """
+
+    __slots__ = ("_limit", "_queue")
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[float, _Connection]] = deque()
+        self._limit = _COMPACT_FLOOR
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def add(self, deadline: float, connection: _Connection) -> None:
+        """Schedule ``connection`` at ``deadline`` (deadlines come roughly in time order)."""
+        queue = self._queue
+        queue.append((deadline, connection))
+        if len(queue) > self._limit:
+            self._queue = queue = deque(item for item in queue if item[1].alive)
+            self._limit = max(_COMPACT_FLOOR, 2 * len(queue))
+
+    def due(self, now: float) -> Iterator[tuple[float, _Connection]]:
+        """Remove and yield the deadlines up to ``now`` of connections still tracked."""
+        queue = self._queue
+        while queue and queue[0][0] <= now:
+            item = queue.popleft()
+            if item[1].alive:
+                yield item
+
+    def clear(self) -> None:
+        """Forget every deadline."""
+        self._queue.clear()
 
 
 def guess_client_first(sport: int, dport: int) -> bool:
@@ -169,9 +208,9 @@ class TcpTracker:
         self._connections: OrderedDict[bytes, _Connection] = OrderedDict()
         self._tombstones: dict[bytes, tuple[bytes, int | None, float]] = {}
         self._tombstone_expiry: deque[tuple[float, bytes]] = deque()
-        self._handshake_deadlines: deque[tuple[float, _Connection]] = deque()
-        self._close_deadlines: deque[tuple[float, _Connection]] = deque()
-        self._ongoing_due: deque[tuple[float, _Connection]] = deque()
+        self._handshake_deadlines = _Schedule()
+        self._close_deadlines = _Schedule()
+        self._ongoing_due = _Schedule()
         self.evicted = 0
         self.late_packets = 0
 
@@ -227,26 +266,18 @@ class TcpTracker:
     def tick(self, now: float) -> list[TcpEvent]:
         """Report handshake timeouts, one-sided closes and ongoing connections due by ``now``."""
         events: list[TcpEvent] = []
-        deadlines = self._handshake_deadlines
-        while deadlines and deadlines[0][0] <= now:
-            deadline, connection = deadlines.popleft()
+        for deadline, connection in self._handshake_deadlines.due(now):
             if (
-                connection.alive
-                and connection.state in HANDSHAKE_STATES
+                connection.state in HANDSHAKE_STATES
                 and connection.handshake_ts + self._syn_timeout <= deadline
             ):
                 events.append(self._finish(connection, "timeout", deadline))
-        deadlines = self._close_deadlines
-        while deadlines and deadlines[0][0] <= now:
-            deadline, connection = deadlines.popleft()
-            if connection.alive and connection.state is FIN_WAIT:
+        for _, connection in self._close_deadlines.due(now):
+            if connection.state is FIN_WAIT:
                 events.append(self._finish(connection, "close", connection.fin_ts))
-        due = self._ongoing_due
-        while due and due[0][0] <= now:
-            _, connection = due.popleft()
-            if connection.alive:
-                events.append(self._report(connection, "ongoing", now))
-                due.append((now + self._ongoing_interval, connection))
+        for _, connection in list(self._ongoing_due.due(now)):
+            events.append(self._report(connection, "ongoing", now))
+            self._ongoing_due.add(now + self._ongoing_interval, connection)
         expiry = self._tombstone_expiry
         while expiry and expiry[0][0] <= now:
             _, key = expiry.popleft()
@@ -288,7 +319,7 @@ class TcpTracker:
             self._track(connection)
             connection.flags = flags
             connection.packets = 1
-            self._handshake_deadlines.append((ts + self._syn_timeout, connection))
+            self._handshake_deadlines.add(ts + self._syn_timeout, connection)
             if self._full and packet.payload_len:
                 self._absorb(packet, connection, True)
             return _NO_EVENTS
@@ -300,7 +331,7 @@ class TcpTracker:
         client_key = packet.key if client_first else reverse_key(packet.key)
         connection = _Connection(client_key, None, ts, ESTABLISHED)
         self._track(connection)
-        self._ongoing_due.append((ts + self._ongoing_interval, connection))
+        self._ongoing_due.add(ts + self._ongoing_interval, connection)
         return self.packet(ts, packet)
 
     def _track(self, connection: _Connection) -> None:
@@ -331,7 +362,7 @@ class TcpTracker:
         if packet.seq == connection.isn:
             connection.retransmits += 1
             connection.syn_ts = connection.handshake_ts = ts
-            self._handshake_deadlines.append((ts + self._syn_timeout, connection))
+            self._handshake_deadlines.add(ts + self._syn_timeout, connection)
             return _NO_EVENTS
         event = "timeout" if connection.state in HANDSHAKE_STATES else "close"
         ended = self._finish(connection, event, connection.last, bury=False)
@@ -354,7 +385,7 @@ class TcpTracker:
         connection.flags |= packet.flags
         if self._full:
             connection.state = SYN_RECEIVED
-            self._handshake_deadlines.append((ts + self._syn_timeout, connection))
+            self._handshake_deadlines.add(ts + self._syn_timeout, connection)
             return _NO_EVENTS
         return (self._connected(connection, ts),)
 
@@ -369,7 +400,7 @@ class TcpTracker:
 
     def _connected(self, connection: _Connection, ts: float) -> TcpEvent:
         connection.state = ESTABLISHED
-        self._ongoing_due.append((ts + self._ongoing_interval, connection))
+        self._ongoing_due.add(ts + self._ongoing_interval, connection)
         return self._report(connection, "connect", ts)
 
     def _fin(
@@ -402,7 +433,7 @@ class TcpTracker:
         elif connection.state is not FIN_WAIT:
             connection.state = FIN_WAIT
             connection.fin_ts = ts
-            self._close_deadlines.append((ts + self._close_timeout, connection))
+            self._close_deadlines.add(ts + self._close_timeout, connection)
         return events
 
     def _reset(

@@ -376,3 +376,21 @@ def test_expired_tombstone_no_longer_hides_the_four_tuple() -> None:
     assert tcp.late_packets == 1
     tcp.packet(102.0, decoded(late_fin))
     assert tcp.open_connections == 1  # after the tombstone: a partial connection
+
+
+def test_finished_connections_do_not_pile_up_in_the_timers() -> None:
+    tcp = tracker(False)
+    template = [decoded(raw) for raw in exchange(Conversation(), b"a", b"b")]
+    controls = [packet for packet in template if packet.flags & 0x07]
+    client_key = template[0].key
+    for index in range(5000):
+        port = (20000 + index).to_bytes(2, "big")
+        for packet in controls:
+            from_client = packet.key == client_key
+            key = packet.key[:8] + (
+                port + packet.key[10:] if from_client else packet.key[8:10] + port
+            )
+            tcp.packet(100.0 + index * 0.0001, packet._replace(key=key))
+    assert tcp.open_connections == 0
+    assert len(tcp._ongoing_due) <= 2048  # not one stale deadline per connection of the last 30 s
+    assert len(tcp._handshake_deadlines) <= 2048
