@@ -12,9 +12,18 @@ sockets, so nothing the pipeline tracks is lost) and a large memory-mapped recei
 (:mod:`capture.pktring`, TPACKET_V3: frames and kernel timestamps are read in blocks, with no
 system call per frame). An interface going down is counted; its removal raises InterfaceError.
 Loopback frames the kernel reports as ``PACKET_OUTGOING`` are skipped, because the same frame is
-delivered again as incoming on ``lo``; outgoing frames on other interfaces are kept (the
-pipeline merges veth + bridge duplicates). Kernel drop counters come from ``PACKET_STATISTICS``
-(the kernel resets them on every read; this module accumulates them).
+delivered again as incoming on ``lo``.
+
+On ``any``, the copies a Linux bridge makes of a frame already captured are skipped too (unless
+``skip_bridge_copies=False``): a frame leaving through a bridge port was captured where it
+entered the bridge (another port, or the bridge device itself when the host sent or routed it),
+and a frame the bridge device receives was captured on the port it came in through. So a frame
+between two pods on the node's bridge is read once instead of twice; the bridges and their ports
+come from rtnetlink (:mod:`capture.links`), re-read every 10 s and when an unknown interface
+shows up. Routed copies (the same packet in on one interface, out on another) are left to the
+pipeline's dedupe. With a list of interfaces nothing is skipped: the other copy may not be
+captured. Kernel drop counters come from ``PACKET_STATISTICS`` (the kernel resets them on every
+read; this module accumulates them).
 
 No scapy object is built per packet: frames are plain bytes in :class:`~capture.frames.Frame`.
 
@@ -36,12 +45,14 @@ import os
 import select
 import socket
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from types import TracebackType
 
 from capture.bpf import BpfError, compile_filter
 from capture.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
+from capture.links import LinkTable
 from capture.pktring import RxRing
 
 ETH_P_ALL = 0x0003
@@ -50,7 +61,6 @@ PACKET_STATISTICS = 6
 PACKET_OUTGOING = 4
 SO_ATTACH_FILTER = 26
 SIOCGIFHWADDR = 0x8927
-SIOCGIFNAME = 0x8910
 ARPHRD_ETHER = 1
 ARPHRD_LOOPBACK = 772
 ARPHRD_NONE = 0xFFFE
@@ -62,6 +72,7 @@ HATYPE_TO_LINKTYPE = {
 """AF_PACKET hardware type -> pcap link type of a SOCK_RAW frame."""
 
 DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024
+LINK_REFRESH_SECONDS = 10.0
 _TPACKET_STATS = struct.Struct("II")
 
 
@@ -89,6 +100,8 @@ class SnifferStats:
     kernel_drops: int = 0
     filter_changes: int = 0
     interface_down: int = 0
+    bridge_copies_skipped: int = 0
+    link_errors: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for the stats snapshot)."""
@@ -116,6 +129,7 @@ class Sniffer:
         interfaces: Sequence[str] = ("any",),
         bpf: str = "",
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        skip_bridge_copies: bool = True,
     ) -> None:
         if not interfaces:
             raise InterfaceError("no interface given")
@@ -124,8 +138,11 @@ class Sniffer:
         self._interfaces = tuple(dict.fromkeys(interfaces))
         self._expression = bpf
         self._buffer_bytes = buffer_bytes
+        self._skip_bridge_copies = skip_bridge_copies and self._interfaces == ("any",)
         self._taps: list[_Tap] = []
-        self._names: dict[int, str] = {}
+        self._links: LinkTable | None = None
+        self._links_refreshed = 0.0
+        self._unknown_links: set[int] = set()  # looked up once since the last periodic refresh
         self._by_fd: dict[int, _Tap] = {}
         self._poller = select.poll()
         self._stats = SnifferStats()
@@ -145,6 +162,9 @@ class Sniffer:
         if self._taps:
             raise SnifferError("sniffer is already open")
         try:
+            if self._interfaces == ("any",):
+                self._links = _link_table()  # opened here: it follows this network namespace
+                self._links_refreshed = time.monotonic()
             for name in self._interfaces:
                 self._taps.append(self._open_any() if name == "any" else self._open_one(name))
         except BaseException:
@@ -164,6 +184,9 @@ class Sniffer:
             tap.ring.close()
             tap.sock.close()
         self._taps.clear()
+        if self._links is not None:
+            self._links.close()
+            self._links = None
 
     def __enter__(self) -> Sniffer:
         """Open unless already open (open it inside the namespace to capture, then enter)."""
@@ -188,6 +211,9 @@ class Sniffer:
     def read(self, timeout: float) -> list[Frame]:
         """Wait up to ``timeout`` seconds for frames, then return what is queued (maybe none)."""
         frames: list[Frame] = []
+        if time.monotonic() - self._links_refreshed > LINK_REFRESH_SECONDS:
+            self._unknown_links.clear()  # give indexes still unknown another lookup
+            self._refresh_links()
         for fd, event in self._poller.poll(max(0, int(timeout * 1000))):
             tap = self._by_fd.get(fd)
             if tap is None:
@@ -208,20 +234,43 @@ class Sniffer:
 
     def _drain(self, tap: _Tap, frames: list[Frame]) -> None:
         stats = self._stats
-        names = self._names
         linktype = tap.linktype
+        links = self._links
+        ports = bridges = frozenset[int]()
+        if links is not None and self._skip_bridge_copies:
+            ports, bridges = links.bridge_ports, links.bridges
         for timestamp, data, length, ifindex, hatype, pkttype in tap.ring.frames():
-            if pkttype == PACKET_OUTGOING and hatype == ARPHRD_LOOPBACK:
-                stats.loopback_outgoing_skipped += 1
+            if pkttype == PACKET_OUTGOING:
+                if hatype == ARPHRD_LOOPBACK:
+                    stats.loopback_outgoing_skipped += 1
+                    continue
+                if ifindex in ports:
+                    stats.bridge_copies_skipped += 1
+                    continue
+            elif ifindex in bridges:
+                stats.bridge_copies_skipped += 1
                 continue
             if len(data) < length:
                 stats.truncated += 1
             stats.packets += 1
             stats.bytes += len(data)
-            name = names.get(ifindex)
-            if name is None:
-                name = names[ifindex] = _interface_name(tap.sock, ifindex)
+            if links is None:
+                name = tap.interface
+            elif not (name := links.name(ifindex)) and ifindex not in self._unknown_links:
+                self._unknown_links.add(ifindex)  # a new interface (a new pod's veth)?
+                self._refresh_links()
+                name = links.name(ifindex)
             frames.append(Frame(timestamp, data, linktype, name))
+
+    def _refresh_links(self) -> None:
+        """Re-read the interface table; a failure is counted and the old table kept."""
+        if self._links is None:
+            return
+        self._links_refreshed = time.monotonic()
+        try:
+            self._links.refresh()
+        except OSError:
+            self._stats.link_errors += 1
 
     def _socket_error(self, tap: _Tap) -> None:
         """Handle POLLERR: an interface going down is counted, its removal is an error."""
@@ -277,6 +326,13 @@ class Sniffer:
         return ring
 
 
+def _link_table() -> LinkTable:
+    try:
+        return LinkTable()
+    except OSError as exc:
+        raise SnifferError(f"cannot list the network interfaces (rtnetlink): {exc}") from None
+
+
 def _packet_socket(kind: int, protocol: int) -> socket.socket:
     try:
         return socket.socket(socket.AF_PACKET, kind, protocol)
@@ -298,15 +354,6 @@ def _hardware_type(sock: socket.socket, name: str) -> int:
         raise InterfaceError(f"no such interface {name!r}") from None
     hatype: int = struct.unpack_from("H", reply, 16)[0]
     return hatype
-
-
-def _interface_name(sock: socket.socket, ifindex: int) -> str:
-    """The name of interface ``ifindex`` in the socket's network namespace ("" if gone)."""
-    try:
-        reply = fcntl.ioctl(sock.fileno(), SIOCGIFNAME, struct.pack("16si12x", b"", ifindex))
-    except OSError:
-        return ""
-    return reply[:16].split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 def _attach(sock: socket.socket, program: bytes) -> None:

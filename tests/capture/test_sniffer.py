@@ -13,7 +13,7 @@ import pytest
 
 from capture.bpf import BpfError
 from capture.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
-from capture.lab import Lab, enter_netns
+from capture.lab import EXTERNAL_SERVER, GATEWAY, Lab, enter_netns
 from capture.labnet import TcpServer, tcp_exchange
 from capture.sniffer import InterfaceError, Sniffer
 from tests.capture.livecapture import require_lab
@@ -46,7 +46,7 @@ def tcp_ports(frame: Frame) -> tuple[int, int]:
 def test_any_sees_every_interface_as_raw_ip(lab: Lab) -> None:
     frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
     with lab.inside(lab.node_ns):
-        sniffer = Sniffer(["any"], "tcp port 8000").open()
+        sniffer = Sniffer(["any"], "tcp port 8000", skip_bridge_copies=False).open()
     with sniffer, TcpServer(api.netns, api.ip, 8000, 10):
         before = time.time()
         exchange = tcp_exchange(frontend.netns, api.ip, 8000, 10)
@@ -60,6 +60,66 @@ def test_any_sees_every_interface_as_raw_ip(lab: Lab) -> None:
     stats = sniffer.stats()
     assert stats.packets == len(frames)
     assert stats.kernel_drops == 0
+    assert stats.bridge_copies_skipped == 0
+
+
+def syn_interfaces(frames: list[Frame], local_port: int) -> list[str]:
+    """Where the client's SYN of one connection was captured."""
+    return sorted(
+        f.interface
+        for f in frames
+        if tcp_ports(f)[0] == local_port and f.data[(f.data[0] & 0x0F) * 4 + 13] == 0x02
+    )
+
+
+def test_bridge_copies_are_read_once(lab: Lab) -> None:
+    frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["any"], "tcp").open()
+    with (
+        sniffer,
+        TcpServer(api.netns, api.ip, 8000, 10),
+        TcpServer(lab.node_ns, GATEWAY, 8100, 10),
+        TcpServer(lab.ext_ns, EXTERNAL_SERVER, 443, 10),
+    ):
+        pod_to_pod = tcp_exchange(frontend.netns, api.ip, 8000, 10)
+        pod_to_host = tcp_exchange(frontend.netns, GATEWAY, 8100, 10)
+        host_to_pod = tcp_exchange(lab.node_ns, api.ip, 8000, 10)
+        pod_to_outside = tcp_exchange(frontend.netns, EXTERNAL_SERVER, 443, 10)
+        frames = read_for(sniffer, 0.3)
+        stats = sniffer.stats()
+    assert syn_interfaces(frames, pod_to_pod.local_port) == ["veth0"]
+    assert syn_interfaces(frames, pod_to_host.local_port) == ["veth0"]
+    assert syn_interfaces(frames, host_to_pod.local_port) == ["br0"]
+    assert syn_interfaces(frames, pod_to_outside.local_port) == ["uplink", "veth0"]  # routed
+    assert stats.bridge_copies_skipped > 0
+    assert stats.link_errors == 0
+
+
+def test_new_interfaces_are_named(lab: Lab) -> None:
+    api = lab.pod("payments/api")
+    with lab.inside(lab.node_ns):
+        sniffer = Sniffer(["any"], "tcp port 8000").open()
+    with sniffer, TcpServer(api.netns, api.ip, 8000, 10):
+        netns = f"{lab.node_ns[: -len('node')]}late"
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+        try:
+            commands = [
+                ["link", "add", "veth9", "type", "veth", "peer", "name", "eth0", "netns", netns],
+                ["link", "set", "veth9", "master", "br0", "up"],
+            ]
+            for command in commands:
+                subprocess.run(["ip", "-n", lab.node_ns, *command], check=True)
+            for command in (
+                ["addr", "add", "10.244.1.99/24", "dev", "eth0"],
+                ["link", "set", "eth0", "up"],
+            ):
+                subprocess.run(["ip", "-n", netns, *command], check=True)
+            exchange = tcp_exchange(netns, api.ip, 8000, 10)
+            frames = read_for(sniffer, 0.3)
+        finally:
+            subprocess.run(["ip", "netns", "del", netns], check=True)
+    assert syn_interfaces(frames, exchange.local_port) == ["veth9"]
 
 
 def test_named_interface_keeps_its_ethernet_header(lab: Lab) -> None:
