@@ -28,19 +28,6 @@ DLT_LINUX_SLL2 = 276
 
 RAW_IP_LINKTYPES = frozenset({DLT_RAW, DLT_RAW_OPENBSD, LINKTYPE_RAW})
 """Link types whose frames start directly with an IPv4 or IPv6 header."""
-SUPPORTED_LINKTYPES = frozenset(
-    {
-        DLT_NULL,
-        DLT_EN10MB,
-        DLT_RAW,
-        DLT_RAW_OPENBSD,
-        LINKTYPE_RAW,
-        DLT_LOOP,
-        DLT_LINUX_SLL,
-        DLT_LINUX_SLL2,
-    }
-)
-"""Every link type the decoder understands; frames of any other are counted as unsupported."""
 
 
 class Frame(NamedTuple):
