@@ -150,8 +150,8 @@ class Hub:
                 return session.view.graph.to_dict()
         graph = ConnectivityGraph(level)
         for stored in self.store:
-            if flt(stored.wire):
-                graph.add(stored.wire)
+            if stored.flow is not None and flt(stored.wire):
+                graph.add_flow(stored.flow)
         return graph.to_dict()
 
     def export(self, flt: Filter, fmt: str) -> str:

@@ -74,6 +74,7 @@ class SessionLimits:
     max_queued_entries: int = 5_000
     ack_window: int = 4
     backfill: int = 500
+    max_message_entries: int = 500
 
 
 class View:
@@ -92,8 +93,8 @@ class View:
         self.graph = ConnectivityGraph(level) if shared is None else shared
         if self._owns_graph:
             for stored in store:
-                if flt(stored.wire):
-                    self.graph.add(stored.wire)
+                if stored.flow is not None and flt(stored.wire):
+                    self.graph.add_flow(stored.flow)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -108,10 +109,11 @@ class View:
         matched = [stored for stored in added if predicate(stored.wire)]
         graph = self.graph
         for stored in matched:
-            graph.add(stored.wire)
+            if stored.flow is not None:
+                graph.add_flow(stored.flow)
         for stored in evicted:
-            if predicate(stored.wire):
-                graph.remove(stored.wire)
+            if stored.flow is not None and predicate(stored.wire):
+                graph.remove_flow(stored.flow)
         return matched
 
 
@@ -176,6 +178,10 @@ class Session:
         if not self._queue and not self._missed:
             return None
         batch, backfill = self._queue.popleft() if self._queue else ([], False)
+        cap = self.limits.max_message_entries
+        if len(batch) > cap:  # the rest goes out in the next message
+            self._queue.appendleft((batch[cap:], backfill))
+            batch = batch[:cap]
         self._queued -= len(batch)
         self.sent_seq += 1
         self.sent_entries += len(batch)

@@ -14,16 +14,23 @@ from dataclasses import dataclass
 from itertools import dropwhile, islice, takewhile
 from typing import Any
 
+from dashboard.flows import Flow, NotAFlowError, read_flow
+
 WireEntry = Mapping[str, Any]
 Predicate = Callable[[WireEntry], bool]
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """One stored entry: its hub sequence number and the named wire dict."""
+    """One stored entry: its hub sequence number, the named wire dict, what the map reads of it.
+
+    ``flow`` is read once when the entry is stored (``dashboard.flows.read_flow``; None when the
+    entry is no flow) and shared by every per-filter map.
+    """
 
     seq: int
     wire: WireEntry
+    flow: Flow | None = None
 
 
 class EntryStore:
@@ -53,14 +60,14 @@ class EntryStore:
         return iter(self._entries)
 
     def add(self, wires: Iterable[WireEntry]) -> tuple[list[Stored], list[Stored]]:
-        """Store entries; return ``(added, evicted)``, both oldest first.
+        """Store entries (reading their flows); return ``(added, evicted)``, both oldest first.
 
         A batch larger than the capacity evicts some of its own entries: they are in both lists,
         so a consumer that adds ``added`` and then removes ``evicted`` stays consistent.
         """
         added = []
         for wire in wires:
-            added.append(Stored(self._next_seq, wire))
+            added.append(Stored(self._next_seq, wire, _flow(wire)))
             self._next_seq += 1
         self._entries.extend(added)
         overflow = len(self._entries) - self._capacity
@@ -83,3 +90,10 @@ class EntryStore:
         newer = list(takewhile(lambda stored: stored.seq > seq, reversed(self._entries)))
         newer.reverse()
         return newer
+
+
+def _flow(wire: WireEntry) -> Flow | None:
+    try:
+        return read_flow(wire)
+    except NotAFlowError:
+        return None

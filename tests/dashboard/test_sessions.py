@@ -207,3 +207,12 @@ def test_offered_entries_keep_store_order() -> None:
     message = session.next_message()
     assert message is not None
     assert [e["id"] for e in message["entries"]] == ["a", "b"]
+
+
+def test_big_batches_are_split_into_messages_of_bounded_size() -> None:
+    registry = SessionRegistry(EntryStore(100), SessionLimits(max_message_entries=4))
+    session = registry.open()
+    session.offer([Stored(n, {"id": str(n)}) for n in range(1, 11)])
+    sizes = [len(message["entries"]) for message in drain(registry, session.id)]
+    assert sizes == [4, 4, 2]
+    assert session.stats()["dropped"] == 0

@@ -48,7 +48,9 @@ from dashboard.snapshot import SnapshotError, load_snapshot
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 DEMO_PCAP = SAMPLES / "lab-demo.pcap"
 DEMO_SNAPSHOT = SAMPLES / "lab-demo-snapshot.json"
-WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
+# Autobahn applies this to both directions: the consumer itself refuses client messages over
+# 16 KiB; entries messages carry at most 500 entries (about 0.5 MiB).
+WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 log = logging.getLogger("dashboard")
 

@@ -1,0 +1,313 @@
+"""Hub benchmarks: ingest rate with 50 filtered sessions, and XADD -> websocket latency.
+
+Run: .venv/bin/python bench/hub_bench.py ingest [--entries N] [--sessions N]
+     .venv/bin/python bench/hub_bench.py latency [--rate N] [--seconds S] [--sessions N]
+
+``ingest``: raw JSON entries (bench/entrygen) through ``Hub.accept`` in 100 ms-sized batches on
+one core: validate, dedupe, name, store, three-level map, metrics, and 50 sessions each with a
+different filter and its own map. Prints entries/s. Goal: at least 20,000 entries/s.
+
+``latency``: a real hub (``manage.py podscope serve`` with REDIS_URL) in its own process,
+``--sessions`` real websocket clients each with a different filter, and a producer XADDing at
+``--rate`` entries/s. Prints the XADD -> websocket delay p50/p99 over every delivered entry,
+what the sessions missed, and the hub's resident memory sampled every 10 s (flat is the goal;
+``--seconds 600`` for the 10-minute run). Goal: p99 under 500 ms at 5,000 entries/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.entrygen import generate  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/9"
+POOL = 20_000  # distinct entries the latency producer cycles through
+NAMESPACES = ("shop", "payments", "monitoring", "kube-system", "ns1", "ns2")
+TEMPLATES = (
+    'src.namespace == "{ns}"',
+    'dst.namespace == "{ns}"',
+    'src.namespace == "{ns}" and tcp',
+    'src.namespace == "{ns}" and dst.namespace == ""',
+    'dst.namespace == "{ns}" and tcp.event == "refused"',
+    'src.namespace == "{ns}" and (dns or udp)',
+    'src.namespace == "{ns}" and dst.port == 443',
+    'src.namespace == "{ns}" and requestSize > 1000',
+    'src.namespace != "{ns}" and tcp and dst.name.contains("stripe")',
+)
+
+
+def filters(count: int) -> list[str]:
+    """``count`` distinct, realistic filters (the first one is the empty filter)."""
+    queries = [""]
+    for template in TEMPLATES:
+        for namespace in NAMESPACES:
+            queries.append(template.format(ns=namespace))
+    if count > len(queries):
+        raise SystemExit(f"at most {len(queries)} distinct filters")
+    return queries[:count]
+
+
+def cluster_objects(wires: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pods (with ReplicaSets), Services and Nodes behind entrygen's endpoints, for naming."""
+    objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for wire in wires:
+        for side in (wire["src"], wire["dst"]):
+            kind, namespace, ip = side["kind"], side["namespace"], side["ip"]
+            if kind == "pod" and side["pod"]:
+                workload = side["workload"] or side["pod"]
+                objects[("ReplicaSet", namespace, workload)] = {
+                    "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": f"{workload}-rs",
+                        "namespace": namespace,
+                        "uid": f"rs-{namespace}-{workload}",
+                        "ownerReferences": [
+                            {"kind": "Deployment", "name": workload, "controller": True}
+                        ],
+                    },
+                }
+                objects[("Pod", namespace, side["pod"])] = {
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": side["pod"],
+                        "namespace": namespace,
+                        "uid": f"pod-{ip}",
+                        "ownerReferences": [
+                            {"kind": "ReplicaSet", "name": f"{workload}-rs", "controller": True}
+                        ],
+                    },
+                    "spec": {"nodeName": wire["node"]["name"]},
+                    "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]},
+                }
+            elif kind == "service" and side["service"]:
+                objects[("Service", namespace, side["service"])] = {
+                    "kind": "Service",
+                    "metadata": {
+                        "name": side["service"],
+                        "namespace": namespace,
+                        "uid": f"svc-{ip}",
+                    },
+                    "spec": {"clusterIP": ip},
+                }
+            elif kind == "node" and side["name"]:
+                objects[("Node", "", side["name"])] = {
+                    "kind": "Node",
+                    "metadata": {"name": side["name"], "uid": f"node-{ip}"},
+                    "status": {"addresses": [{"type": "InternalIP", "address": ip}]},
+                }
+    return list(objects.values())
+
+
+def cluster_index(wires: list[dict[str, Any]]) -> Any:
+    from dashboard.naming import ClusterIndex  # noqa: PLC0415
+
+    index = ClusterIndex(cluster_cidrs=["10.0.0.0/8"])
+    objects = cluster_objects(wires)
+    for kind in ("ReplicaSet", "Node", "Service", "Pod"):
+        index.replace(kind, [obj for obj in objects if obj["kind"] == kind])
+    return index
+
+
+def bench_ingest(entries: int, sessions: int, batch: int) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    from dashboard.hub import Hub, HubConfig  # noqa: PLC0415
+
+    wires = generate(entries, seed=3)
+    raw = [json.dumps(w, separators=(",", ":")).encode() for w in wires]
+    for with_sessions in (0, sessions):
+        hub = Hub(HubConfig(store_size=100_000), cluster_index(wires))
+        for query in filters(with_sessions):
+            session = hub.sessions.open()
+            hub.sessions.set_filter(session, query)
+        started = time.process_time()
+        for start in range(0, len(raw), batch):
+            hub.accept(list(raw[start : start + batch]))
+            for session in hub.sessions.sessions():  # what the websocket senders would take
+                while (message := session.next_message()) is not None:
+                    session.ack(message["seq"])
+        cpu = time.process_time() - started
+        print(
+            f"ingest: {entries} entries, {with_sessions} sessions, batches of {batch}: "
+            f"{entries / cpu:,.0f} entries/s (CPU {cpu:.2f} s, {hub.sessions.views} views)"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def client(
+    port: int, query: str, sent: dict[str, float], delays: list[float], missed: list[int]
+) -> None:
+    import aiohttp  # noqa: PLC0415
+
+    url = f"http://127.0.0.1:{port}/ws/live"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, origin=f"http://127.0.0.1:{port}", max_msg_size=0) as ws,
+    ):
+        await ws.send_json({"type": "filter.set", "query": query})
+        async for message in ws:
+            body = json.loads(message.data)
+            if body["type"] != "entries":
+                continue
+            now = time.time()
+            missed.append(body["missed"])
+            if not body["backfill"]:
+                for entry in body["entries"]:
+                    start = sent.get(entry["id"])
+                    if start is not None:
+                        delays.append(now - start)
+            await ws.send_json({"type": "ack", "seq": body["seq"]})
+
+
+async def produce(prefix: str, rate: int, seconds: float, sent: dict[str, float]) -> int:
+    import redis.asyncio as aioredis  # noqa: PLC0415
+
+    pool = generate(POOL, seed=5)
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    stream = f"{prefix}:entries"
+    tick = 0.02
+    per_tick = max(1, int(rate * tick))
+    number = 0
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        pipe = redis.pipeline(transaction=False)
+        now = time.time()
+        for _ in range(per_tick):
+            wire = dict(pool[number % len(pool)])
+            wire["id"] = f"bench/{number}"
+            wire["timestamp"] = int(now * 1000)
+            pipe.xadd(stream, {"entry": json.dumps(wire, separators=(",", ":"))}, maxlen=100_000)
+            sent[wire["id"]] = now
+            number += 1
+        await pipe.execute()
+        next_tick = started + (number / per_tick) * tick
+        await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+    await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
+    return number
+
+
+async def bench_latency(rate: int, seconds: float, sessions: int) -> None:
+    prefix = f"bench-hub-{secrets.token_hex(4)}"
+    port = free_port()
+    env = dict(os.environ, REDIS_URL=REDIS_URL, PODSCOPE_PREFIX=prefix)
+    snapshot = Path(f"/tmp/{prefix}-cluster.json")
+    items = cluster_objects(generate(POOL, seed=5))
+    snapshot.write_text(json.dumps({"kind": "List", "items": items}))
+    hub = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "podscope",
+            "serve",
+            "--port",
+            str(port),
+            "--cluster-snapshot",
+            str(snapshot),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    sent: dict[str, float] = {}
+    delays: list[float] = []
+    missed: list[int] = []
+    memory: list[tuple[float, float]] = []
+    try:
+        await asyncio.sleep(3.0)
+        tasks = [
+            asyncio.create_task(client(port, query, sent, delays, missed))
+            for query in filters(sessions)
+        ]
+        await asyncio.sleep(2.0)
+        started = time.monotonic()
+
+        async def sample_memory() -> None:
+            while True:
+                memory.append((time.monotonic() - started, rss_mib(hub.pid)))
+                await asyncio.sleep(10.0)
+
+        sampler = asyncio.create_task(sample_memory())
+        cpu_before = cpu_seconds(hub.pid)
+        produced = await produce(prefix, rate, seconds, sent)
+        hub_cpu = (cpu_seconds(hub.pid) - cpu_before) / seconds
+        await asyncio.sleep(2.0)
+        sampler.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, sampler, return_exceptions=True)
+    finally:
+        hub.send_signal(signal.SIGINT)
+        hub.wait(15)
+        import redis as sync_redis  # noqa: PLC0415
+
+        client_ = sync_redis.Redis.from_url(REDIS_URL)
+        for key in client_.scan_iter(f"{prefix}:*"):
+            client_.delete(key)
+        client_.close()
+        snapshot.unlink(missing_ok=True)
+    delays.sort()
+    if not delays:
+        raise SystemExit("no entry reached a websocket")
+    p50 = delays[len(delays) // 2] * 1000
+    p99 = delays[int(len(delays) * 0.99)] * 1000
+    print(
+        f"latency: {produced} entries XADDed at {rate}/s for {seconds:.0f} s, {sessions} "
+        f"sessions: {len(delays)} deliveries, p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
+        f"max {delays[-1] * 1000:.0f} ms, mean {statistics.fmean(delays) * 1000:.0f} ms, "
+        f"missed {sum(missed)}; hub CPU {hub_cpu:.2f} cores"
+    )
+    print("hub RSS (s, MiB): " + ", ".join(f"({t:.0f}, {m:.0f})" for t, m in memory))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    actions = parser.add_subparsers(dest="action", required=True)
+    ingest = actions.add_parser("ingest")
+    ingest.add_argument("--entries", type=int, default=100_000)
+    ingest.add_argument("--sessions", type=int, default=50)
+    ingest.add_argument("--batch", type=int, default=2_000)
+    latency = actions.add_parser("latency")
+    latency.add_argument("--rate", type=int, default=5_000)
+    latency.add_argument("--seconds", type=float, default=30.0)
+    latency.add_argument("--sessions", type=int, default=50)
+    args = parser.parse_args()
+    if args.action == "ingest":
+        bench_ingest(args.entries, args.sessions, args.batch)
+    else:
+        asyncio.run(bench_latency(args.rate, args.seconds, args.sessions))
+
+
+if __name__ == "__main__":
+    main()
