@@ -81,7 +81,7 @@ class _Side:
         self.high = 0  # stream offset just past the highest byte seen
         self.fin: int | None = None  # stream offset of the FIN
         self.preview = bytearray()
-        self.pending: dict[int, bytes] = {}
+        self.pending: dict[int, bytes] | None = None  # out-of-order preview segments
         self.preview_open = True
 
     def position(self, seq: int, unwrap: bool) -> int:
@@ -207,7 +207,7 @@ class TcpTracker:
         self._flows: dict[bytes, tuple[_Connection, bool]] = {}
         self._connections: OrderedDict[bytes, _Connection] = OrderedDict()
         self._tombstones: dict[bytes, tuple[bytes, int | None, float]] = {}
-        self._tombstone_expiry: deque[tuple[float, bytes]] = deque()
+        self._tombstone_expiry: deque[tuple[float, bytes, bytes]] = deque()
         self._handshake_deadlines = _Schedule()
         self._close_deadlines = _Schedule()
         self._ongoing_due = _Schedule()
@@ -280,10 +280,10 @@ class TcpTracker:
             self._ongoing_due.add(now + self._ongoing_interval, connection)
         expiry = self._tombstone_expiry
         while expiry and expiry[0][0] <= now:
-            _, key = expiry.popleft()
-            tombstone = self._tombstones.get(key)
+            _, client_key, server_key = expiry.popleft()
+            tombstone = self._tombstones.get(client_key)
             if tombstone is not None and tombstone[2] <= now:
-                del self._tombstones[key]
+                self._bury_remove(client_key, server_key)
         return events
 
     def flush(self, now: float) -> list[TcpEvent]:
@@ -308,7 +308,7 @@ class TcpTracker:
             if not (is_syn and packet.key == client_key and packet.seq != isn):
                 self.late_packets += 1
                 return _NO_EVENTS
-            self._bury_remove(client_key)
+            self._bury_remove(client_key, reverse_key(client_key))
         if len(self._connections) >= self._max_connections:
             _, oldest = self._connections.popitem(last=False)
             self._forget(oldest)
@@ -481,6 +481,8 @@ class TcpTracker:
         limit = self._payload_bytes
         have = len(side.preview)
         if start > have:
+            if side.pending is None:
+                side.pending = {}
             if start < limit and len(side.pending) < _MAX_PENDING_SEGMENTS:
                 side.pending[start] = packet.payload[: limit - start]
             return
@@ -490,19 +492,20 @@ class TcpTracker:
             side.preview += packet.data[chunk_start : chunk_start + limit - have]
         if captured < packet.payload_len and start + captured < limit:
             side.preview_open = False  # the capture cut this segment: the stream has a hole
-        while side.pending and len(side.preview) < limit and side.preview_open:
+        pending = side.pending
+        while pending and len(side.preview) < limit and side.preview_open:
             have = len(side.preview)
-            ready = [offset for offset in side.pending if offset <= have]
+            ready = [offset for offset in pending if offset <= have]
             if not ready:
                 break
             for offset in ready:
-                chunk = side.pending.pop(offset)
+                chunk = pending.pop(offset)
                 if offset + len(chunk) > len(side.preview):
                     side.preview += chunk[len(side.preview) - offset : limit - offset]
         if len(side.preview) >= limit:
             side.preview_open = False
         if not side.preview_open:
-            side.pending.clear()
+            side.pending = None
 
     # --- reporting ---------------------------------------------------------------------------
 
@@ -558,15 +561,14 @@ class TcpTracker:
 
     def _bury(self, connection: _Connection, ts: float) -> None:
         expiry = ts + self._tombstone_seconds
-        key = connection.client_key
-        tombstone = (key, connection.isn, expiry)
-        while len(self._tombstones) >= 2 * self._max_connections and self._tombstone_expiry:
-            _, oldest = self._tombstone_expiry.popleft()
-            self._tombstones.pop(oldest, None)
-        for direction in (key, connection.server_key):
-            self._tombstones[direction] = tombstone
-            self._tombstone_expiry.append((expiry, direction))
+        client_key, server_key = connection.client_key, connection.server_key
+        tombstones = self._tombstones
+        while len(tombstones) >= 2 * self._max_connections and self._tombstone_expiry:
+            _, oldest, oldest_reverse = self._tombstone_expiry.popleft()
+            self._bury_remove(oldest, oldest_reverse)
+        tombstones[client_key] = tombstones[server_key] = (client_key, connection.isn, expiry)
+        self._tombstone_expiry.append((expiry, client_key, server_key))
 
-    def _bury_remove(self, client_key: bytes) -> None:
+    def _bury_remove(self, client_key: bytes, server_key: bytes) -> None:
         self._tombstones.pop(client_key, None)
-        self._tombstones.pop(reverse_key(client_key), None)
+        self._tombstones.pop(server_key, None)
