@@ -23,6 +23,8 @@ METRICS: tuple[tuple[str, str, str, _Kind, str], ...] = (
     ("sniffer", "packets", "captured_packets", "counter", "Frames read from the capture sockets"),
     ("sniffer", "kernel_drops", "kernel_drops", "counter", "Packets the kernel dropped (buffer)"),
     ("sniffer", "truncated", "truncated_packets", "counter", "Frames longer than the snap length"),
+    ("sniffer", "bridge_copies_skipped", "bridge_copies_skipped", "counter", "Bridge copies"),
+    ("sniffer", "interface_down", "interface_down", "counter", "Captured interface went down"),
     ("pipeline", "packets", "packets", "counter", "Frames fed to the pipeline"),
     ("pipeline", "decoded", "decoded_packets", "counter", "Frames decoded"),
     ("pipeline", "malformed", "malformed_packets", "counter", "Frames that failed to decode"),
