@@ -10,6 +10,12 @@ time when the worker calls ``tick`` during quiet periods.
 In ``connections`` mode the kernel filter passes only TCP segments with SYN, FIN or RST, DNS and
 ICMP errors; the pipeline applies the same rule itself (``filtered``) so that any source, a pcap
 file included, gives the same result.
+
+Copies of one packet seen on two interfaces (``interface``, or the interface index a Linux
+cooked v2 header carries) are dropped as ``duplicates`` (capture/dedupe.py); frames with no
+interface are never deduplicated. While ``dns`` is enabled, port-53 traffic becomes ``dns``
+entries rather than ``udp`` flows, and the names its answers resolve label the later entries
+of the same client (``dst.name``).
 """
 
 from __future__ import annotations
