@@ -159,7 +159,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await asyncio.wait_for(session.wake.wait(), timeout)
             session.wake.clear()
             while (message := session.next_message()) is not None:
-                await self.send(text_data=_dumps(message))
+                await self.send(text_data=message.to_json())
             now = time.monotonic()
             if now >= next_map:
                 next_map = now + MAP_SECONDS

@@ -77,6 +77,35 @@ class SessionLimits:
     max_message_entries: int = 500
 
 
+@dataclass(frozen=True, slots=True)
+class EntriesMessage:
+    """One ``entries`` message: its sequence number, whether it is a backfill, what was missed."""
+
+    seq: int
+    backfill: bool
+    missed: int
+    batch: list[Stored]
+
+    def to_json(self) -> str:
+        """The message as JSON text, reusing each entry's cached JSON."""
+        entries = ",".join(stored.text for stored in self.batch)
+        backfill = "true" if self.backfill else "false"
+        return (
+            f'{{"type":"entries","seq":{self.seq},"backfill":{backfill},'
+            f'"missed":{self.missed},"entries":[{entries}]}}'
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as a dict (what ``to_json`` encodes)."""
+        return {
+            "type": "entries",
+            "seq": self.seq,
+            "backfill": self.backfill,
+            "missed": self.missed,
+            "entries": [stored.wire for stored in self.batch],
+        }
+
+
 class View:
     """A compiled filter and the map of the stored entries matching it, at one level.
 
@@ -91,10 +120,9 @@ class View:
         self.sessions: set[Session] = set()
         self._owns_graph = shared is None
         self.graph = ConnectivityGraph(level) if shared is None else shared
+        self._counted: deque[Stored] = deque()  # what the graph holds, oldest first
         if self._owns_graph:
-            for stored in store:
-                if stored.flow is not None and flt(stored.wire):
-                    self.graph.add_flow(stored.flow)
+            self._count([stored for stored in store if flt(stored.wire)])
 
     @property
     def key(self) -> tuple[str, str]:
@@ -102,19 +130,31 @@ class View:
         return (self.filter.query, self.level)
 
     def update(self, added: list[Stored], evicted: list[Stored]) -> list[Stored]:
-        """Apply a store change to the map; return the added entries that match."""
-        predicate = self.filter
+        """Apply a store change to the map; return the added entries that match.
+
+        Evicted entries leave the map without the filter being run again: the view remembers
+        which entries it counted, in store order.
+        """
         if not self._owns_graph:
             return added
+        predicate = self.filter
         matched = [stored for stored in added if predicate(stored.wire)]
-        graph = self.graph
+        self._count(matched)
+        if evicted:
+            counted, remove_flow = self._counted, self.graph.remove_flow
+            last = evicted[-1].seq
+            while counted and counted[0].seq <= last:
+                flow = counted.popleft().flow
+                if flow is not None:
+                    remove_flow(flow)
+        return matched
+
+    def _count(self, matched: list[Stored]) -> None:
+        add_flow = self.graph.add_flow
         for stored in matched:
             if stored.flow is not None:
-                graph.add_flow(stored.flow)
-        for stored in evicted:
-            if stored.flow is not None and predicate(stored.wire):
-                graph.remove_flow(stored.flow)
-        return matched
+                add_flow(stored.flow)
+                self._counted.append(stored)
 
 
 @dataclass(eq=False)
@@ -171,7 +211,7 @@ class Session:
             self.dropped_entries += len(oldest)
         self.wake.set()
 
-    def next_message(self) -> dict[str, Any] | None:
+    def next_message(self) -> EntriesMessage | None:
         """The next entries message if the ack window allows one, else None."""
         if self.sent_seq - self.acked_seq >= self.limits.ack_window:
             return None
@@ -185,13 +225,7 @@ class Session:
         self._queued -= len(batch)
         self.sent_seq += 1
         self.sent_entries += len(batch)
-        message = {
-            "type": "entries",
-            "seq": self.sent_seq,
-            "backfill": backfill,
-            "missed": self._missed,
-            "entries": [stored.wire for stored in batch],
-        }
+        message = EntriesMessage(self.sent_seq, backfill, self._missed, batch)
         self._missed = 0
         return message
 

@@ -8,9 +8,9 @@ store can take them out again.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from itertools import dropwhile, islice, takewhile
 from typing import Any
 
@@ -20,17 +20,31 @@ WireEntry = Mapping[str, Any]
 Predicate = Callable[[WireEntry], bool]
 
 
-@dataclass(frozen=True, slots=True)
 class Stored:
     """One stored entry: its hub sequence number, the named wire dict, what the map reads of it.
 
     ``flow`` is read once when the entry is stored (``dashboard.flows.read_flow``; None when the
-    entry is no flow) and shared by every per-filter map.
+    entry is no flow) and shared by every per-filter map; ``text``, the entry's JSON, is encoded
+    once, the first time a session sends it, and shared by every session that sends it.
     """
 
-    seq: int
-    wire: WireEntry
-    flow: Flow | None = None
+    __slots__ = ("_text", "flow", "seq", "wire")
+
+    def __init__(self, seq: int, wire: WireEntry, flow: Flow | None = None) -> None:
+        self.seq = seq
+        self.wire = wire
+        self.flow = flow
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The entry as compact JSON."""
+        if self._text is None:
+            self._text = json.dumps(self.wire, separators=(",", ":"), ensure_ascii=False)
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Stored({self.seq}, {self.wire!r})"
 
 
 class EntryStore:

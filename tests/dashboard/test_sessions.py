@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from dashboard.graph import GraphSet
 from dashboard.sessions import (
+    EntriesMessage,
     QueryTooLongError,
     RateLimitError,
     SessionLimitError,
@@ -39,12 +41,18 @@ def feed(registry: SessionRegistry, store: EntryStore, wires: list[dict[str, Any
     registry.dispatch(added, evicted)
 
 
+def to_dict(message: EntriesMessage | None) -> dict[str, Any]:
+    assert message is not None
+    return message.to_dict()
+
+
 def drain(registry: SessionRegistry, session_id: int) -> list[dict[str, Any]]:
     session = next(s for s in registry.sessions() if s.id == session_id)
     messages = []
     while (message := session.next_message()) is not None:
-        messages.append(message)
-        session.ack(message["seq"])
+        assert json.loads(message.to_json()) == message.to_dict()
+        messages.append(message.to_dict())
+        session.ack(message.seq)
     return messages
 
 
@@ -101,16 +109,14 @@ def test_slow_session_drops_oldest_batches_and_reports_missed() -> None:
     registry = SessionRegistry(store, limits)
     slow, fast = registry.open(), registry.open()
     feed(registry, store, [named(1, "shop"), named(2, "shop")])
-    first = slow.next_message()
-    assert first is not None
+    first = to_dict(slow.next_message())
     assert [e["id"] for e in first["entries"]] == ["w1/1", "w1/2"]
     for batch in range(1, 5):
         feed(registry, store, [named(batch * 2 + 1, "shop"), named(batch * 2 + 2, "shop")])
         drain(registry, fast.id)
     assert slow.next_message() is None  # ack window full
     slow.ack(first["seq"])
-    second = slow.next_message()
-    assert second is not None
+    second = to_dict(slow.next_message())
     assert second["missed"] == 4  # batches 2 and 3 were dropped for 4 and 5
     assert [e["id"] for e in second["entries"]] == ["w1/7", "w1/8"]
     assert slow.stats()["dropped"] == 4
@@ -204,8 +210,7 @@ def test_offered_entries_keep_store_order() -> None:
     registry = SessionRegistry(EntryStore(10))
     session = registry.open()
     session.offer([Stored(1, {"id": "a"}), Stored(2, {"id": "b"})])
-    message = session.next_message()
-    assert message is not None
+    message = to_dict(session.next_message())
     assert [e["id"] for e in message["entries"]] == ["a", "b"]
 
 
