@@ -21,7 +21,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
@@ -231,108 +231,126 @@ def _wire_keys(cls: type) -> tuple[tuple[str, str], ...]:
     return tuple((field.name, camel(field.name)) for field in dataclasses.fields(cls))
 
 
+_STR, _INT, _FLOAT, _BOOL, _LIST, _OBJECT = "str", "int", "float", "bool", "list", "object"
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_ABSENT = object()
+
+
 @dataclass(frozen=True, slots=True)
 class _FieldPlan:
+    """How one dataclass field is read from the wire; built once per class."""
+
     attr: str
     key: str
-    convert: Callable[[object, str], object]
+    kind: str
     required: bool
+    optional: bool
+    limit: int
+    nested: type | None = None
+    item: _FieldPlan | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _ClassPlan:
+    fields: tuple[_FieldPlan, ...]
+    keys: frozenset[str]
 
 
 def _from_wire(cls: type[_DataclassT], wire: object, path: str) -> _DataclassT:
     if not isinstance(wire, Mapping):
         raise SchemaError(path, f"expected an object, got {_type_name(wire)}")
-    plans = _plans(typing.cast(type, cls))
-    known = {plan.key for plan in plans}
-    for key in wire:
-        if key not in known:
-            raise SchemaError(_join(path, str(key)), "unknown field")
+    plan = _class_plan(typing.cast(type, cls))
+    if not plan.keys.issuperset(wire):
+        unknown = next(key for key in wire if key not in plan.keys)
+        raise SchemaError(_join(path, str(unknown)), "unknown field")
     kwargs: dict[str, object] = {}
-    for plan in plans:
-        sub = _join(path, plan.key)
-        if plan.key in wire:
-            kwargs[plan.attr] = plan.convert(wire[plan.key], sub)
-        elif plan.required:
-            raise SchemaError(sub, "required field is missing")
+    for field in plan.fields:
+        value = wire.get(field.key, _ABSENT)
+        if value is _ABSENT:
+            if field.required:
+                raise SchemaError(_join(path, field.key), "required field is missing")
+            continue
+        kwargs[field.attr] = _read(field, value, path)
     return cls(**kwargs)
 
 
+def _read(field: _FieldPlan, value: object, path: str) -> object:
+    """The checked value of one field; the common, valid case costs one type test."""
+    kind = field.kind
+    if kind is _STR:
+        if type(value) is str and len(value) <= field.limit:
+            return value
+    elif kind is _INT:
+        if type(value) is int and _INT_MIN <= value <= _INT_MAX:
+            return value
+    elif kind is _BOOL:
+        if type(value) is bool:
+            return value
+    elif kind is _FLOAT:
+        if (type(value) is float and math.isfinite(value)) or type(value) is int:
+            return float(value)
+    elif kind is _OBJECT and value is not None:
+        return _from_wire(typing.cast(type, field.nested), value, _join(path, field.key))
+    elif kind is _LIST and type(value) is list and len(value) <= MAX_LIST_ITEMS:
+        item = typing.cast(_FieldPlan, field.item)
+        sub = _join(path, field.key)
+        return tuple(_read(item, element, f"{sub}[{index}]") for index, element in enumerate(value))
+    if value is None and field.optional:
+        return None
+    raise _field_error(field, value, _join(path, field.key))
+
+
+def _field_error(field: _FieldPlan, value: object, path: str) -> SchemaError:
+    """The precise error for a value that failed its field's check."""
+    expected = {
+        _STR: "a string",
+        _INT: "an integer",
+        _BOOL: "true or false",
+        _FLOAT: "a number",
+        _LIST: "a list",
+        _OBJECT: "an object",
+    }[field.kind]
+    got = _type_name(value)
+    if field.kind is _FLOAT and isinstance(value, float):
+        return SchemaError(path, "expected a finite number")
+    if field.kind is _INT and type(value) is int:
+        return SchemaError(path, "integer out of the 64-bit range")
+    if field.kind is _STR and isinstance(value, str):
+        return SchemaError(path, f"string of {len(value)} characters, over the {field.limit} limit")
+    if field.kind is _LIST and isinstance(value, list):
+        return SchemaError(path, f"list of {len(value)} items, over the {MAX_LIST_ITEMS} limit")
+    return SchemaError(path, f"expected {expected}, got {got}")
+
+
 @cache
-def _plans(cls: type) -> tuple[_FieldPlan, ...]:
+def _class_plan(cls: type) -> _ClassPlan:
     hints = typing.get_type_hints(cls)
+    limit = MAX_PAYLOAD_CHARS if cls is Payload else MAX_STRING_CHARS
     plans = []
     for field in dataclasses.fields(cls):
         required = (
             field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         )
-        limit = MAX_PAYLOAD_CHARS if cls is Payload else MAX_STRING_CHARS
-        convert = _converter(hints[field.name], limit)
-        plans.append(_FieldPlan(field.name, camel(field.name), convert, required))
-    return tuple(plans)
+        plans.append(_field_plan(field.name, hints[field.name], required, limit))
+    return _ClassPlan(tuple(plans), frozenset(plan.key for plan in plans))
 
 
-def _converter(hint: object, limit: int) -> Callable[[object, str], object]:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union) and type(None) in args:
-        inner = _converter(next(a for a in args if a is not type(None)), limit)
-        return lambda value, path: None if value is None else inner(value, path)
-    if origin is tuple:
-        item = _converter(args[0], limit)
-        return lambda value, path: _convert_list(value, path, item)
-    if hint is str:
-        return lambda value, path: _convert_str(value, path, limit)
-    if hint is bool:
-        return _convert_bool
-    if hint is int:
-        return _convert_int
-    if hint is float:
-        return _convert_float
+def _field_plan(name: str, hint: object, required: bool, limit: int) -> _FieldPlan:
+    key = camel(name)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = typing.get_origin(hint) in (types.UnionType, typing.Union)
+    if optional:
+        hint = args[0]
+    if typing.get_origin(hint) is tuple:
+        item = _field_plan(name, typing.get_args(hint)[0], True, limit)
+        item = dataclasses.replace(item, key="")  # an item's path is its list's path + [index]
+        return _FieldPlan(name, key, _LIST, required, optional, limit, item=item)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        nested: type = hint
-        return lambda value, path: _from_wire(nested, value, path)
-    raise TypeError(f"unsupported schema type {hint!r}")  # a bug in this module, not bad input
-
-
-def _convert_str(value: object, path: str, limit: int) -> str:
-    if not isinstance(value, str):
-        raise SchemaError(path, f"expected a string, got {_type_name(value)}")
-    if len(value) > limit:
-        raise SchemaError(path, f"string of {len(value)} characters, over the {limit} limit")
-    return value
-
-
-def _convert_bool(value: object, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise SchemaError(path, f"expected true or false, got {_type_name(value)}")
-    return value
-
-
-def _convert_int(value: object, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SchemaError(path, f"expected an integer, got {_type_name(value)}")
-    if not -(2**63) <= value < 2**63:
-        raise SchemaError(path, "integer out of the 64-bit range")
-    return value
-
-
-def _convert_float(value: object, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SchemaError(path, f"expected a number, got {_type_name(value)}")
-    result = float(value)
-    if not math.isfinite(result):
-        raise SchemaError(path, "expected a finite number")
-    return result
-
-
-def _convert_list(
-    value: object, path: str, item: Callable[[object, str], object]
-) -> tuple[object, ...]:
-    if not isinstance(value, list):
-        raise SchemaError(path, f"expected a list, got {_type_name(value)}")
-    if len(value) > MAX_LIST_ITEMS:
-        raise SchemaError(path, f"list of {len(value)} items, over the {MAX_LIST_ITEMS} limit")
-    return tuple(item(element, f"{path}[{index}]") for index, element in enumerate(value))
+        return _FieldPlan(name, key, _OBJECT, required, optional, limit, nested=hint)
+    kinds: dict[object, str] = {str: _STR, int: _INT, float: _FLOAT, bool: _BOOL}
+    if hint not in kinds:
+        raise TypeError(f"unsupported schema type {hint!r}")  # a bug in this module, not input
+    return _FieldPlan(name, key, kinds[hint], required, optional, limit)
 
 
 def _check_values(entry: Entry) -> None:
@@ -379,6 +397,8 @@ def _paths(cls: type, prefix: str) -> Iterator[tuple[str, str]]:
 
 
 def _join(prefix: str, key: str) -> str:
+    if not key:
+        return prefix
     return f"{prefix}.{key}" if prefix else key
 
 
