@@ -11,7 +11,7 @@ Environment variables::
     PODSCOPE_DEBUG             1 to enable Django debug pages (default 0)
     PODSCOPE_ALLOWED_HOSTS     comma-separated host names (default localhost,127.0.0.1,[::1])
     PODSCOPE_AUTH              1 to require a Django login for the API and websocket (default 0)
-    PODSCOPE_DB                SQLite file for users and sessions (default ./podscope.sqlite3)
+    PODSCOPE_DB                SQLite file for users and sessions (default ~/.podscope/db.sqlite3)
     REDIS_URL                  read entries from this Redis instead of the embedded worker
     PODSCOPE_PREFIX            Redis key prefix (default podscope, as the workers use)
     PODSCOPE_STORE_SIZE        newest entries kept in memory (default 100000)
@@ -97,7 +97,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("PODSCOPE_DB") or str(Path.cwd() / "podscope.sqlite3"),
+        "NAME": os.environ.get("PODSCOPE_DB") or str(Path.home() / ".podscope" / "db.sqlite3"),
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("PODSCOPE_ALLOWED_HOSTS", "localhost,testserver")
+os.environ.setdefault("PODSCOPE_DB", str(Path(tempfile.mkdtemp(prefix="podscope-test-")) / "db"))
 django.setup()
 
 from dashboard import hub as hub_module  # noqa: E402

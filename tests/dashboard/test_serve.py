@@ -29,7 +29,9 @@ def free_port() -> int:
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    environment = {  # other tests' Django settings must not leak into the served hub
+        k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("PODSCOPE_")
+    }
     environment.update(env or {})
     return subprocess.Popen(
         [sys.executable, "manage.py", "podscope", *args],

@@ -181,6 +181,7 @@ class Command(BaseCommand):
             install(None)
 
     def _prepare_auth(self) -> None:
+        Path(settings.DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         if not get_user_model().objects.exists():
             self.stdout.write(

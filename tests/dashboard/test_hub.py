@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from dashboard.hub import Hub, HubConfig
+from kfl import compile_filter
+from tests.dashboard.hubentries import cluster_index, tcp_entry
+
+CART = ("10.244.1.11", 8080)
+
+
+def test_accept_validates_merges_names_and_counts() -> None:
+    hub = Hub(HubConfig(store_size=10), cluster_index())
+    first = tcp_entry(1, dst=CART, event="connect", worker="w1")
+    same_from_w2 = tcp_entry(5, dst=CART, event="connect", worker="w2")
+    hub.accept([first.to_json(), first.to_json().encode(), same_from_w2, "{", b'{"v": 1}'])
+    assert hub.accepted == 1
+    (stored,) = list(hub.store)
+    assert stored.wire["src"]["workload"] == "frontend"
+    assert stored.wire["dst"]["pod"].startswith("cart-")
+    stats = hub.stats()
+    assert stats["merge"] == {"redelivered": 1, "merged": 1}
+    assert stats["invalid"] == {"not JSON": 1, "id": 1}
+    text = hub.metrics.render().decode()
+    assert "podscope_hub_duplicates_merged_total 2.0" in text
+    assert 'podscope_hub_entries_invalid_total{reason="not JSON"} 1.0' in text
+
+
+def test_maps_follow_the_store_window() -> None:
+    hub = Hub(HubConfig(store_size=2), cluster_index())
+    hub.accept_entries([tcp_entry(n, src=("10.244.1.10", 41000 + n), dst=CART, event="connect")
+                        for n in range(1, 4)])  # fmt: skip
+    everything = hub.graph(compile_filter(""), "workload")
+    filtered = hub.graph(compile_filter("tcp"), "workload")
+    assert [edge["connections"] for edge in everything["edges"]] == [2]
+    assert [edge["connections"] for edge in filtered["edges"]] == [2]
+
+
+def test_entries_honour_limit_in_the_query() -> None:
+    hub = Hub(HubConfig(), cluster_index())
+    hub.accept_entries([tcp_entry(n, src=("10.244.1.10", 41000 + n)) for n in range(1, 6)])
+    found = hub.entries(compile_filter("tcp and limit(2)"), limit=100, before=None)
+    assert [wire["id"] for _, wire in found] == ["w1/5", "w1/4"]
