@@ -8,11 +8,12 @@ store can take them out again.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import dropwhile, islice, takewhile
 from typing import Any
+
+import orjson
 
 from dashboard.flows import Flow, NotAFlowError, read_flow
 
@@ -40,7 +41,7 @@ class Stored:
     def text(self) -> str:
         """The entry as compact JSON."""
         if self._text is None:
-            self._text = json.dumps(self.wire, separators=(",", ":"), ensure_ascii=False)
+            self._text = orjson.dumps(self.wire).decode()
         return self._text
 
     def __repr__(self) -> str:
