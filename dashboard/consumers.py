@@ -15,7 +15,8 @@ Server -> client::
                                                 context}}   the previous filter stays
     {"type": "entries", "seq", "backfill", "missed", "entries": [wire entries, oldest first]}
     {"type": "map", "level", "version", "nodes": [...], "edges": [...]}   when it changed
-    {"type": "stats", "session": {...}, "hub": {...}}   every 2 s
+    {"type": "stats", "session": {sent, dropped, queued...}, "hub": {accepted, lagSeconds,
+                             workers: {name: {packets, kernelDrops, entriesDropped...}}}}  every 2 s
     {"type": "error", "message"}          a malformed message; the session goes on
 
 The server sends at most ``ackWindow`` entries messages ahead of the client's acks; the rest
@@ -166,7 +167,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self._send_map(session)
             if now >= next_stats:
                 next_stats = now + STATS_SECONDS
-                stats = {"type": "stats", "session": session.stats(), "hub": self.hub.stats()}
+                stats = {"type": "stats", "session": session.stats(), "hub": self.hub.live_stats()}
                 await self.send(text_data=_dumps(stats))
 
     async def _send_map(self, session: Session) -> None:

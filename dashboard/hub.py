@@ -177,6 +177,18 @@ class Hub:
             "workers": self.workers,
         }
 
+    def live_stats(self) -> dict[str, Any]:
+        """The compact stats a live session gets every few seconds: ingest and each worker."""
+        return {
+            "accepted": self.accepted,
+            "invalid": sum(self.decoder.invalid.values()),
+            "merged": self.merger.stats.merged + self.merger.stats.redelivered,
+            "lagSeconds": round(self.lag_seconds, 3),
+            "stored": len(self.store),
+            "sessions": len(self.sessions),
+            "workers": {name: worker_summary(snap) for name, snap in self.workers.items()},
+        }
+
     # --- lifecycle ----------------------------------------------------------------------------
 
     @property
@@ -229,6 +241,26 @@ class Hub:
         if dropped > self._reported_dropped:
             metrics.session_entries_dropped.inc(dropped - self._reported_dropped)
             self._reported_dropped = dropped
+
+
+def worker_summary(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The capture health of one worker from its stats snapshot (absent counters are 0)."""
+
+    def count(section: str, key: str) -> int:
+        value = snapshot.get(section)
+        number = value.get(key) if isinstance(value, Mapping) else None
+        return number if isinstance(number, int) and not isinstance(number, bool) else 0
+
+    return {
+        "node": str(snapshot.get("node", "")),
+        "mode": str(snapshot.get("mode", "")),
+        "timestamp": snapshot.get("timestamp"),
+        "packets": count("pipeline", "packets"),
+        "entries": count("pipeline", "entries"),
+        "malformed": count("pipeline", "malformed"),
+        "kernelDrops": count("sniffer", "kernel_drops"),
+        "entriesDropped": count("publisher", "dropped"),
+    }
 
 
 _current: Hub | None = None

@@ -324,8 +324,8 @@ class SessionRegistry:
                 f"query of {len(query)} characters, over the {self.limits.max_query_chars} limit"
             )
         self._check_rate(session)
+        session.filter_changes.append(self._clock())  # attempts count: compiling costs CPU
         flt = compile_filter(query)
-        session.filter_changes.append(self._clock())
         self._move(session, flt, session.view.level)
         session.clear()
         self._backfill(session, self._store.newest(flt, self._backfill_size(flt)))

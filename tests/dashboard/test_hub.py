@@ -39,3 +39,31 @@ def test_entries_honour_limit_in_the_query() -> None:
     hub.accept_entries([tcp_entry(n, src=("10.244.1.10", 41000 + n)) for n in range(1, 6)])
     found = hub.entries(compile_filter("tcp and limit(2)"), limit=100, before=None)
     assert [wire["id"] for _, wire in found] == ["w1/5", "w1/4"]
+
+
+def test_live_stats_summarise_each_worker() -> None:
+    hub = Hub(HubConfig(), cluster_index())
+    hub.workers = {
+        "w1": {
+            "worker": "w1",
+            "node": "node-1",
+            "mode": "connections",
+            "pipeline": {"packets": 10, "entries": 4, "malformed": 1},
+            "sniffer": {"kernel_drops": 2},
+            "publisher": {"dropped": 3},
+        },
+        "odd": {"pipeline": "not a dict", "sniffer": {"kernel_drops": True}},
+    }
+    workers = hub.live_stats()["workers"]
+    assert workers["w1"] == {
+        "node": "node-1",
+        "mode": "connections",
+        "timestamp": None,
+        "packets": 10,
+        "entries": 4,
+        "malformed": 1,
+        "kernelDrops": 2,
+        "entriesDropped": 3,
+    }
+    assert workers["odd"]["packets"] == 0
+    assert workers["odd"]["kernelDrops"] == 0
