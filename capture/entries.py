@@ -9,15 +9,17 @@ client, or the DNS asker) is inside ``local_cidrs``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from capture.decode import IPPROTO_TCP, IPPROTO_UDP, flag_names
 from capture.dns import DnsEvent, NameIndex
 from capture.icmp import IcmpEvent
 from capture.schema import (
     MAX_STRING_CHARS,
+    SCHEMA_VERSION,
     AboutTuple,
     Address,
     DnsInfo,
@@ -84,6 +86,59 @@ def _preview(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+# The schema's frozen dataclasses are built through their slots (object.__new__, then each
+# slot's descriptor setter): their generated keyword __init__ goes through object.__setattr__ for
+# every field and cost three times as much, which was a third of the pipeline's time per entry.
+# _slot_setters checks each class's fields at import, so a field added to capture/schema.py
+# fails here loudly instead of leaving an unset slot.
+_new = object.__new__
+_Setter = Callable[[object, object], None]
+
+
+def _slot_setters(cls: type, names: str) -> tuple[_Setter, ...]:
+    """The slot setters of frozen dataclass ``cls``, whose fields must be ``names`` in order."""
+    fields = tuple(field.name for field in dataclasses.fields(cls))
+    if fields != tuple(names.split()) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"capture/entries.py builds {cls.__name__} field by field: update it")
+    return tuple(getattr(cls, name).__set__ for name in fields)
+
+
+(_ENTRY_ID, _ENTRY_WORKER, _ENTRY_NODE, _ENTRY_TIMESTAMP, _ENTRY_PROTOCOL, _ENTRY_SRC, _ENTRY_DST,
+ _ENTRY_ELAPSED_TIME, _ENTRY_OUTGOING, _ENTRY_REQUEST_SIZE, _ENTRY_RESPONSE_SIZE, _ENTRY_PACKETS,
+ _ENTRY_TCP, _ENTRY_DNS, _ENTRY_ICMP, _ENTRY_PAYLOAD, _ENTRY_SUMMARY, _ENTRY_V) = _slot_setters(
+    Entry, "id worker node timestamp protocol src dst elapsed_time outgoing request_size "
+    "response_size packets tcp dns icmp payload summary v")  # fmt: skip
+(_ENDPOINT_IP, _ENDPOINT_PORT, _ENDPOINT_NAME, _ENDPOINT_NAMESPACE, _ENDPOINT_POD,
+ _ENDPOINT_SERVICE, _ENDPOINT_WORKLOAD, _ENDPOINT_KIND) = _slot_setters(
+    Endpoint, "ip port name namespace pod service workload kind")  # fmt: skip
+(_TCP_EVENT, _TCP_STATE, _TCP_FLAGS, _TCP_RTT, _TCP_RETRANSMITS, _TCP_RESET_BY,
+ _TCP_PARTIAL) = _slot_setters(
+    TcpInfo, "event state flags rtt retransmits reset_by partial")  # fmt: skip
+_PAYLOAD_REQUEST, _PAYLOAD_RESPONSE = _slot_setters(Payload, "request response")
+
+
+def _new_endpoint(ip: str, port: int, name: str, kind: str) -> Endpoint:
+    """``Endpoint(ip=ip, port=port, name=name, kind=kind)``, built through its slots."""
+    endpoint = _new(Endpoint)
+    _ENDPOINT_IP(endpoint, ip)
+    _ENDPOINT_PORT(endpoint, port)
+    _ENDPOINT_NAME(endpoint, name)
+    _ENDPOINT_NAMESPACE(endpoint, "")
+    _ENDPOINT_POD(endpoint, "")
+    _ENDPOINT_SERVICE(endpoint, "")
+    _ENDPOINT_WORKLOAD(endpoint, "")
+    _ENDPOINT_KIND(endpoint, kind)
+    return endpoint
+
+
+def _new_payload(request: str, response: str) -> Payload:
+    """``Payload(request, response)``, built through its slots."""
+    payload = _new(Payload)
+    _PAYLOAD_REQUEST(payload, request)
+    _PAYLOAD_RESPONSE(payload, response)
+    return payload
+
+
 class EntryFactory:
     """Builds the entries of one worker, numbering them ``<worker>/<sequence>``."""
 
@@ -103,23 +158,33 @@ class EntryFactory:
 
     def tcp(self, event: TcpEvent) -> Entry:
         """The entry of a TCP connection event."""
-        words = [event.event]
-        if event.reset_by:
-            words.append(f"by {event.reset_by}")
-        if event.event == "connect":
-            words.append("" if event.rtt is None else f"rtt {event.rtt * 1000:.1f} ms")
+        name = event.event
+        words = f"{name} by {event.reset_by}" if event.reset_by else name
+        if name == "connect":
+            if event.rtt is not None:
+                words = f"{words} rtt {event.rtt * 1000:.1f} ms"
+        elif name in _WITH_SIZES:
+            sizes = f"{human_bytes(event.request_size)} / {human_bytes(event.response_size)}"
+            words = f"{words} {sizes} {human_duration(event.end - event.start)}"
         else:
-            if event.event in _WITH_SIZES:
-                sizes = f"{human_bytes(event.request_size)} / {human_bytes(event.response_size)}"
-                words.append(sizes)
-            words.append(human_duration(event.end - event.start))
+            words = f"{words} {human_duration(event.end - event.start)}"
         if event.note:
-            words.append(f"({event.note})")
+            words = f"{words} ({event.note})"
         if event.partial:
-            words.append("(partial)")
+            words += " (partial)"
         payload = None
         if event.request_preview or event.response_preview:
-            payload = Payload(_preview(event.request_preview), _preview(event.response_preview))
+            payload = _new_payload(
+                _preview(event.request_preview), _preview(event.response_preview)
+            )
+        info = _new(TcpInfo)  # TcpInfo(...) with every field, built through its slots
+        _TCP_EVENT(info, name)
+        _TCP_STATE(info, event.state)
+        _TCP_FLAGS(info, _FLAG_NAMES[event.flags])
+        _TCP_RTT(info, None if event.rtt is None else round(event.rtt * 1000, 3))
+        _TCP_RETRANSMITS(info, event.retransmits)
+        _TCP_RESET_BY(info, event.reset_by)
+        _TCP_PARTIAL(info, event.partial)
         return self._entry(
             _TCP,
             src=event.client,
@@ -128,19 +193,11 @@ class EntryFactory:
             dst_port=event.server_port,
             start=event.start,
             end=event.end,
-            summary=" ".join([word for word in words if word]),
+            summary=words,
             request_size=event.request_size,
             response_size=event.response_size,
             packets=event.packets,
-            tcp=TcpInfo(
-                event=event.event,
-                state=event.state,
-                flags=_FLAG_NAMES[event.flags],
-                rtt=None if event.rtt is None else round(event.rtt * 1000, 3),
-                retransmits=event.retransmits,
-                reset_by=event.reset_by,
-                partial=event.partial,
-            ),
+            tcp=info,
             payload=payload,
         )
 
@@ -247,25 +304,26 @@ class EntryFactory:
             arrow = f"{src_text}:{src_port} -> {dst_text}:{dst_port}"
         else:
             arrow = f"[{src_text}]:{src_port} -> [{dst_text}]:{dst_port}"
-        return Entry(
-            id=f"{self._worker}/{self._sequence}",
-            worker=self._worker,
-            node=self._node,
-            timestamp=_ms(start),
-            protocol=proto_info,
-            src=Endpoint(ip=src_text, port=src_port),
-            dst=self._endpoint(dst_text, dst_port, name, kind),
-            elapsed_time=_ms(end - start),
-            outgoing=self._local_address(src),
-            request_size=request_size,
-            response_size=response_size,
-            packets=packets,
-            tcp=tcp,
-            dns=dns,
-            icmp=icmp,
-            payload=payload,
-            summary=f"{arrow} {summary}"[:MAX_STRING_CHARS],
-        )
+        entry = _new(Entry)
+        _ENTRY_ID(entry, f"{self._worker}/{self._sequence}")
+        _ENTRY_WORKER(entry, self._worker)
+        _ENTRY_NODE(entry, self._node)
+        _ENTRY_TIMESTAMP(entry, _ms(start))
+        _ENTRY_PROTOCOL(entry, proto_info)
+        _ENTRY_SRC(entry, _new_endpoint(src_text, src_port, "", "unknown"))
+        _ENTRY_DST(entry, self._endpoint(dst_text, dst_port, name, kind))
+        _ENTRY_ELAPSED_TIME(entry, _ms(end - start))
+        _ENTRY_OUTGOING(entry, self._local_address(src))
+        _ENTRY_REQUEST_SIZE(entry, request_size)
+        _ENTRY_RESPONSE_SIZE(entry, response_size)
+        _ENTRY_PACKETS(entry, packets)
+        _ENTRY_TCP(entry, tcp)
+        _ENTRY_DNS(entry, dns)
+        _ENTRY_ICMP(entry, icmp)
+        _ENTRY_PAYLOAD(entry, payload)
+        _ENTRY_SUMMARY(entry, f"{arrow} {summary}"[:MAX_STRING_CHARS])
+        _ENTRY_V(entry, SCHEMA_VERSION)
+        return entry
 
     def _endpoint(self, ip: str, port: int, name: str, kind: str) -> Endpoint:
         """A shared Endpoint for a destination: a service is the destination of many entries."""
@@ -274,7 +332,7 @@ class EntryFactory:
         if found is None:
             if len(self._endpoints) >= _MAX_SHARED_ENDPOINTS:
                 self._endpoints.clear()
-            found = self._endpoints[key] = Endpoint(ip=ip, port=port, name=name, kind=kind)
+            found = self._endpoints[key] = _new_endpoint(ip, port, name, kind)
         return found
 
     def _local_address(self, address: bytes) -> bool:
