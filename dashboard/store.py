@@ -17,6 +17,7 @@ import orjson
 
 from dashboard.flows import Flow, NotAFlowError, read_flow
 
+TEXT_WINDOW = 20_000  # entries whose JSON stays cached: live sends reuse it, older re-encode
 WireEntry = Mapping[str, Any]
 Predicate = Callable[[WireEntry], bool]
 
@@ -39,10 +40,14 @@ class Stored:
 
     @property
     def text(self) -> str:
-        """The entry as compact JSON."""
+        """The entry as compact JSON (kept while the entry is among the newest ones)."""
         if self._text is None:
             self._text = orjson.dumps(self.wire).decode()
         return self._text
+
+    def forget_text(self) -> None:
+        """Drop the cached JSON (the store keeps it only for recent entries)."""
+        self._text = None
 
     def __repr__(self) -> str:
         return f"Stored({self.seq}, {self.wire!r})"
@@ -55,6 +60,7 @@ class EntryStore:
         if capacity < 1:
             raise ValueError(f"store capacity must be positive, not {capacity}")
         self._entries: deque[Stored] = deque()
+        self._recent: deque[Stored] = deque()  # the newest TEXT_WINDOW, whose JSON is kept
         self._capacity = capacity
         self._next_seq = 1
 
@@ -85,6 +91,9 @@ class EntryStore:
             added.append(Stored(self._next_seq, wire, _flow(wire)))
             self._next_seq += 1
         self._entries.extend(added)
+        self._recent.extend(added)
+        while len(self._recent) > TEXT_WINDOW:
+            self._recent.popleft().forget_text()
         overflow = len(self._entries) - self._capacity
         evicted = [self._entries.popleft() for _ in range(max(0, overflow))]
         return added, evicted

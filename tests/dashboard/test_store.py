@@ -52,3 +52,14 @@ def test_after_returns_entries_stored_since_a_sequence_number() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         EntryStore(0)
+
+
+def test_json_text_is_kept_for_recent_entries_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dashboard.store.TEXT_WINDOW", 2)
+    store = EntryStore(10)
+    added, _ = store.add(wires(0, 2))
+    assert [stored.text for stored in added] == ['{"n":0}', '{"n":1}']
+    newer, _ = store.add(wires(2, 1))
+    assert newer[0].text == '{"n":2}'
+    assert [stored._text for stored in added] == [None, '{"n":1}']
+    assert added[0].text == '{"n":0}'  # encoded again on demand
