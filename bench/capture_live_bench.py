@@ -33,6 +33,7 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -145,7 +146,7 @@ def _start_worker(lab: Lab, args: list[str]) -> subprocess.Popen[str]:
     return worker
 
 
-def _lab_redis(lab: Lab, stack: ExitStack) -> redis.Redis[bytes]:
+def _lab_redis(lab: Lab, stack: ExitStack) -> redis.Redis:
     """A private redis-server inside the node namespace (the worker's Redis), and a client."""
     server = subprocess.Popen(
         lab.command(
@@ -167,7 +168,7 @@ def _lab_redis(lab: Lab, stack: ExitStack) -> redis.Redis[bytes]:
     stack.callback(server.wait)
     stack.callback(server.kill)
     with lab.inside(lab.node_ns):
-        client: redis.Redis[bytes] = redis.Redis(port=REDIS_PORT)
+        client: redis.Redis = redis.Redis(port=REDIS_PORT)
         for _ in range(100):
             try:
                 client.ping()
@@ -219,7 +220,8 @@ def bench_connections(options: argparse.Namespace) -> None:
         cpu_after, wall_after = _cpu_seconds(worker.pid), time.monotonic()
         _stop(worker)
         client_ips = [pod.ip for pod in clients]
-        stream = client.xrange(f"{prefix}:entries", "-", "+")
+        reply = client.xrange(f"{prefix}:entries", "-", "+")
+        stream = cast(list[tuple[bytes, dict[bytes, bytes]]], reply)
         entries = [json.loads(fields[b"entry"]) for _, fields in stream]
         snapshot = json.loads(client.hget(f"{prefix}:workers", "bench") or b"{}")
     closes: dict[tuple[str, int, int], tuple[int, int]] = {}

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
+from redis.typing import EncodableT
 
 from capture.schema import Entry
 
@@ -111,7 +112,7 @@ class PublisherStats:
         return asdict(self)
 
 
-def connect(url: str, timeout: float = 2.0) -> redis.Redis[bytes]:
+def connect(url: str, timeout: float = 2.0) -> redis.Redis:
     """A Redis client for ``url`` (no I/O yet); raise PublishError for a malformed URL."""
     try:
         return redis.Redis.from_url(
@@ -250,8 +251,7 @@ class Publisher:
         for message in batch:
             pipe.xadd(self._keys.entries, {"entry": message}, maxlen=self._maxlen, approximate=True)
         if snapshots:
-            mapping: dict[str | bytes, str | bytes | int | float] = {}
-            mapping.update(snapshots)
+            mapping: dict[EncodableT, EncodableT] = dict(snapshots)
             pipe.hset(self._keys.workers, mapping=mapping)
         pipe.execute()
 
@@ -321,7 +321,7 @@ class ScopeWatcher:
                 self._stopping.wait(self._backoff.delay(failures))
 
     def _follow(self) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(self._keys.scope_channel)
             self._refresh()

@@ -25,6 +25,7 @@ from capture.lab import Lab, enter_netns
 from capture.labnet import TcpServer, tcp_exchange
 from capture.schema import Entry
 from tests.capture.livecapture import require_lab
+from tests.capture.redisread import stream_messages
 
 REPO = Path(__file__).resolve().parents[2]
 ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
@@ -156,7 +157,7 @@ def test_no_capture_permission_exits_2() -> None:
 @pytest.mark.redis
 def test_pcap_to_redis_stream_and_stats(one_connection_pcap: Path) -> None:
     url, prefix = "redis://127.0.0.1:6379/15", f"clitest-{secrets.token_hex(4)}"
-    client: redis.Redis[bytes] = redis.Redis.from_url(url)
+    client: redis.Redis = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.ConnectionError:
@@ -167,7 +168,7 @@ def test_pcap_to_redis_stream_and_stats(one_connection_pcap: Path) -> None:
             "--worker", "w9", "--node", "n9",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        messages = client.xrange(f"{prefix}:entries", "-", "+")
+        messages = stream_messages(client, f"{prefix}:entries")
         entries = [Entry.from_json(fields[b"entry"]) for _, fields in messages]
         assert [e.tcp.event for e in entries if e.tcp is not None] == ["connect", "close"]
         snapshot = json.loads(client.hget(f"{prefix}:workers", "w9") or b"{}")

@@ -17,6 +17,7 @@ import redis
 
 from capture.publish import Backoff, Publisher, PublishError, RedisKeys, ScopeWatcher
 from capture.schema import Endpoint, Entry, Node, TcpInfo, protocol
+from tests.capture.redisread import stream_messages
 
 SHARED_URL = "redis://127.0.0.1:6379/15"
 PRIVATE_PORT = 6390
@@ -48,15 +49,15 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def stream_ids(client: redis.Redis[bytes], keys: RedisKeys) -> list[str]:
+def stream_ids(client: redis.Redis, keys: RedisKeys) -> list[str]:
     return [
-        Entry.from_json(fields[b"entry"]).id for _, fields in client.xrange(keys.entries, "-", "+")
+        Entry.from_json(fields[b"entry"]).id for _, fields in stream_messages(client, keys.entries)
     ]
 
 
 @pytest.fixture
-def shared() -> Iterator[tuple[redis.Redis[bytes], RedisKeys]]:
-    client: redis.Redis[bytes] = redis.Redis.from_url(SHARED_URL)
+def shared() -> Iterator[tuple[redis.Redis, RedisKeys]]:
+    client: redis.Redis = redis.Redis.from_url(SHARED_URL)
     try:
         client.ping()
     except redis.ConnectionError:
@@ -121,7 +122,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @pytest.mark.redis
 def test_entries_reach_the_stream_as_entry_json(
-    shared: tuple[redis.Redis[bytes], RedisKeys],
+    shared: tuple[redis.Redis, RedisKeys],
 ) -> None:
     client, keys = shared
     publisher = Publisher(SHARED_URL, prefix=keys.prefix, batch_size=7).start()
@@ -129,14 +130,14 @@ def test_entries_reach_the_stream_as_entry_json(
     publisher.submit(entries)
     publisher.close()
     assert stream_ids(client, keys) == [entry.id for entry in entries]
-    first = client.xrange(keys.entries, "-", "+", count=1)[0][1][b"entry"]
+    first = stream_messages(client, keys.entries, count=1)[0][1][b"entry"]
     assert Entry.from_json(first) == entries[0]
     stats = publisher.stats
     assert (stats.submitted, stats.published, stats.dropped, stats.queued) == (50, 50, 0, 0)
 
 
 @pytest.mark.redis
-def test_stream_is_capped_approximately(shared: tuple[redis.Redis[bytes], RedisKeys]) -> None:
+def test_stream_is_capped_approximately(shared: tuple[redis.Redis, RedisKeys]) -> None:
     client, keys = shared
     publisher = Publisher(SHARED_URL, prefix=keys.prefix, maxlen=100).start()
     publisher.submit(make_entries(2000))
@@ -148,7 +149,7 @@ def test_stream_is_capped_approximately(shared: tuple[redis.Redis[bytes], RedisK
 
 @pytest.mark.redis
 def test_stats_snapshot_lands_in_the_workers_hash(
-    shared: tuple[redis.Redis[bytes], RedisKeys],
+    shared: tuple[redis.Redis, RedisKeys],
 ) -> None:
     client, keys = shared
     publisher = Publisher(SHARED_URL, prefix=keys.prefix).start()
@@ -216,7 +217,7 @@ def test_killed_redis_loses_nothing_that_fit_in_the_queue(
     assert stats.dropped == 0
     assert stats.reconnects >= 1
     assert stats.connected
-    client: redis.Redis[bytes] = redis.Redis.from_url(url)
+    client: redis.Redis = redis.Redis.from_url(url)
     ids = stream_ids(client, keys)
     client.close()
     publisher.close()
@@ -235,7 +236,7 @@ def test_overflow_while_redis_is_down_is_counted_exactly(private_redis: PrivateR
     private_redis.start()
     wait_for(lambda: publisher.stats.queued == 0 and publisher.stats.in_flight == 0, timeout=20)
     stats = publisher.stats
-    client: redis.Redis[bytes] = redis.Redis.from_url(url)
+    client: redis.Redis = redis.Redis.from_url(url)
     ids = stream_ids(client, keys)
     client.close()
     publisher.close()
@@ -246,7 +247,7 @@ def test_overflow_while_redis_is_down_is_counted_exactly(private_redis: PrivateR
 
 @pytest.mark.redis
 def test_scope_watcher_follows_pubsub_nudges_and_polls(
-    shared: tuple[redis.Redis[bytes], RedisKeys],
+    shared: tuple[redis.Redis, RedisKeys],
 ) -> None:
     client, keys = shared
     seen: list[str] = []
