@@ -221,7 +221,7 @@ async def produce(prefix: str, rate: int, seconds: float, sent: dict[str, float]
         await pipe.execute()
         next_tick = started + (number / per_tick) * tick
         await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-    await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
+    await redis.aclose()
     return number
 
 

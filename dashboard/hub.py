@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from capture.schema import Entry
 from dashboard.export import render, who_calls_whom
 from dashboard.graph import ConnectivityGraph, GraphSet, Level
 from dashboard.ingest import EntryDecoder, EntrySource, RawEntry, RedisEntrySource, run_ingest
@@ -98,7 +97,7 @@ class Hub:
 
     # --- ingest -------------------------------------------------------------------------------
 
-    def accept(self, raw: list[RawEntry]) -> None:
+    def accept(self, raw: Sequence[RawEntry]) -> None:
         """Ingest one batch: validate, merge, name, store, map, metrics, sessions."""
         decode = self.decoder.decode
         is_duplicate = self.merger.is_duplicate
@@ -119,10 +118,6 @@ class Hub:
         self.accepted += len(added)
         self.metrics.entries_ingested.inc(len(added))
         self._sync_counters()
-
-    def accept_entries(self, entries: list[Entry]) -> None:
-        """Ingest entries built in this process (tests, the embedded worker)."""
-        self.accept(list(entries))
 
     def update_source(self, source: EntrySource) -> None:
         """Take the source's worker stats, lag and counters (once per ingest batch)."""

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -141,7 +141,7 @@ class RedisEntrySource:
         decoder: EntryDecoder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client: aioredis.Redis[bytes] = aioredis.Redis.from_url(
+        self._client: aioredis.Redis = aioredis.Redis.from_url(
             url, socket_connect_timeout=2.0, socket_timeout=5.0, decode_responses=False
         )
         self._keys = RedisKeys(prefix)
@@ -198,7 +198,7 @@ class RedisEntrySource:
 
     async def close(self) -> None:
         """Close the Redis connection pool."""
-        await self._client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
+        await self._client.aclose()
 
     def _messages(self, reply: Any) -> list[RawEntry]:
         out: list[RawEntry] = []
@@ -233,7 +233,8 @@ class RedisEntrySource:
                 self._decoder.count_malformed_message(f"worker stats of {name!r} are not JSON")
                 continue
             if isinstance(snapshot, dict):
-                workers[name.decode("utf-8", "replace")] = snapshot
+                key = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+                workers[key] = snapshot
         self._workers = workers
 
     async def _failed(self, exc: BaseException) -> None:
@@ -342,7 +343,7 @@ class LocalEntrySource:
 class BatchConsumer(Protocol):
     """What :func:`run_ingest` feeds (the hub)."""
 
-    def accept(self, raw: list[RawEntry]) -> None:
+    def accept(self, raw: Sequence[RawEntry]) -> None:
         """Take one batch of raw entries."""
 
     def update_source(self, source: EntrySource) -> None:

@@ -41,7 +41,7 @@ def client() -> AsyncClient:
 @pytest.fixture
 async def hub() -> AsyncIterator[Hub]:
     with installed(Hub(HubConfig(store_size=100), cluster_index())) as hub:
-        hub.accept_entries(traffic())
+        hub.accept(traffic())
         yield hub
 
 
@@ -189,7 +189,7 @@ async def test_targeting_writes_node_scopes_to_redis(client: AsyncClient, prefix
     writer = RedisScopes(REDIS_URL, prefix)
     keys = RedisKeys(prefix)
     reader = redis.Redis.from_url(REDIS_URL)
-    pubsub = reader.pubsub(ignore_subscribe_messages=True)
+    pubsub = reader.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     pubsub.subscribe(keys.scope_channel)
     try:
         with installed(Hub(HubConfig(prefix=prefix), index, scopes=writer)):

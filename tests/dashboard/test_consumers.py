@@ -50,7 +50,7 @@ async def receive_type(communicator: WebsocketCommunicator, kind: str) -> dict[s
 
 
 async def test_hello_then_filter_ok_and_backfill(hub: Hub) -> None:
-    hub.accept_entries(connect_entries(3))
+    hub.accept(connect_entries(3))
     communicator, hello = await open_session()
     assert hello["type"] == "hello"
     assert hello["ackWindow"] == hub.config.limits.ack_window
@@ -88,7 +88,7 @@ async def test_live_entries_only_match_the_session_filter(hub: Hub) -> None:
     backfill = await receive_type(communicator, "entries")
     await communicator.send_json_to({"type": "ack", "seq": backfill["seq"]})
     internal = tcp_entry(99, src=SHOP, dst=("10.244.1.11", 8080), event="connect")
-    hub.accept_entries([internal, *connect_entries(2, start=10)])
+    hub.accept([internal, *connect_entries(2, start=10)])
     live = await receive_type(communicator, "entries")
     assert live["backfill"] is False
     assert [e["id"] for e in live["entries"]] == ["w1/10", "w1/11"]
@@ -96,7 +96,7 @@ async def test_live_entries_only_match_the_session_filter(hub: Hub) -> None:
 
 
 async def test_map_and_stats_messages(hub: Hub) -> None:
-    hub.accept_entries(connect_entries(2))
+    hub.accept(connect_entries(2))
     communicator, _ = await open_session()
     map_message = await receive_type(communicator, "map")
     assert map_message["level"] == "namespace"
@@ -120,7 +120,7 @@ async def test_slow_client_is_told_how_many_entries_it_missed(hub: Hub) -> None:
     unacked = await receive_type(communicator, "entries")  # the (empty) backfill, not acked
     (session,) = hub.sessions.sessions()
     for batch in range(4):
-        hub.accept_entries(connect_entries(3, start=1 + batch * 3))
+        hub.accept(connect_entries(3, start=1 + batch * 3))
     assert session.stats()["dropped"] == 9  # whole batches of 3 dropped until 5 fit
     await communicator.send_json_to({"type": "ack", "seq": unacked["seq"]})
     message = await receive_type(communicator, "entries")
@@ -134,7 +134,7 @@ async def test_pause_and_resume(hub: Hub) -> None:
     await communicator.send_json_to({"type": "pause"})
     await communicator.send_json_to({"type": "ack", "seq": 5})
     await receive_type(communicator, "error")  # the pause was handled before this reply
-    hub.accept_entries(connect_entries(2))
+    hub.accept(connect_entries(2))
     (session,) = hub.sessions.sessions()
     assert session.next_message() is None
     await communicator.send_json_to({"type": "resume"})

@@ -26,7 +26,7 @@ def test_accept_validates_merges_names_and_counts() -> None:
 
 def test_maps_follow_the_store_window() -> None:
     hub = Hub(HubConfig(store_size=2), cluster_index())
-    hub.accept_entries([tcp_entry(n, src=("10.244.1.10", 41000 + n), dst=CART, event="connect")
+    hub.accept([tcp_entry(n, src=("10.244.1.10", 41000 + n), dst=CART, event="connect")
                         for n in range(1, 4)])  # fmt: skip
     everything = hub.graph(compile_filter(""), "workload")
     filtered = hub.graph(compile_filter("tcp"), "workload")
@@ -36,7 +36,7 @@ def test_maps_follow_the_store_window() -> None:
 
 def test_entries_honour_limit_in_the_query() -> None:
     hub = Hub(HubConfig(), cluster_index())
-    hub.accept_entries([tcp_entry(n, src=("10.244.1.10", 41000 + n)) for n in range(1, 6)])
+    hub.accept([tcp_entry(n, src=("10.244.1.10", 41000 + n)) for n in range(1, 6)])
     found = hub.entries(compile_filter("tcp and limit(2)"), limit=100, before=None)
     assert [wire["id"] for _, wire in found] == ["w1/5", "w1/4"]
 

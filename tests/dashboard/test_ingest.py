@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -62,7 +62,7 @@ class Collector:
         self.raw: list[RawEntry] = []
         self.updates = 0
 
-    def accept(self, raw: list[RawEntry]) -> None:
+    def accept(self, raw: Sequence[RawEntry]) -> None:
         self.raw += raw
 
     def update_source(self, source: Any) -> None:
