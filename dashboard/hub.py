@@ -108,12 +108,16 @@ class Hub:
             if entry is not None and not is_duplicate(entry):
                 wires.append(name_entry(entry).to_wire())
         added, evicted = self.store.add(wires)
-        graphs, observe = self.graphs, self.metrics.observe
-        for stored in added:
-            graphs.add(stored.wire)
+        levels, observe = tuple(self.graphs.graphs.values()), self.metrics.observe
+        for stored in added:  # the flow the store read once feeds the three map levels
+            if stored.flow is not None:
+                for graph in levels:
+                    graph.add_flow(stored.flow)
             observe(stored.wire)
         for stored in evicted:
-            graphs.remove(stored.wire)
+            if stored.flow is not None:
+                for graph in levels:
+                    graph.remove_flow(stored.flow)
         self.sessions.dispatch(added, evicted)
         self.accepted += len(added)
         self.metrics.entries_ingested.inc(len(added))
