@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import redis
+
+from dashboard.scopes import LocalScopes, Targeting
+from dashboard.targeting import TargetingSpec
+from tests.dashboard.hubentries import LAYOUT, cluster_index, pod
+
+
+def test_scopes_follow_pods_as_they_come_and_go() -> None:
+    index = cluster_index()
+    requested: list[str] = []
+    targeting = Targeting(index, LocalScopes("node-1", requested.append))
+    targeting.set(TargetingSpec(namespaces=("payments",)))
+    assert requested == ["host 10.244.1.12"]
+    targeting.refresh()
+    assert requested == ["host 10.244.1.12"]  # nothing changed: nothing delivered again
+    pods = [pod(ns, name, ip) for ns, name, ip in LAYOUT]
+    index.replace("Pod", [*pods, pod("payments", "ledger", "10.244.1.20")])
+    targeting.refresh()
+    assert requested[-1] == "host 10.244.1.12 or host 10.244.1.20"
+    assert targeting.scopes() == {"node-1": "host 10.244.1.12 or host 10.244.1.20"}
+
+
+class FlakySink:
+    def __init__(self) -> None:
+        self.fail = True
+        self.applied: list[dict[str, str]] = []
+
+    def apply(self, scopes: Mapping[str, str]) -> None:
+        if self.fail:
+            raise redis.ConnectionError("redis is down")
+        self.applied.append(dict(scopes))
+
+    def load_spec(self) -> TargetingSpec | None:
+        return None
+
+    def save_spec(self, spec: TargetingSpec) -> None:
+        return None
+
+
+def test_delivery_failures_are_counted_and_retried() -> None:
+    sink = FlakySink()
+    targeting = Targeting(cluster_index(), sink)
+    targeting.set(TargetingSpec(pod_regex="^cart-"))
+    assert targeting.errors == 1
+    assert targeting.scopes() == {}
+    sink.fail = False
+    targeting.refresh()
+    assert sink.applied == [{"node-1": "host 10.244.1.11"}]
