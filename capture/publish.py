@@ -39,7 +39,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
-from redis.typing import EncodableT
 
 from capture.schema import Entry
 
@@ -250,9 +249,8 @@ class Publisher:
         pipe = self._client.pipeline(transaction=False)
         for message in batch:
             pipe.xadd(self._keys.entries, {"entry": message}, maxlen=self._maxlen, approximate=True)
-        if snapshots:
-            mapping: dict[EncodableT, EncodableT] = dict(snapshots)
-            pipe.hset(self._keys.workers, mapping=mapping)
+        for worker, snapshot in snapshots.items():
+            pipe.hset(self._keys.workers, worker, snapshot)
         pipe.execute()
 
     def _requeue(self, batch: list[str], snapshots: dict[str, str], exc: Exception) -> None:

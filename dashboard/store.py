@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import dropwhile, islice, takewhile
 from typing import Any
 
-import orjson
+import msgspec
 
 from dashboard.flows import Flow, NotAFlowError, read_flow
 
@@ -42,7 +42,7 @@ class Stored:
     def text(self) -> str:
         """The entry as compact JSON (kept while the entry is among the newest ones)."""
         if self._text is None:
-            self._text = orjson.dumps(self.wire).decode()
+            self._text = msgspec.json.encode(self.wire).decode()
         return self._text
 
     def forget_text(self) -> None:
