@@ -48,7 +48,8 @@ TCP_FLAG_NAMES = ((FIN, "FIN"), (SYN, "SYN"), (RST, "RST"), (PSH, "PSH"), (ACK, 
                   (URG, "URG"), (ECE, "ECE"), (CWR, "CWR"))  # fmt: skip
 """Each TCP flag bit and its conventional name, in header bit order."""
 
-_ETH_IPV4 = 0x0800
+ETH_IPV4 = 0x0800
+"""The ethertype of IPv4."""
 _ETH_IPV6 = 0x86DD
 _ETH_VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})
 _BSD_AF_INET = frozenset({2})
@@ -63,7 +64,14 @@ _TCP_HEADER = struct.Struct("!HHIIBB")
 _UDP_HEADER = struct.Struct("!HHH")
 _U16 = struct.Struct("!H")
 _PORTS = struct.Struct("!HH")
-_ETH_IPV4_PREFIX = struct.Struct("!HBxH2xHxB")  # ethertype, version/IHL, total, fragment, proto
+ETH_IPV4_TCP = struct.Struct("!HBxH2xHxB10xHHIIBB")
+"""The common case, an untagged Ethernet frame carrying unfragmented TCP in IPv4 without options,
+read in one go from byte 12 (the ethertype) to 48: ethertype, version/IHL, total length,
+fragment field, protocol, source port, destination port, sequence number, acknowledgement
+number, data offset byte, flags. The frame is of that case (and :func:`tcp_packet` applies) when
+it has at least 54 bytes, the ethertype is 0x0800, version/IHL 0x45, the protocol 6, the
+fragment offset and MF bit 0, and the payload starts (34 + 4 * data offset) between bytes 54
+and the captured end of the IP packet. :func:`decode` and the pipeline's fast path check this."""
 _U32_LE = struct.Struct("<I")
 _U32_BE = struct.Struct("!I")
 
@@ -169,24 +177,41 @@ def decode(data: bytes, linktype: int) -> Packet:
     """Decode one frame of pcap link type ``linktype``; raise a DecodeError if it is not usable."""
     if linktype == DLT_EN10MB and len(data) >= 54:
         # The common case in one go: untagged Ethernet, IPv4 without options, unfragmented TCP.
-        ethertype, version_ihl, total, fragment, proto = _ETH_IPV4_PREFIX.unpack_from(data, 12)
+        (ethertype, version_ihl, total, fragment, proto, sport, dport, seq, ack, offset_byte,
+         flags) = ETH_IPV4_TCP.unpack_from(data, 12)  # fmt: skip
+        end = 14 + total
+        payload_start = 34 + (offset_byte >> 4) * 4
+        captured_end = min(end, len(data))
         if (
-            ethertype == _ETH_IPV4
+            ethertype == ETH_IPV4
             and version_ihl == 0x45
             and proto == IPPROTO_TCP
             and not fragment & 0x3FFF
-            and total >= 40
+            and 54 <= payload_start <= captured_end
         ):
-            end = 14 + total
-            captured_end = min(end, len(data))
-            sport, dport, seq, ack, offset_byte, flags = _TCP_HEADER.unpack_from(data, 34)
-            payload_start = 34 + (offset_byte >> 4) * 4
-            if 54 <= payload_start <= captured_end:
-                options = tcp_options(data, 54, payload_start) if flags & SYN else None
-                return _new_packet(Packet, (IPPROTO_TCP, data[26:38], sport, dport, flags, seq,
-                                   ack, data, payload_start, end - payload_start, captured_end,
-                                   options, 14))  # fmt: skip
+            return tcp_packet(data, sport, dport, seq, ack, flags, payload_start, end, captured_end)
     return _decode_any(data, linktype)
+
+
+def tcp_packet(  # noqa: PLR0917 (per packet: positional arguments are the cheapest)
+    data: bytes,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    payload_start: int,
+    end: int,
+    captured_end: int,
+) -> Packet:
+    """The Packet of a frame of the common case (ETH_IPV4_TCP's checks passed), from its fields.
+
+    ``end`` is where the IP packet ends (14 + its total length), ``captured_end`` where the
+    captured bytes of it end. Raise MalformedError if a SYN's options overrun its header.
+    """
+    options = tcp_options(data, 54, payload_start) if flags & SYN else None
+    return _new_packet(Packet, (IPPROTO_TCP, data[26:38], sport, dport, flags, seq, ack, data,
+                       payload_start, end - payload_start, captured_end, options, 14))  # fmt: skip
 
 
 def _decode_any(data: bytes, linktype: int) -> Packet:
@@ -217,7 +242,7 @@ def _decode_any(data: bytes, linktype: int) -> Packet:
             raise MalformedError("VLAN tag truncated")
         ethertype = (data[offset + 2] << 8) | data[offset + 3]
         offset += 4
-    if ethertype == _ETH_IPV4:
+    if ethertype == ETH_IPV4:
         return _decode_ipv4(data, offset)
     if ethertype == _ETH_IPV6:
         return _decode_ipv6(data, offset)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from capture.decode import (
+    ETH_IPV4,
+    ETH_IPV4_TCP,
     IPPROTO_TCP,
     IPPROTO_UDP,
     DecodeError,
@@ -34,11 +36,12 @@ from capture.decode import (
     Packet,
     decode,
     sll2_ifindex,
+    tcp_packet,
 )
 from capture.dedupe import Deduper
 from capture.dns import DnsTracker, NameIndex, TcpDnsStreams
 from capture.entries import EntryFactory
-from capture.frames import DLT_LINUX_SLL2
+from capture.frames import DLT_EN10MB, DLT_LINUX_SLL2
 from capture.icmp import is_error, parse_error
 from capture.schema import PROTOCOLS, Entry, Node
 from capture.tracker import CONTROL, TcpTracker
@@ -132,6 +135,7 @@ class Pipeline:
         self._full = full
         self._tcp_on = "tcp" in enabled
         self._udp_on = full and "udp" in enabled
+        self._segments = full and self._tcp_on  # the fast path of feed
         self._dns_on = "dns" in enabled
         self._icmp_on = "icmp" in enabled
         self._tcp = TcpTracker(
@@ -193,7 +197,47 @@ class Pipeline:
         self._packets += 1
         data = frame if type(frame) is bytes else bytes(frame)
         try:
-            packet = decode(data, linktype)
+            packet = None
+            if linktype == DLT_EN10MB and len(data) >= 54:
+                # decode's common case, read here so that full mode's fast path can skip the
+                # Packet: a data segment or ACK of a tracked connection (most of the traffic) is
+                # accounted from its header fields.
+                (ethertype, version_ihl, total, fragment, proto, sport, dport, seq, ack,
+                 offset_byte, flags) = ETH_IPV4_TCP.unpack_from(data, 12)  # fmt: skip
+                end = 14 + total
+                payload_start = 34 + (offset_byte >> 4) * 4
+                captured_end = min(end, len(data))
+                if (
+                    ethertype == ETH_IPV4
+                    and version_ihl == 0x45
+                    and proto == IPPROTO_TCP
+                    and not fragment & 0x3FFF
+                    and 54 <= payload_start <= captured_end
+                ):
+                    size = end - payload_start
+                    if (
+                        self._segments
+                        and not flags & CONTROL
+                        and not interface
+                        and not (size and self._dns_on and DNS_PORT in (sport, dport))
+                        and self._tcp.segment(
+                            timestamp,
+                            data[26:38],
+                            flags,
+                            seq,
+                            data,
+                            payload_start,
+                            size,
+                            captured_end,
+                        )
+                    ):
+                        self._decoded += 1
+                        return self.tick(timestamp) if timestamp >= self._next_tick else []
+                    packet = tcp_packet(
+                        data, sport, dport, seq, ack, flags, payload_start, end, captured_end
+                    )
+            if packet is None:
+                packet = decode(data, linktype)
         except MalformedError:
             self._malformed += 1
             return []

@@ -236,23 +236,42 @@ class TcpTracker:
         events = _NO_EVENTS
         if connection.state is SYN_RECEIVED and flags & ACK:
             events = (self._establish(ts, packet, connection, from_client),)
-        size = packet.payload_len
-        if size:  # the hot path of full mode: _absorb and _Side.position, inlined
+        if packet.payload_len:
             side = connection.client if from_client else connection.server
-            seq = packet.seq
-            base = side.base
-            if base is None:
-                side.base = base = seq
-            high = side.high
-            delta = (seq - base - high) & MASK
-            if delta >= HALF:
-                delta -= SPAN
-                connection.retransmits += 1
-            if delta + size > 0 and side.fin is None:
-                side.high = high + delta + size
-            if side.preview_open:
-                self._preview(side, high + delta, packet)
+            self._data(connection, side, packet.seq, packet.data, packet.payload_start,
+                       packet.payload_len, packet.captured_end)  # fmt: skip
         return events
+
+    def segment(  # noqa: PLR0917 (per packet: positional arguments are the cheapest)
+        self,
+        ts: float,
+        key: bytes,
+        flags: int,
+        seq: int,
+        data: bytes,
+        payload_start: int,
+        payload_len: int,
+        captured_end: int,
+    ) -> bool:
+        """Full mode's fast path: account a segment without SYN, FIN or RST, like :meth:`packet`.
+
+        The segment is given by its fields (see :class:`Packet`), so that the pipeline need not
+        build a Packet for the bulk of the traffic. Return False, having changed nothing, when it
+        needs :meth:`packet` instead: its flow is not tracked or awaits the handshake's last ACK.
+        """
+        found = self._flows.get(key)
+        if found is None:
+            return False
+        connection, from_client = found
+        if connection.state is SYN_RECEIVED:
+            return False
+        connection.last = ts
+        connection.flags |= flags
+        connection.packets += 1
+        if payload_len:
+            side = connection.client if from_client else connection.server
+            self._data(connection, side, seq, data, payload_start, payload_len, captured_end)
+        return True
 
     def unreachable(self, ts: float, inner: InnerTuple, note: str) -> Sequence[TcpEvent]:
         """End the connection attempt an ICMP error answered (event ``timeout``, with a note)."""
@@ -466,31 +485,56 @@ class TcpTracker:
     def _absorb(self, packet: Packet, connection: _Connection, from_client: bool) -> None:
         side = connection.client if from_client else connection.server
         seq = packet.seq + 1 if packet.flags & SYN else packet.seq
-        if side.base is None:
-            side.base = seq
-        start = side.position(seq, True)
-        end = start + packet.payload_len
-        if start < side.high:
-            connection.retransmits += 1
-        if end > side.high and side.fin is None:
-            side.high = end
-        if side.preview_open:
-            self._preview(side, start, packet)
+        self._data(connection, side, seq, packet.data, packet.payload_start, packet.payload_len,
+                   packet.captured_end)  # fmt: skip
 
-    def _preview(self, side: _Side, start: int, packet: Packet) -> None:
+    def _data(  # noqa: PLR0917 (per packet: positional arguments are the cheapest)
+        self,
+        connection: _Connection,
+        side: _Side,
+        seq: int,
+        data: bytes,
+        payload_start: int,
+        payload_len: int,
+        captured_end: int,
+    ) -> None:
+        """Account ``payload_len`` bytes sent by ``side`` from ``seq``: position, retransmission,
+        preview (``_Side.position`` inlined: this runs for most packets in full mode)."""
+        base = side.base
+        if base is None:
+            side.base = base = seq
+        high = side.high
+        delta = (seq - base - high) & MASK
+        if delta >= HALF:  # starts before the highest byte seen: a retransmission
+            delta -= SPAN
+            connection.retransmits += 1
+        if delta + payload_len > 0 and side.fin is None:
+            side.high = high + delta + payload_len
+        if side.preview_open:
+            self._preview(side, high + delta, data, payload_start, payload_len, captured_end)
+
+    def _preview(  # noqa: PLR0917 (per packet: positional arguments are the cheapest)
+        self,
+        side: _Side,
+        start: int,
+        data: bytes,
+        payload_start: int,
+        payload_len: int,
+        captured_end: int,
+    ) -> None:
         limit = self._payload_bytes
         have = len(side.preview)
         if start > have:
             if side.pending is None:
                 side.pending = {}
             if start < limit and len(side.pending) < _MAX_PENDING_SEGMENTS:
-                side.pending[start] = packet.payload[: limit - start]
+                side.pending[start] = data[payload_start:captured_end][: limit - start]
             return
-        captured = packet.captured_end - packet.payload_start
+        captured = captured_end - payload_start
         if start + captured > have:
-            chunk_start = packet.payload_start + have - start
-            side.preview += packet.data[chunk_start : chunk_start + limit - have]
-        if captured < packet.payload_len and start + captured < limit:
+            chunk_start = payload_start + have - start
+            side.preview += data[chunk_start : chunk_start + limit - have]
+        if captured < payload_len and start + captured < limit:
             side.preview_open = False  # the capture cut this segment: the stream has a hole
         pending = side.pending
         while pending and len(side.preview) < limit and side.preview_open:
