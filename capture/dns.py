@@ -1,7 +1,8 @@
-"""DNS answers (parsed by scapy) to DNS events, and the per-client index of resolved names.
+"""DNS answers to DNS events, and the per-client index of resolved names.
 
-Only DNS payloads reach scapy, and only answers are fully parsed: a query just records its
-(client address, client port, id) and time, so the answer's latency can be measured.
+Only answers are fully parsed: a query just records its (client address, client port, id) and
+time, so the answer's latency can be measured. Plain answers (A, AAAA and CNAME records, the SOA
+of an NXDOMAIN) are read here; scapy parses the others, at a hundred times the cost.
 :class:`NameIndex` remembers, for each client, which name it resolved to which address, so a
 later connection from that client to that address can carry the name (``dst.name``).
 
@@ -14,6 +15,7 @@ Exception hierarchy::
 from __future__ import annotations
 
 import socket
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -28,10 +30,17 @@ RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOT
 
 _TYPE_A = 1
 _TYPE_CNAME = 5
+_TYPE_SOA = 6
 _TYPE_AAAA = 28
 _HEADER_BYTES = 12
 _MAX_TCP_MESSAGE = 65535
 _MAX_PARSED_ANSWERS = 4096
+_MAX_PLAIN_RECORDS = 32  # more answers go to scapy (which refuses over 100)
+_MAX_PLAIN_POINTERS = 8  # scapy follows at most 20 compression pointers in one name
+_PLAIN_LABEL_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+_DNS_HEADER = struct.Struct("!HHHHHH")  # id, flags, question/answer/authority/additional counts
+_RECORD_HEADER = struct.Struct("!HHIH")  # type, class, TTL, data length
+_U16 = struct.Struct("!H")
 
 
 class DnsError(ValueError):
@@ -72,9 +81,18 @@ def is_response(payload: bytes) -> bool:
 
 
 def parse_answer(payload: bytes) -> DnsAnswer:
-    """Parse a DNS response with scapy; raise DnsError unless it is a complete answer."""
+    """Parse a DNS response; raise DnsError unless it is a complete answer.
+
+    A plain answer (see :func:`_parse_plain`) is read here, in a few microseconds; any other
+    message goes to scapy, which takes a few hundred.
+    """
     if not is_response(payload):
         raise DnsError("not a DNS response")
+    answer = _parse_plain(payload)
+    return answer if answer is not None else _parse_with_scapy(payload)
+
+
+def _parse_with_scapy(payload: bytes) -> DnsAnswer:
     try:
         message = DNS(payload)
         questions = list(message.qd or ())
@@ -108,6 +126,111 @@ def parse_answer(payload: bytes) -> DnsAnswer:
         raise DnsError(f"unparsable DNS answer: {type(exc).__name__}: {exc}") from None
 
 
+def _parse_plain(payload: bytes) -> DnsAnswer | None:
+    """The answer of a plain DNS response, or None for scapy to parse it.
+
+    Plain: one question, at most ``_MAX_PLAIN_RECORDS`` answer records, each an A (4 bytes),
+    AAAA (16 bytes) or CNAME whose name fills its data, at most one authority record, an SOA
+    whose fields fill its data, and no additional records; names of letters, digits, ``-`` and
+    ``_`` (:func:`_plain_name`); nothing after the last record. For these, scapy's reading is
+    unambiguous and this gives the same DnsAnswer.
+    """
+    size = len(payload)
+    _, flags, qdcount, ancount, nscount, arcount = _DNS_HEADER.unpack_from(payload)
+    if qdcount != 1 or ancount > _MAX_PLAIN_RECORDS or nscount > 1 or arcount:
+        return None
+    found = _plain_name(payload, _HEADER_BYTES)
+    if found is None or found[1] + 4 > size:
+        return None
+    query, position = found
+    qtype = _U16.unpack_from(payload, position)[0]
+    position += 4
+    answers: list[str] = []
+    addresses: list[tuple[bytes, int]] = []
+    for _ in range(ancount):
+        owner = _plain_name(payload, position)
+        if owner is None or owner[1] + 10 > size:
+            return None
+        position = owner[1]
+        rtype, _, ttl, length = _RECORD_HEADER.unpack_from(payload, position)
+        start, position = position + 10, position + 10 + length
+        if position > size:
+            return None
+        if rtype == _TYPE_A and length == 4:
+            address = payload[start:position]
+            answers.append(socket.inet_ntop(socket.AF_INET, address))
+            addresses.append((address, ttl))
+        elif rtype == _TYPE_AAAA and length == 16:
+            address = payload[start:position]
+            answers.append(socket.inet_ntop(socket.AF_INET6, address))
+            addresses.append((address, ttl))
+        elif rtype == _TYPE_CNAME:
+            target = _plain_name(payload, start)
+            if target is None or target[1] != position:
+                return None
+            answers.append(target[0])
+        else:
+            return None
+    if nscount:  # an SOA record, as NXDOMAIN answers carry: its fields are not reported
+        owner = _plain_name(payload, position)
+        if owner is None or owner[1] + 10 > size:
+            return None
+        position = owner[1]
+        rtype, _, _, length = _RECORD_HEADER.unpack_from(payload, position)
+        end = position + 10 + length
+        primary = _plain_name(payload, position + 10) if rtype == _TYPE_SOA else None
+        mailbox = None if primary is None else _plain_name(payload, primary[1])
+        if mailbox is None or mailbox[1] + 20 != end:
+            return None
+        position = end
+    if position != size:
+        return None
+    return DnsAnswer(
+        query=query,
+        qtype=dnsqtypes.get(qtype, str(qtype)),
+        rcode=RCODE_NAMES.get(flags & 0x0F, str(flags & 0x0F)),
+        answers=tuple(answers),
+        addresses=tuple(addresses),
+    )
+
+
+def _plain_name(message: bytes, position: int) -> tuple[str, int] | None:
+    """The name at ``position`` (as :func:`_name` shows it) and the offset just past it.
+
+    None unless every label is made of ``_PLAIN_LABEL_BYTES`` and every compression pointer
+    points back before the name that uses it (so there are no loops), at most
+    ``_MAX_PLAIN_POINTERS`` of them.
+    """
+    labels: list[bytes] = []
+    end = None  # where the name ends in the message: after its first pointer, if any
+    pointers = 0
+    size = len(message)
+    while position < size:
+        length = message[position]
+        if not length:
+            if end is None:
+                end = position + 1
+            text = b".".join(labels).decode("ascii")
+            return (text or ".")[:MAX_STRING_CHARS], end
+        if length & 0xC0:
+            if length & 0xC0 != 0xC0 or position + 1 >= size or pointers == _MAX_PLAIN_POINTERS:
+                return None
+            target = (length & 0x3F) << 8 | message[position + 1]
+            if not _HEADER_BYTES <= target < position:
+                return None
+            if end is None:
+                end = position + 2
+            pointers += 1
+            position = target
+            continue
+        label = message[position + 1 : position + 1 + length]
+        if len(label) != length or label.strip(_PLAIN_LABEL_BYTES):
+            return None
+        labels.append(label)
+        position += 1 + length
+    return None
+
+
 def _name(raw: object) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     text = text[:-1] if text.endswith(".") and len(text) > 1 else text
@@ -117,8 +240,9 @@ def _name(raw: object) -> str:
 class DnsTracker:
     """Matches DNS answers to the queries they answer and turns them into DnsEvents.
 
-    Scapy takes a few hundred microseconds per answer, and a cluster's resolvers send the same
-    answer (same bytes but the id) over and over: the last few thousand parsed answers are kept.
+    Scapy takes a few hundred microseconds per answer it parses, and a cluster's resolvers send
+    the same answer (same bytes but the id) over and over: the last few thousand parsed answers
+    are kept.
 
     Outstanding queries are kept for ``query_timeout`` seconds, at most ``max_queries`` of them;
     the ones that expire unanswered are counted in ``unanswered``.
