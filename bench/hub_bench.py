@@ -3,7 +3,8 @@
 Run: .venv/bin/python bench/hub_bench.py ingest [--entries N] [--sessions N]
      .venv/bin/python bench/hub_bench.py latency [--rate N] [--seconds S] [--sessions N]
 
-``ingest``: raw JSON entries (bench/entrygen) through ``Hub.accept`` in 100 ms-sized batches on
+``ingest``: raw JSON entries (bench/entrygen, encoded by ``Entry.to_json`` as the workers
+publish them) through ``Hub.accept`` in 100 ms-sized batches on
 one core: validate, dedupe, name, store, three-level map, metrics, and 50 sessions each with a
 different filter and its own map. Prints entries/s. Goal: at least 20,000 entries/s.
 
@@ -126,10 +127,11 @@ def cluster_index(wires: list[dict[str, Any]]) -> Any:
 
 def bench_ingest(entries: int, sessions: int, batch: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    from capture.schema import Entry  # noqa: PLC0415
     from dashboard.hub import Hub, HubConfig  # noqa: PLC0415
 
     wires = generate(entries, seed=3)
-    raw = [json.dumps(w, separators=(",", ":")).encode() for w in wires]
+    raw = [Entry.from_wire(w).to_json().encode() for w in wires]  # as workers publish them
     for with_sessions in (0, sessions):
         hub = Hub(HubConfig(store_size=100_000), cluster_index(wires))
         for query in filters(with_sessions):
@@ -201,6 +203,8 @@ async def client(
 async def produce(prefix: str, rate: int, seconds: float, sent: dict[str, float]) -> int:
     import redis.asyncio as aioredis  # noqa: PLC0415
 
+    from capture.schema import Entry  # noqa: PLC0415
+
     pool = generate(POOL, seed=5)
     redis = aioredis.Redis.from_url(REDIS_URL)
     stream = f"{prefix}:entries"
@@ -215,7 +219,8 @@ async def produce(prefix: str, rate: int, seconds: float, sent: dict[str, float]
             wire = dict(pool[number % len(pool)])
             wire["id"] = f"bench/{number}"
             wire["timestamp"] = int(now * 1000)
-            pipe.xadd(stream, {"entry": json.dumps(wire, separators=(",", ":"))}, maxlen=100_000)
+            text = Entry.from_wire(wire).to_json()  # as workers publish them
+            pipe.xadd(stream, {"entry": text}, maxlen=100_000)
             sent[wire["id"]] = now
             number += 1
         await pipe.execute()

@@ -1,9 +1,10 @@
 """The hub: one object owning the naming index, the entry store, the maps, metrics and sessions.
 
 :meth:`Hub.accept` is the ingest path for one batch (about 100 ms of entries): validate, drop
-repeats (:mod:`dashboard.merge`), name (:class:`~dashboard.naming.ClusterIndex`), store the
-named wire dicts (evicting the oldest), update the three-level map and the metrics, then let the
-session registry update the per-filter maps and queue the matching entries. Everything runs on
+repeats (:mod:`dashboard.merge`), name the decoded wire dicts
+(:meth:`~dashboard.naming.ClusterIndex.name_wire`), store them (evicting the oldest), update
+the three-level map and the metrics from each entry's flow, read once, then let the session
+registry update the per-filter maps and queue the matching entries. Everything runs on
 the event loop's thread, so no lock is needed between ingest, sessions and the API views.
 
 :func:`install` makes a hub the process's hub; :func:`current` returns it, building one from the
@@ -99,21 +100,24 @@ class Hub:
 
     def accept(self, raw: Sequence[RawEntry]) -> None:
         """Ingest one batch: validate, merge, name, store, map, metrics, sessions."""
-        decode = self.decoder.decode
+        decode = self.decoder.decode_wire
         is_duplicate = self.merger.is_duplicate
-        name_entry = self.index.name_entry
+        name_wire = self.index.name_wire
         wires = []
         for item in raw:
-            entry = decode(item)
-            if entry is not None and not is_duplicate(entry):
-                wires.append(name_entry(entry).to_wire())
+            decoded = decode(item)
+            if decoded is not None and not is_duplicate(decoded[0]):
+                wires.append(name_wire(decoded[1]))
         added, evicted = self.store.add(wires)
-        levels, observe = tuple(self.graphs.graphs.values()), self.metrics.observe
-        for stored in added:  # the flow the store read once feeds the three map levels
-            if stored.flow is not None:
-                for graph in levels:
-                    graph.add_flow(stored.flow)
-            observe(stored.wire)
+        levels, metrics = tuple(self.graphs.graphs.values()), self.metrics
+        for stored in added:  # the flow the store read once feeds the map levels and metrics
+            flow = stored.flow
+            if flow is None:
+                metrics.observe(stored.wire)  # counts why it is no flow
+                continue
+            for graph in levels:
+                graph.add_flow(flow)
+            metrics.observe_flow(flow)
         for stored in evicted:
             if stored.flow is not None:
                 for graph in levels:

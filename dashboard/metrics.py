@@ -31,7 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from capture.stats import METRICS, PREFIX
-from dashboard.flows import NotAFlowError, Side, read_flow
+from dashboard.flows import Flow, NotAFlowError, Side, read_flow
 
 PAIR_LABELS = ("src_namespace", "src_workload", "dst_namespace", "dst_workload")
 OTHER = ("other", "other", "other", "other")
@@ -185,6 +185,10 @@ class HubMetrics:
         except NotAFlowError as exc:
             self.entries_not_flows.labels(exc.reason).inc()
             return
+        self.observe_flow(flow)
+
+    def observe_flow(self, flow: Flow) -> None:
+        """Count an already read flow's traffic."""
         labels = (*_labels(flow.client), *_labels(flow.server))
         children = self._children.get(labels) or self._new_children(labels)
         if flow.starts:

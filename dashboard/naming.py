@@ -80,6 +80,47 @@ class Naming:
 UNKNOWN = Naming(kind="unknown")
 EXTERNAL = Naming(kind="external")
 
+# An endpoint's name, namespace, pod, service, workload and kind: what naming sets on it.
+EndpointNames = tuple[str, str, str, str, str, str]
+
+
+def _endpoint_names(naming: Naming, dns_name: str) -> EndpointNames:
+    """What an endpoint carrying ``dns_name`` is named as when its address resolves to ``naming``.
+
+    The cluster object's name, else the DNS name the worker put on the endpoint.
+    """
+    name = naming.name if naming.kind in CLUSTER_KINDS else dns_name
+    return (name, naming.namespace, naming.pod, naming.service, naming.workload, naming.kind)
+
+
+def _named_endpoint(endpoint: Endpoint, names: EndpointNames) -> Endpoint:
+    """``endpoint`` with ``names`` (itself when it already has them)."""
+    if (
+        endpoint.name,
+        endpoint.namespace,
+        endpoint.pod,
+        endpoint.service,
+        endpoint.workload,
+        endpoint.kind,
+    ) == names:
+        return endpoint
+    return Endpoint(endpoint.ip, endpoint.port, *names)
+
+
+def _wire_endpoint(ip: str, port: int, names: EndpointNames) -> dict[str, Any]:
+    """The wire dict of an endpoint with ``names``, keys in ``Endpoint`` field order."""
+    name, namespace, pod, service, workload, kind = names
+    return {
+        "ip": ip,
+        "port": port,
+        "name": name,
+        "namespace": namespace,
+        "pod": pod,
+        "service": service,
+        "workload": workload,
+        "kind": kind,
+    }
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -107,7 +148,7 @@ class ClusterIndex:
         self._departed: OrderedDict[HolderKey, Naming] = OrderedDict()
         self._cache: dict[HolderKey, Naming] = {}
         self._classified: dict[str, tuple[str, Naming]] = {}
-        self._servers: dict[tuple[str, int, str], tuple[Naming, Endpoint]] = {}
+        self._servers: dict[tuple[str, int, str], tuple[Naming, EndpointNames]] = {}
         self._port_ips: set[str] = set()  # IPs with (IP, port) keys; grows with node IPs only
         self._dropped: Counter[str] = Counter()
         self._last_drop = ""
@@ -172,12 +213,27 @@ class ClusterIndex:
 
     def name_entry(self, entry: Entry) -> Entry:
         """A copy of ``entry`` with ``src`` and ``dst`` named as of its timestamp."""
+        src, dst, at_ms = entry.src, entry.dst, entry.timestamp
         with self._lock:
-            src = self._name_endpoint(entry.src, entry.timestamp)
-            dst = self._name_server(entry.dst, entry.timestamp)
-        if src is entry.src and dst is entry.dst:
+            src_names = self._names(src.ip, src.port, src.name, at_ms)
+            dst_names = self._server_names(dst.ip, dst.port, dst.name, at_ms)
+        named_src, named_dst = _named_endpoint(src, src_names), _named_endpoint(dst, dst_names)
+        if named_src is src and named_dst is dst:
             return entry
-        return dataclasses.replace(entry, src=src, dst=dst)
+        return dataclasses.replace(entry, src=named_src, dst=named_dst)
+
+    def name_wire(self, wire: dict[str, Any]) -> dict[str, Any]:
+        """Name a valid entry's wire dict in place, as ``name_entry`` names the entry; return it.
+
+        ``name_wire(e.to_wire()) == name_entry(e).to_wire()``, key order included.
+        """
+        src, dst, at_ms = wire["src"], wire["dst"], wire["timestamp"]
+        with self._lock:
+            src_names = self._names(src["ip"], src["port"], src["name"], at_ms)
+            dst_names = self._server_names(dst["ip"], dst["port"], dst["name"], at_ms)
+        wire["src"] = _wire_endpoint(src["ip"], src["port"], src_names)
+        wire["dst"] = _wire_endpoint(dst["ip"], dst["port"], dst_names)
+        return wire
 
     def pods(self) -> list[PodInfo]:
         """Every pod currently in the index (finished ones included), sorted by namespace/name."""
@@ -210,44 +266,21 @@ class ClusterIndex:
 
     # --- resolution ---------------------------------------------------------------------------
 
-    def _name_server(self, endpoint: Endpoint, at_ms: int) -> Endpoint:
-        """Name a destination: few distinct (IP, port, DNS name), so named copies are shared."""
-        naming = self._resolve(endpoint.ip, endpoint.port, at_ms)
-        key = (endpoint.ip, endpoint.port, endpoint.name)
+    def _server_names(self, ip: str, port: int, dns_name: str, at_ms: int) -> EndpointNames:
+        """Name a destination: few distinct (IP, port, DNS name), so their names are shared."""
+        naming = self._resolve(ip, port, at_ms)
+        key = (ip, port, dns_name)
         cached = self._servers.get(key)
         if cached is not None and cached[0] is naming:
             return cached[1]
         if len(self._servers) >= MAX_SERVERS:
             self._servers.clear()
-        named = self._name_endpoint(endpoint, at_ms, naming)
-        self._servers[key] = (naming, named)
-        return named
+        names = _endpoint_names(naming, dns_name)
+        self._servers[key] = (naming, names)
+        return names
 
-    def _name_endpoint(
-        self, endpoint: Endpoint, at_ms: int, naming: Naming | None = None
-    ) -> Endpoint:
-        if naming is None:
-            naming = self._resolve(endpoint.ip, endpoint.port, at_ms)
-        name = naming.name if naming.kind in CLUSTER_KINDS else endpoint.name
-        if (
-            endpoint.name == name
-            and endpoint.kind == naming.kind
-            and endpoint.namespace == naming.namespace
-            and endpoint.pod == naming.pod
-            and endpoint.service == naming.service
-            and endpoint.workload == naming.workload
-        ):
-            return endpoint
-        return Endpoint(  # positional: this runs twice per entry
-            endpoint.ip,
-            endpoint.port,
-            name,
-            naming.namespace,
-            naming.pod,
-            naming.service,
-            naming.workload,
-            naming.kind,
-        )
+    def _names(self, ip: str, port: int, dns_name: str, at_ms: int) -> EndpointNames:
+        return _endpoint_names(self._resolve(ip, port, at_ms), dns_name)
 
     def _resolve(self, ip: str, port: int, at_ms: int) -> Naming:
         holder = self._holder_at(ip, port, at_ms)

@@ -4,23 +4,26 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 
+from bench.entrygen import generate
 from capture.publish import RedisKeys
-from capture.schema import SchemaError
+from capture.schema import Entry, SchemaError
 from dashboard.ingest import (
     EntryDecoder,
     LocalEntrySource,
     RawEntry,
     RedisEntrySource,
     invalid_kind,
+    is_canonical,
     run_ingest,
 )
-from tests.dashboard.hubentries import tcp_entry
+from tests.dashboard.hubentries import dns_entry, tcp_entry
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
 
@@ -178,3 +181,40 @@ async def test_redis_source_resumes_after_the_connection_drops(prefix: str) -> N
             assert source.stats.reconnects == 1
         finally:
             await source.close()
+
+
+def test_decoded_wire_is_the_entrys_to_wire_for_what_workers_send() -> None:
+    decoder = EntryDecoder()
+    entries = [Entry.from_wire(wire) for wire in generate(400, seed=11)]
+    entries += [tcp_entry(1), dns_entry(2, "example.com", "93.184.216.34")]  # sections omitted
+    assert {e.protocol.name for e in entries} == {"tcp", "udp", "dns", "icmp"}
+    for entry in entries:
+        raw = entry.to_json().encode()
+        decoded = decoder.decode_wire(raw)
+        assert decoded is not None
+        assert decoded[0] == entry
+        assert msgspec.json.encode(decoded[1]) == raw  # same keys, order, types, no null
+        assert is_canonical(msgspec.json.decode(raw))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda w: w.pop("summary"),  # a default omitted: to_wire writes it
+        lambda w: w.update(packets=None),  # an explicit null: to_wire omits it
+        lambda w: w["tcp"].update(rtt=3),  # an integer for a float: to_wire writes 3.0
+        lambda w: w["src"].pop("workload"),  # a nested default omitted
+        lambda w: w.update(id=w.pop("id")),  # another key order
+    ],
+)
+def test_decoded_wire_falls_back_to_to_wire_when_the_text_is_not_canonical(
+    change: Callable[[dict[str, Any]], object],
+) -> None:
+    wire = tcp_entry(1).to_wire()
+    wire["tcp"]["rtt"] = 1.5
+    change(wire)
+    raw = json.dumps(wire)
+    decoded = EntryDecoder().decode_wire(raw)
+    assert decoded is not None
+    assert not is_canonical(json.loads(raw))
+    assert msgspec.json.encode(decoded[1]) == Entry.from_json(raw).to_json().encode()

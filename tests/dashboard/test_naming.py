@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import msgspec
 import pytest
 
 from capture.schema import Endpoint, Entry, Node, TcpInfo, protocol
@@ -405,3 +406,19 @@ def test_lookups_stay_consistent_while_the_index_changes(index: ClusterIndex) ->
     writer.join()
 
     assert failures == []
+
+
+def test_name_wire_names_a_wire_dict_exactly_as_name_entry_names_the_entry(
+    index: ClusterIndex,
+) -> None:
+    index.apply("ADDED", k8s.pod("client", "shop", "10.244.1.5"))
+    stale = Endpoint(ip="10.244.1.99", port=80, name="x", namespace="y", pod="x", kind="pod")
+    entries = [
+        make_entry("10.244.1.5", "93.184.216.34", 443, name="example.com"),
+        make_entry("10.244.1.5", "10.244.1.99", 80),
+        make_entry("172.18.0.2", "10.244.1.5", 8080),
+        Entry.from_wire({**make_entry("10.244.1.6", "10.244.1.99").to_wire(), "dst": _wire(stale)}),
+    ]
+    for entry in entries * 2:  # the second time from the destinations' cache
+        named = index.name_wire(entry.to_wire())
+        assert msgspec.json.encode(named) == index.name_entry(entry).to_json().encode()
