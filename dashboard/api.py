@@ -217,19 +217,3 @@ async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
             f"Redis is unavailable, targeting unchanged: {exc}", status=503
         ) from None
     return JsonResponse({"spec": spec.to_dict(), "scopes": scopes})
-
-
-async def index(request: HttpRequest) -> HttpResponse:
-    """``/``: where the API and the websocket are (the dashboard itself is built separately)."""
-    return HttpResponse(INDEX_HTML, content_type="text/html; charset=utf-8")
-
-
-INDEX_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>podscope hub</title></head>
-<body><h1>podscope hub</h1>
-<p>Live entries: websocket <code>/ws/live</code>.
-JSON API: <a href="/api/entries">/api/entries</a>, <a href="/api/map">/api/map</a>,
-<a href="/api/export">/api/export</a>, <a href="/api/validate?q=tcp">/api/validate</a>,
-<a href="/api/stats">/api/stats</a>, <a href="/api/targeting">/api/targeting</a>.
-Prometheus: <a href="/metrics">/metrics</a>.</p></body></html>
-"""

@@ -19,6 +19,7 @@ Environment variables::
     PODSCOPE_MAX_SESSIONS      websocket sessions at once (default 200, demo 50)
     PODSCOPE_MAX_QUERY_CHARS   longest accepted filter (default 4096, demo 512)
     PODSCOPE_FILTERS_PER_MINUTE  filter changes per session per minute (default 120, demo 20)
+    PODSCOPE_FRONTEND_DIST     built dashboard assets (default frontend/dist)
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ LOGGING = {
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+FRONTEND_DIST = os.environ.get("PODSCOPE_FRONTEND_DIST") or str(BASE_DIR / "frontend" / "dist")
 # The websocket sessions are served from the hub's in-process registry (each replica reads the
 # whole stream); the channel layer is only Channels' plumbing, so the in-memory one suffices.
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

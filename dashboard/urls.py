@@ -3,10 +3,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import api
+from dashboard import api, frontend
 
 urlpatterns = [
-    path("", api.index, name="index"),
+    path("", frontend.index, name="index"),
+    path("assets/<path:name>", frontend.asset, name="asset"),
     path("api/validate", api.validate, name="validate"),
     path("api/entries", api.entries, name="entries"),
     path("api/map", api.graph_map, name="map"),

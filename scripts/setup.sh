@@ -23,3 +23,22 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+# The browser dashboard: Node to build it, Debian's chromium for the end-to-end tests.
+need_apt=()
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: need root to install ${need_apt[*]} (run with sudo)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+if [ ! -f frontend/dist/index.html ] \
+    || [ -n "$(find frontend/src frontend/index.html frontend/package.json frontend/package-lock.json \
+        frontend/vite.config.js -newer frontend/dist/index.html -print -quit)" ]; then
+    (cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent >/dev/null)
+fi

@@ -128,7 +128,7 @@ async def test_nodegraph_routes(client: AsyncClient, hub: Hub) -> None:
     assert data["edges"]
 
 
-async def test_metrics_stats_fields_and_index(client: AsyncClient, hub: Hub) -> None:
+async def test_metrics_stats_and_fields(client: AsyncClient, hub: Hub) -> None:
     response = await client.get("/metrics")
     text = response.content.decode()
     assert "podscope_hub_entries_ingested_total 4.0" in text
@@ -136,7 +136,6 @@ async def test_metrics_stats_fields_and_index(client: AsyncClient, hub: Hub) -> 
     stats = await get_json(client, "/api/stats")
     assert stats["accepted"] == 4
     assert "tcp" in (await get_json(client, "/api/fields"))["completions"]
-    assert b"/ws/live" in (await client.get("/")).content
 
 
 async def test_wrong_method_is_405(client: AsyncClient, hub: Hub) -> None:

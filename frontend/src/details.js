@@ -1,0 +1,70 @@
+// The entry details pane: every field with its filter snippet, and payload hex dumps.
+
+import { kflLiteral } from "./format.js";
+
+/** [dotted path, value] for every leaf of a wire entry (lists stay whole). */
+export function flatten(value, prefix = "") {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    return Object.entries(value).flatMap(([key, inner]) => flatten(inner, prefix ? `${prefix}.${key}` : key));
+  }
+  return [[prefix, value]];
+}
+
+/** A hex dump with offsets and ASCII of base64 text: 16 bytes per line. */
+export function hexDump(base64) {
+  const raw = atob(base64);
+  const lines = [];
+  for (let offset = 0; offset < raw.length; offset += 16) {
+    const chunk = raw.slice(offset, offset + 16);
+    const hex = [...chunk].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join(" ");
+    const ascii = [...chunk].map((c) => (c.charCodeAt(0) >= 32 && c.charCodeAt(0) < 127 ? c : ".")).join("");
+    lines.push(`${offset.toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  ${ascii}`);
+  }
+  return lines.join("\n");
+}
+
+export class DetailsPane {
+  /** element: the pane; onFilter(field, value) when a snippet is clicked. */
+  constructor(element, onFilter, onClose) {
+    this.el = element;
+    this.onFilter = onFilter;
+    this.onClose = onClose;
+  }
+
+  /** Show one entry, or hide the pane for null. */
+  show(entry) {
+    if (entry === null) {
+      this.el.hidden = true;
+      return;
+    }
+    const title = document.createElement("div");
+    title.className = "details-title";
+    const close = Object.assign(document.createElement("button"), { type: "button", textContent: "×", title: "close (Esc)" });
+    close.addEventListener("click", () => this.onClose());
+    title.append(Object.assign(document.createElement("strong"), { textContent: entry.summary }), close);
+    const table = document.createElement("table");
+    for (const [path, value] of flatten(entry)) {
+      if (path.startsWith("payload.")) continue;
+      const row = table.insertRow();
+      row.insertCell().textContent = path;
+      row.insertCell().textContent = Array.isArray(value) ? value.join(", ") : String(value);
+      const snippet = row.insertCell();
+      if (!Array.isArray(value)) {
+        const button = Object.assign(document.createElement("button"), {
+          type: "button", className: "snippet", textContent: `${path} == ${kflLiteral(value)}`,
+        });
+        button.addEventListener("click", () => this.onFilter(path, value));
+        snippet.append(button);
+      }
+    }
+    const parts = [title, table];
+    for (const direction of ["request", "response"]) {
+      const data = entry.payload && entry.payload[direction];
+      if (!data) continue;
+      parts.push(Object.assign(document.createElement("h4"), { textContent: `${direction} payload` }));
+      parts.push(Object.assign(document.createElement("pre"), { className: "hex", textContent: hexDump(data) }));
+    }
+    this.el.replaceChildren(...parts);
+    this.el.hidden = false;
+  }
+}

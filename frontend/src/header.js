@@ -1,0 +1,70 @@
+// The header: streaming status, pause/resume, capture stats and what this tab is not seeing.
+
+import { kflLiteral } from "./format.js";
+
+export class Header {
+  /** elements: {status, pause, stats, missed, targeting}; onPause(paused). */
+  constructor(elements, onPause) {
+    this.el = elements;
+    this.paused = false;
+    this.connection = "connecting";
+    this.missed = 0;
+    this.lastAccepted = null;
+    elements.pause.addEventListener("click", () => {
+      this.paused = !this.paused;
+      onPause(this.paused);
+      this.draw();
+    });
+  }
+
+  /** The socket's state: connecting, live or reconnecting. */
+  setConnection(state) {
+    this.connection = state;
+    this.draw();
+  }
+
+  /** Count entries the server dropped for this tab. */
+  addMissed(count) {
+    if (!count) return;
+    this.missed += count;
+    this.el.missed.textContent = `missed ${this.missed.toLocaleString()} entries (tab too slow)`;
+  }
+
+  draw() {
+    const state = this.connection === "live" && this.paused ? "paused" : this.connection;
+    this.el.status.dataset.status = state;
+    this.el.status.textContent = state;
+    this.el.pause.textContent = this.paused ? "Resume" : "Pause";
+    this.el.pause.setAttribute("aria-pressed", String(this.paused));
+  }
+
+  /** Show a stats message: packets, kernel drops, malformed, entries/s, session drops. */
+  stats(message, seconds) {
+    const workers = Object.values(message.hub.workers || {});
+    const sum = (key) => workers.reduce((total, w) => total + (w[key] || 0), 0);
+    const accepted = message.hub.accepted;
+    const rate = this.lastAccepted === null ? 0 : Math.max(0, (accepted - this.lastAccepted) / seconds);
+    this.lastAccepted = accepted;
+    const parts = [
+      `${workers.length} workers`,
+      `packets ${sum("packets").toLocaleString()}`,
+      `kernel drops ${sum("kernelDrops").toLocaleString()}`,
+      `malformed ${sum("malformed").toLocaleString()}`,
+      `worker drops ${sum("entriesDropped").toLocaleString()}`,
+      `${rate.toFixed(0)} entries/s`,
+      `lag ${message.hub.lagSeconds}s`,
+    ];
+    this.el.stats.textContent = parts.join(" · ");
+    this.el.stats.classList.toggle("warn", sum("kernelDrops") + sum("entriesDropped") > 0);
+  }
+
+  /** Show the targeting summary from /api/targeting. */
+  targeting(body) {
+    const spec = body.spec;
+    const parts = [];
+    if (spec.podRegex) parts.push(`pods matching ${kflLiteral(spec.podRegex)}`);
+    parts.push(spec.namespaces.length ? `namespaces ${spec.namespaces.join(", ")}` : "all namespaces");
+    if (spec.excludedNamespaces.length) parts.push(`except ${spec.excludedNamespaces.join(", ")}`);
+    this.el.targeting.textContent = `targeting ${parts.join(" ")} on ${Object.keys(body.scopes).length} nodes`;
+  }
+}

@@ -1,0 +1,168 @@
+// The live log: a virtualized, bounded list of entries with follow-tail and click-to-filter.
+
+import { bytes, clock, duration, endpointName, eventOf, failed } from "./format.js";
+
+export const ROW_HEIGHT = 22;
+export const MAX_ROWS = 5000;
+
+const COLUMNS = ["time", "proto", "event", "names", "addresses", "bytes", "duration"];
+const HEADINGS = ["time", "proto", "event", "src → dst", "ip:port → ip:port", "bytes ↑ / ↓", "duration"];
+
+function cell(text, field, value, className = "") {
+  const span = document.createElement("span");
+  span.textContent = text;
+  if (className) span.className = className;
+  if (field !== null) {
+    span.classList.add("v");
+    span.dataset.field = field;
+    span.dataset.value = JSON.stringify(value);
+    span.title = `click: and ${field} == ${JSON.stringify(value)}`;
+  }
+  return span;
+}
+
+function endpointCells(parent, side, endpoint) {
+  parent.append(cell(endpointName(endpoint), `${side}.name`, endpoint.name || endpoint.ip, "name"));
+  if (endpoint.namespace) parent.append(cell(endpoint.namespace, `${side}.namespace`, endpoint.namespace, "ns"));
+  else if (endpoint.kind === "external") parent.append(cell("external", `${side}.namespace`, "", "ns ext"));
+}
+
+function renderRow(entry) {
+  const row = document.createElement("div");
+  row.className = "row";
+  row.setAttribute("role", "row");
+  const proto = entry.protocol.name;
+  row.dataset.protocol = proto;
+  row.dataset.id = entry.id;
+  if (failed(entry)) row.classList.add("failed");
+  const cols = {};
+  for (const name of COLUMNS) {
+    cols[name] = document.createElement("span");
+    cols[name].className = `c-${name}`;
+    row.append(cols[name]);
+  }
+  cols.time.textContent = clock(entry.timestamp);
+  cols.proto.append(cell(entry.protocol.abbr, "protocol.name", proto, `badge p-${proto}`));
+  const event = eventOf(entry);
+  if (entry.tcp) cols.event.append(cell(event, "tcp.event", event, `ev ev-${event}`));
+  else cols.event.textContent = event;
+  endpointCells(cols.names, "src", entry.src);
+  cols.names.append(" → ");
+  endpointCells(cols.names, "dst", entry.dst);
+  cols.addresses.append(cell(`${entry.src.ip}:${entry.src.port}`, "src.ip", entry.src.ip));
+  cols.addresses.append(" → ");
+  cols.addresses.append(cell(`${entry.dst.ip}:${entry.dst.port}`, "dst.ip", entry.dst.ip));
+  cols.bytes.textContent = `${bytes(entry.requestSize)} / ${bytes(entry.responseSize)}`;
+  cols.duration.textContent = duration(entry.elapsedTime);
+  return row;
+}
+
+export class LiveLog {
+  /** elements: {log, spacer, rows, head, jump}; onFilter(field, value); onSelect(entry). */
+  constructor(elements, onFilter, onSelect) {
+    this.el = elements;
+    this.entries = [];
+    this.following = true;
+    this.dirty = false;
+    this.onFilter = onFilter;
+    this.onSelect = onSelect;
+    this.selectedId = null;
+    elements.head.replaceChildren(
+      ...HEADINGS.map((text, i) => Object.assign(document.createElement("span"), { className: `c-${COLUMNS[i]}`, textContent: text })),
+    );
+    elements.log.addEventListener("scroll", () => this.onScroll());
+    elements.jump.addEventListener("click", () => this.jumpToNewest());
+    elements.rows.addEventListener("click", (event) => this.onClick(event));
+    elements.log.addEventListener("keydown", (event) => this.onKey(event));
+  }
+
+  /** Append entries (oldest first), dropping the oldest past MAX_ROWS. */
+  append(entries) {
+    this.entries.push(...entries);
+    const excess = this.entries.length - MAX_ROWS;
+    if (excess > 0) {
+      this.entries.splice(0, excess);
+      if (!this.following) this.el.log.scrollTop = Math.max(0, this.el.log.scrollTop - excess * ROW_HEIGHT);
+    }
+    this.dirty = true;
+  }
+
+  /** Forget every row (a new filter starts a new stream). */
+  clear() {
+    this.entries = [];
+    this.following = true;
+    this.dirty = true;
+  }
+
+  /** Number of rows held. */
+  get size() {
+    return this.entries.length;
+  }
+
+  /** Draw the visible rows if anything changed; called once per animation frame. */
+  render() {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const log = this.el.log;
+    this.el.spacer.style.height = `${this.entries.length * ROW_HEIGHT}px`;
+    if (this.following) log.scrollTop = log.scrollHeight;
+    this.drawWindow();
+    this.el.jump.hidden = this.following;
+  }
+
+  drawWindow() {
+    const log = this.el.log;
+    const first = Math.max(0, Math.floor(log.scrollTop / ROW_HEIGHT) - 5);
+    const count = Math.ceil(log.clientHeight / ROW_HEIGHT) + 10;
+    const visible = this.entries.slice(first, first + count);
+    this.el.rows.style.transform = `translateY(${first * ROW_HEIGHT}px)`;
+    this.el.rows.replaceChildren(
+      ...visible.map((entry) => {
+        const row = renderRow(entry);
+        if (entry.id === this.selectedId) row.classList.add("selected");
+        return row;
+      }),
+    );
+  }
+
+  onScroll() {
+    const log = this.el.log;
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - ROW_HEIGHT;
+    if (atBottom !== this.following) {
+      this.following = atBottom;
+      this.el.jump.hidden = atBottom;
+    }
+    this.drawWindow();
+  }
+
+  /** Scroll to the newest row and follow the tail again. */
+  jumpToNewest() {
+    this.following = true;
+    this.dirty = true;
+    this.render();
+  }
+
+  onClick(event) {
+    const value = event.target.closest(".v");
+    if (value !== null) {
+      this.onFilter(value.dataset.field, JSON.parse(value.dataset.value));
+      return;
+    }
+    const row = event.target.closest(".row");
+    if (row === null) return;
+    const entry = this.entries.find((e) => e.id === row.dataset.id);
+    if (entry !== undefined) this.select(entry);
+  }
+
+  onKey(event) {
+    if (event.key === "End") this.jumpToNewest();
+    if (event.key === "Escape") this.select(null);
+  }
+
+  /** Mark one entry as selected and show it in the details pane (null closes it). */
+  select(entry) {
+    this.selectedId = entry === null ? null : entry.id;
+    this.onSelect(entry);
+    this.drawWindow();
+  }
+}

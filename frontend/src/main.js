@@ -1,0 +1,106 @@
+// The dashboard: wires the websocket to the header, filter box, live log, details and map.
+
+import "./style.css";
+import { DetailsPane } from "./details.js";
+import { FilterBox } from "./filter.js";
+import { Header } from "./header.js";
+import { LiveLog } from "./log.js";
+import { ConnectivityMap } from "./map.js";
+import { LiveSocket } from "./ws.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** Counters the tests and the browser bench read (window.podscope). */
+const counters = { received: 0, missed: 0, batches: 0, filter: "" };
+window.podscope = counters;
+
+let pendingAck = null;
+let statsAt = performance.now();
+let level = "namespace";
+
+const header = new Header(
+  { status: $("status"), pause: $("pause"), stats: $("stats"), missed: $("missed"), targeting: $("targeting") },
+  (paused) => socket.setPaused(paused),
+);
+const filterBox = new FilterBox(
+  { input: $("query"), apply: $("apply"), presets: $("presets"), history: $("history"), state: $("query-state"), error: $("query-error"), suggest: $("suggest") },
+  (query) => socket.setFilter(query),
+);
+const details = new DetailsPane($("details"), (field, value) => filterBox.addCondition(field, value), () => log.select(null));
+const log = new LiveLog(
+  { log: $("log"), spacer: $("log-spacer"), rows: $("log-rows"), head: $("log-head"), jump: $("jump") },
+  (field, value) => filterBox.addCondition(field, value),
+  (entry) => details.show(entry),
+);
+const map = new ConnectivityMap($("map"), $("map-info"), (condition) => {
+  const current = filterBox.applied;
+  filterBox.set(current ? `(${current}) and (${condition})` : condition);
+});
+
+function onMessage(message) {
+  switch (message.type) {
+    case "hello":
+      break;
+    case "entries":
+      counters.received += message.entries.length;
+      counters.missed += message.missed || 0;
+      counters.batches += 1;
+      header.addMissed(message.missed);
+      log.append(message.entries);
+      pendingAck = message.seq;
+      break;
+    case "filter.ok":
+      counters.filter = message.query;
+      filterBox.accepted(message.query);
+      log.clear();
+      log.select(null);
+      break;
+    case "filter.error":
+      filterBox.rejected(message.query, message.error);
+      break;
+    case "map":
+      if (message.level === level) map.update(message);
+      break;
+    case "stats": {
+      const now = performance.now();
+      header.stats(message, (now - statsAt) / 1000);
+      statsAt = now;
+      break;
+    }
+    case "error":
+      console.warn(`podscope server: ${message.message}`);
+      break;
+    default:
+      console.warn(`podscope: unknown message type ${message.type}`);
+  }
+}
+
+const socket = new LiveSocket({ onMessage, onStatus: (state) => header.setConnection(state) });
+
+function frame() {
+  log.render();
+  if (pendingAck !== null) {
+    socket.ack(pendingAck);
+    pendingAck = null;
+  }
+  requestAnimationFrame(frame);
+}
+
+$("level").addEventListener("change", (event) => {
+  level = event.target.value;
+  map.clear();
+  socket.setLevel(level);
+});
+$("width").addEventListener("change", (event) => map.setWidthBy(event.target.value));
+
+async function loadSide() {
+  const [, targeting] = await Promise.all([filterBox.loadCompletions(), fetch("/api/targeting")]);
+  if (targeting.ok) header.targeting(await targeting.json());
+}
+
+const initial = FilterBox.queryFromUrl();
+$("query").value = initial;
+socket.queryOnOpen = initial;
+socket.connect();
+requestAnimationFrame(frame);
+loadSide().catch((error) => console.warn(`podscope: ${error.message}`));
