@@ -34,6 +34,8 @@ function renderRow(entry) {
   const proto = entry.protocol.name;
   row.dataset.protocol = proto;
   row.dataset.id = entry.id;
+  row.dataset.srcNamespace = entry.src.namespace;
+  row.dataset.dstNamespace = entry.dst.namespace;
   if (failed(entry)) row.classList.add("failed");
   const cols = {};
   for (const name of COLUMNS) {

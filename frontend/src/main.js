@@ -10,8 +10,8 @@ import { LiveSocket } from "./ws.js";
 
 const $ = (id) => document.getElementById(id);
 
-/** Counters the tests and the browser bench read (window.podscope). */
-const counters = { received: 0, missed: 0, batches: 0, filter: "" };
+/** What this tab received and missed, for devtools, the e2e tests and the browser bench. */
+const counters = { received: 0, missed: 0, batches: 0, filter: "", rows: () => log.size, cy: null };
 window.podscope = counters;
 
 let pendingAck = null;
@@ -36,6 +36,7 @@ const map = new ConnectivityMap($("map"), $("map-info"), (condition) => {
   const current = filterBox.applied;
   filterBox.set(current ? `(${current}) and (${condition})` : condition);
 });
+counters.cy = map.cy;
 
 function onMessage(message) {
   switch (message.type) {

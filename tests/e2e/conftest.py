@@ -1,0 +1,115 @@
+"""Fixtures: one demo hub (capture lab as root, else the recorded lab replayed) and chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HUB_START_SECONDS = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _accepted(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/api/stats", timeout=2) as response:
+        accepted: int = json.load(response)["accepted"]
+        return accepted
+
+
+@pytest.fixture(scope="session")
+def hub_url() -> Iterator[str]:
+    """A running ``podscope demo`` hub with traffic flowing; stopped with SIGTERM."""
+    if not (ROOT / "frontend" / "dist" / "index.html").is_file():
+        pytest.fail("frontend/dist is not built: run scripts/setup.sh")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PODSCOPE_DB": str(ARTIFACTS / "e2e-db.sqlite3")}
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = (ARTIFACTS / "e2e-hub.log").open("w")
+    hub = subprocess.Popen(
+        [sys.executable, "manage.py", "podscope", "demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + HUB_START_SECONDS
+        while True:
+            if hub.poll() is not None:
+                pytest.fail(f"the demo hub exited with {hub.returncode}; see artifacts/e2e-hub.log")
+            try:
+                if _accepted(url) > 0:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("the demo hub accepted no entries in time; see artifacts/e2e-hub.log")
+            time.sleep(0.5)
+        yield url
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        try:
+            hub.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+            hub.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless (never a downloaded browser)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/setup.sh")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh tab at 1400x850; the test fails if the page logs an error or warning."""
+    context = browser.new_context(viewport={"width": 1400, "height": 850})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on(
+        "console",
+        lambda message: (
+            problems.append(f"{message.type}: {message.text}")
+            if message.type in ("error", "warning")
+            else None
+        ),
+    )
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    yield tab
+    context.close()
+    assert problems == []
