@@ -8,7 +8,7 @@ client, or the DNS asker) is inside ``local_cidrs``.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import dataclasses
 import ipaddress
 import socket
@@ -78,12 +78,8 @@ def _host_port(address: bytes, port: int) -> str:
     return f"[{text}]:{port}" if len(address) == 16 else f"{text}:{port}"
 
 
-def _ms(seconds: float) -> int:
-    return max(int(seconds * 1000 + 0.5), 0)
-
-
 def _preview(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")  # = base64.b64encode
 
 
 # The schema's frozen dataclasses are built through their slots (object.__new__, then each
@@ -155,6 +151,7 @@ class EntryFactory:
         self._names = names
         self._sequence = 0
         self._endpoints: dict[tuple[str, int, str, str], Endpoint] = {}
+        self._texts: dict[bytes, str] = {}  # ip_text of the addresses seen, pods' mostly
 
     def tcp(self, event: TcpEvent) -> Entry:
         """The entry of a TCP connection event."""
@@ -297,7 +294,9 @@ class EntryFactory:
         self._sequence += 1
         name = self._names.lookup(src, dst, end) if named else ""
         kind = "external" if name and self._external(dst) else "unknown"
-        src_text, dst_text = ip_text(src), ip_text(dst)
+        texts = self._texts
+        src_text = texts.get(src) or self._text(src)
+        dst_text = texts.get(dst) or self._text(dst)
         if proto_info is _ICMP:
             arrow = f"{src_text} -> {dst_text}"
         elif len(src) == 4:
@@ -308,11 +307,11 @@ class EntryFactory:
         _ENTRY_ID(entry, f"{self._worker}/{self._sequence}")
         _ENTRY_WORKER(entry, self._worker)
         _ENTRY_NODE(entry, self._node)
-        _ENTRY_TIMESTAMP(entry, _ms(start))
+        _ENTRY_TIMESTAMP(entry, max(int(start * 1000 + 0.5), 0))  # milliseconds, rounded
         _ENTRY_PROTOCOL(entry, proto_info)
         _ENTRY_SRC(entry, _new_endpoint(src_text, src_port, "", "unknown"))
         _ENTRY_DST(entry, self._endpoint(dst_text, dst_port, name, kind))
-        _ENTRY_ELAPSED_TIME(entry, _ms(end - start))
+        _ENTRY_ELAPSED_TIME(entry, max(int((end - start) * 1000 + 0.5), 0))
         _ENTRY_OUTGOING(entry, self._local_address(src))
         _ENTRY_REQUEST_SIZE(entry, request_size)
         _ENTRY_RESPONSE_SIZE(entry, response_size)
@@ -324,6 +323,13 @@ class EntryFactory:
         _ENTRY_SUMMARY(entry, f"{arrow} {summary}"[:MAX_STRING_CHARS])
         _ENTRY_V(entry, SCHEMA_VERSION)
         return entry
+
+    def _text(self, address: bytes) -> str:
+        """``ip_text(address)``, remembered: entries name the same addresses over and over."""
+        if len(self._texts) >= _MAX_SHARED_ENDPOINTS:
+            self._texts.clear()
+        text = self._texts[address] = ip_text(address)
+        return text
 
     def _endpoint(self, ip: str, port: int, name: str, kind: str) -> Endpoint:
         """A shared Endpoint for a destination: a service is the destination of many entries."""
