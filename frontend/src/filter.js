@@ -120,6 +120,7 @@ export class FilterBox {
   /** The server refused the query: show why; the previous filter stays. */
   rejected(query, error) {
     this.showError(error, query);
+    this.el.state.classList.remove("pending");
     this.el.state.textContent = `still showing: ${this.applied || "everything"}`;
   }
 
@@ -134,6 +135,7 @@ export class FilterBox {
     const ticket = ++this.validated;
     const response = await fetch(`/api/validate?q=${encodeURIComponent(query)}`);
     if (ticket !== this.validated) return;
+    this.el.state.classList.remove("pending");
     if (!response.ok) {
       this.showError({ message: `validation failed: HTTP ${response.status}` }, query);
       return;

@@ -1,0 +1,91 @@
+"""The live log in a real browser: click-to-filter, details, follow-tail, autocomplete, presets."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.dashboard import (
+    WAIT_MS,
+    apply_query,
+    open_dashboard,
+    row_attribute,
+    screenshot,
+    wait_for_rows,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_clicking_a_value_adds_it_to_the_filter(page: Page, hub_url: str) -> None:
+    open_dashboard(page, hub_url)
+    apply_query(page, "tcp")
+    value = page.evaluate(
+        """() => {  // read and click in one step: the tail moves between two steps
+            const cell = document.querySelector('#log-rows .row .v[data-field="src.namespace"]');
+            cell.click();
+            return cell.textContent;
+        }"""
+    )
+    expected = f'tcp and src.namespace == "{value}"'
+    expect(page.locator("#query-state")).to_have_text(f"showing: {expected}", timeout=WAIT_MS)
+    wait_for_rows(page)
+    assert set(row_attribute(page, "srcNamespace")) == {value}
+    assert set(row_attribute(page, "protocol")) == {"tcp"}
+
+
+def test_row_details_show_every_field_with_its_filter(page: Page, hub_url: str) -> None:
+    open_dashboard(page, hub_url)
+    apply_query(page, "tcp")
+    page.locator("#log-rows .row .c-time").first.click()
+    details = page.locator("#details")
+    expect(details).to_be_visible()
+    fields = details.locator("tr td:first-child").all_inner_texts()
+    for path in ("id", "timestamp", "protocol.name", "src.ip", "dst.port", "tcp.event"):
+        assert path in fields
+    screenshot(page, "details")
+    details.locator("button.snippet", has_text="protocol.name").click()
+    expect(page.locator("#query-state")).to_have_text(
+        'showing: tcp and protocol.name == "tcp"', timeout=WAIT_MS
+    )
+
+
+def test_scrolling_up_stops_following_until_jump(page: Page, hub_url: str) -> None:
+    open_dashboard(page, hub_url)
+    page.wait_for_function("window.podscope.rows() > 80", timeout=30_000)
+    log = page.locator("#log")
+    jump = page.locator("#jump")
+    expect(jump).to_be_hidden()
+    log.evaluate("element => { element.scrollTop = 0; }")
+    expect(jump).to_be_visible()
+    first = page.locator("#log-rows .row").first.get_attribute("data-id")
+    received = page.evaluate("window.podscope.received")
+    page.wait_for_function(f"window.podscope.received > {received}", timeout=WAIT_MS)
+    assert log.evaluate("element => element.scrollTop") < 22 * 5
+    assert page.locator("#log-rows .row").first.get_attribute("data-id") == first
+    jump.click()
+    expect(jump).to_be_hidden()
+    at_bottom = "e => e.scrollTop + e.clientHeight >= e.scrollHeight - 22"
+    assert log.evaluate(at_bottom)
+
+
+def test_autocomplete_completes_field_names(page: Page, hub_url: str) -> None:
+    open_dashboard(page, hub_url)
+    box = page.locator("#query")
+    box.press_sequentially("dst.names")
+    suggestion = page.locator("#suggest li", has_text="dst.namespace")
+    expect(suggestion).to_be_visible()
+    box.press("Tab")
+    expect(box).to_have_value("dst.namespace")
+    expect(page.locator("#suggest")).to_be_hidden()
+
+
+def test_presets_and_history_apply_queries(page: Page, hub_url: str) -> None:
+    open_dashboard(page, hub_url)
+    page.locator("#presets").select_option(label="Cluster → external")
+    expect(page.locator("#query-state")).to_have_text('showing: dst.namespace == ""')
+    apply_query(page, "dns")
+    page.locator("#history").select_option('dst.namespace == ""')
+    expect(page.locator("#query-state")).to_have_text('showing: dst.namespace == ""')
+    wait_for_rows(page)
+    assert set(row_attribute(page, "dstNamespace")) == {""}
