@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,7 +45,7 @@ from capture.entries import EntryFactory
 from capture.frames import DLT_EN10MB, DLT_LINUX_SLL2
 from capture.icmp import is_error, parse_error
 from capture.schema import PROTOCOLS, Entry, Node
-from capture.tracker import CONTROL, TcpTracker
+from capture.tracker import CONTROL, TcpEvent, TcpTracker
 from capture.udp import UdpTracker
 
 DNS_PORT = 53
@@ -220,19 +221,23 @@ class Pipeline:
                         and not flags & CONTROL
                         and not interface
                         and not (size and self._dns_on and DNS_PORT in (sport, dport))
-                        and self._tcp.segment(
+                    ):
+                        events = self._tcp.segment(
                             timestamp,
                             data[26:38],
                             flags,
                             seq,
+                            ack,
                             data,
                             payload_start,
                             size,
                             captured_end,
                         )
-                    ):
-                        self._decoded += 1
-                        return self.tick(timestamp) if timestamp >= self._next_tick else []
+                        if events is not None:
+                            self._decoded += 1
+                            if events or timestamp >= self._next_tick:
+                                return self._tcp_entries(timestamp, events)
+                            return []
                     packet = tcp_packet(
                         data, sport, dport, seq, ack, flags, payload_start, end, captured_end
                     )
@@ -275,6 +280,14 @@ class Pipeline:
             entries.extend(self._timers(timestamp))
         if entries:
             self._entry_count += len(entries)
+        return entries
+
+    def _tcp_entries(self, timestamp: float, events: Sequence[TcpEvent]) -> list[Entry]:
+        """The entries of a segment's TCP events and of the timers due, counted."""
+        entries = [self._entries.tcp(event) for event in events]
+        if timestamp >= self._next_tick:
+            entries.extend(self._timers(timestamp))
+        self._entry_count += len(entries)
         return entries
 
     def tick(self, now: float) -> list[Entry]:

@@ -221,26 +221,30 @@ class TcpTracker:
 
     def packet(self, ts: float, packet: Packet) -> Sequence[TcpEvent]:
         """Account one TCP segment; return the events it completes (usually none)."""
+        flags = packet.flags
+        if self._full and not flags & CONTROL:
+            events = self.segment(
+                ts,
+                packet.key,
+                flags,
+                packet.seq,
+                packet.ack,
+                packet.data,
+                packet.payload_start,
+                packet.payload_len,
+                packet.captured_end,
+            )
+            return self._first_packet(ts, packet) if events is None else events
         found = self._flows.get(packet.key)
         if found is None:
             return self._first_packet(ts, packet)
         connection, from_client = found
-        flags = packet.flags
         connection.last = ts
         connection.flags |= flags
         connection.packets += 1
         if flags & CONTROL:
             return self._control(ts, packet, connection, from_client)
-        if not self._full:
-            return _NO_EVENTS
-        events = _NO_EVENTS
-        if connection.state is SYN_RECEIVED and flags & ACK:
-            events = (self._establish(ts, packet, connection, from_client),)
-        if packet.payload_len:
-            side = connection.client if from_client else connection.server
-            self._data(connection, side, packet.seq, packet.data, packet.payload_start,
-                       packet.payload_len, packet.captured_end)  # fmt: skip
-        return events
+        return _NO_EVENTS  # connections mode follows SYN, FIN and RST only
 
     def segment(  # noqa: PLR0917 (per packet: positional arguments are the cheapest)
         self,
@@ -248,30 +252,36 @@ class TcpTracker:
         key: bytes,
         flags: int,
         seq: int,
+        ack: int,
         data: bytes,
         payload_start: int,
         payload_len: int,
         captured_end: int,
-    ) -> bool:
-        """Full mode's fast path: account a segment without SYN, FIN or RST, like :meth:`packet`.
+    ) -> Sequence[TcpEvent] | None:
+        """Full mode: account a segment without SYN, FIN or RST, like :meth:`packet`.
 
         The segment is given by its fields (see :class:`Packet`), so that the pipeline need not
-        build a Packet for the bulk of the traffic. Return False, having changed nothing, when it
-        needs :meth:`packet` instead: its flow is not tracked or awaits the handshake's last ACK.
+        build a Packet for the bulk of the traffic. Return its events, or None, having changed
+        nothing, when it is the first packet of its flow: it needs :meth:`packet`.
         """
         found = self._flows.get(key)
         if found is None:
-            return False
+            tombstone = self._tombstones.get(key)
+            if tombstone is not None and tombstone[2] > ts:  # e.g. the last ACK of a closed one
+                self.late_packets += 1
+                return _NO_EVENTS
+            return None
         connection, from_client = found
-        if connection.state is SYN_RECEIVED:
-            return False
         connection.last = ts
         connection.flags |= flags
         connection.packets += 1
+        events = _NO_EVENTS
+        if connection.state is SYN_RECEIVED and flags & ACK:
+            events = (self._establish(ts, ack, connection, from_client),)
         if payload_len:
             side = connection.client if from_client else connection.server
             self._data(connection, side, seq, data, payload_start, payload_len, captured_end)
-        return True
+        return events
 
     def unreachable(self, ts: float, inner: InnerTuple, note: str) -> Sequence[TcpEvent]:
         """End the connection attempt an ICMP error answered (event ``timeout``, with a note)."""
@@ -409,11 +419,12 @@ class TcpTracker:
         return (self._connected(connection, ts),)
 
     def _establish(
-        self, ts: float, packet: Packet, connection: _Connection, from_client: bool
+        self, ts: float, ack: int, connection: _Connection, from_client: bool
     ) -> TcpEvent:
-        """Full mode: the handshake's last ACK (or the first later segment) was seen."""
+        """Full mode: the handshake's last ACK (or the first later segment, acknowledging
+        ``ack``) was seen."""
         assert connection.server_isn is not None
-        if connection.syn_seen and from_client and packet.ack == (connection.server_isn + 1) & MASK:
+        if connection.syn_seen and from_client and ack == (connection.server_isn + 1) & MASK:
             connection.rtt = ts - connection.syn_ts
         return self._connected(connection, ts)
 
@@ -430,7 +441,7 @@ class TcpTracker:
             if connection.server_isn is None:
                 connection.state = ESTABLISHED  # FIN before any SYN-ACK: no handshake to report
             else:
-                events.append(self._establish(ts, packet, connection, from_client))
+                events.append(self._establish(ts, packet.ack, connection, from_client))
         side, peer = (
             (connection.client, connection.server)
             if from_client
