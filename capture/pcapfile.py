@@ -71,7 +71,7 @@ def _pcap_frames(reader: Any) -> Iterator[Frame]:
     RawPcapReader's own loop (two reads, a metadata tuple and three calls per record) was a
     third of the offline cost; the file format is the same, read in bigger bites.
     """
-    record = struct.Struct(reader.endian + "IIII")
+    record = struct.Struct(reader.endian + "III4x")  # seconds, fraction, captured length
     unpack_from = record.unpack_from
     linktype = reader.linktype
     scale = 1e-9 if reader.nano else 1e-6
@@ -82,23 +82,22 @@ def _pcap_frames(reader: Any) -> Iterator[Frame]:
     while True:
         end = len(buffer)
         while position + 16 <= end:
-            seconds, fraction, length, _ = unpack_from(buffer, position)
+            seconds, fraction, length = unpack_from(buffer, position)
             if length > _MAX_RECORD_BYTES:
                 raise PcapError(
                     f"record {count + 1}: {length} bytes is not a packet (corrupt file)"
                 )
             start = position + 16
-            if start + length > end:
+            stop = start + length
+            if stop > end:
                 break
             count += 1
-            yield new(
-                Frame, (seconds + fraction * scale, buffer[start : start + length], linktype, "")
-            )
-            position = start + length
+            yield new(Frame, (seconds + fraction * scale, buffer[start:stop], linktype, ""))
+            position = stop
         more = stream.read(_BLOCK_BYTES)
         if not more:
             if position + 16 <= end:  # the file ends inside this record: yield what is there
-                seconds, fraction, _, _ = unpack_from(buffer, position)
+                seconds, fraction, _ = unpack_from(buffer, position)
                 yield Frame(seconds + fraction * scale, buffer[position + 16 :], linktype, "")
             return
         buffer = buffer[position:] + more
