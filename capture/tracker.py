@@ -128,6 +128,7 @@ class _Connection:
 
 
 _NO_EVENTS: tuple[TcpEvent, ...] = ()
+_new_event = tuple.__new__  # builds a TcpEvent (every field given) without NamedTuple's __new__
 _COMPACT_FLOOR = 1024
 
 
@@ -585,7 +586,7 @@ class TcpTracker:
     ) -> TcpEvent:
         client, server, client_port, server_port = split_key(connection.client_key)
         known_sizes = self._full or not connection.partial
-        return TcpEvent(
+        return _new_event(TcpEvent, (
             event,
             client,
             client_port,
@@ -605,7 +606,7 @@ class TcpTracker:
             bytes(connection.client.preview),
             bytes(connection.server.preview),
             note,
-        )
+        ))  # fmt: skip
 
     def _forget(self, connection: _Connection) -> None:
         connection.alive = False
