@@ -4,6 +4,8 @@ import { bytes, clock, duration, endpointName, eventOf, failed } from "./format.
 
 export const ROW_HEIGHT = 22;
 export const MAX_ROWS = 5000;
+/** While following a fast tail, redraw at most this often (a person cannot read faster). */
+export const TAIL_REDRAW_MS = 100;
 
 const COLUMNS = ["time", "proto", "event", "names", "addresses", "bytes", "duration"];
 const HEADINGS = ["time", "proto", "event", "src → dst", "ip:port → ip:port", "bytes ↑ / ↓", "duration"];
@@ -69,6 +71,7 @@ export class LiveLog {
     this.onFilter = onFilter;
     this.onSelect = onSelect;
     this.selectedId = null;
+    this.drawnAt = 0;
     elements.head.replaceChildren(
       ...HEADINGS.map((text, i) => Object.assign(document.createElement("span"), { className: `c-${COLUMNS[i]}`, textContent: text })),
     );
@@ -102,9 +105,10 @@ export class LiveLog {
   }
 
   /** Draw the visible rows if anything changed; called once per animation frame. */
-  render() {
-    if (!this.dirty) return;
+  render(now = performance.now()) {
+    if (!this.dirty || (this.following && now - this.drawnAt < TAIL_REDRAW_MS)) return;
     this.dirty = false;
+    this.drawnAt = now;
     const log = this.el.log;
     this.el.spacer.style.height = `${this.entries.length * ROW_HEIGHT}px`;
     if (this.following) log.scrollTop = log.scrollHeight;
@@ -141,6 +145,7 @@ export class LiveLog {
   jumpToNewest() {
     this.following = true;
     this.dirty = true;
+    this.drawnAt = -Infinity;
     this.render();
   }
 

@@ -14,7 +14,6 @@ const $ = (id) => document.getElementById(id);
 const counters = { received: 0, missed: 0, batches: 0, filter: "", rows: () => log.size, cy: null };
 window.podscope = counters;
 
-let pendingAck = null;
 let statsAt = performance.now();
 let level = "namespace";
 
@@ -48,7 +47,7 @@ function onMessage(message) {
       counters.batches += 1;
       header.addMissed(message.missed);
       log.append(message.entries);
-      pendingAck = message.seq;
+      socket.ack(message.seq); // the bounded log holds them; drawing is per frame
       break;
     case "filter.ok":
       counters.filter = message.query;
@@ -78,12 +77,8 @@ function onMessage(message) {
 
 const socket = new LiveSocket({ onMessage, onStatus: (state) => header.setConnection(state) });
 
-function frame() {
-  log.render();
-  if (pendingAck !== null) {
-    socket.ack(pendingAck);
-    pendingAck = null;
-  }
+function frame(now) {
+  log.render(now);
   requestAnimationFrame(frame);
 }
 
