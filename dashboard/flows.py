@@ -59,6 +59,7 @@ FINAL = frozenset({"close", "reset", "refused", "timeout"})
 FINISHED = frozenset({"close", "reset"})
 IN_CLUSTER = frozenset({"pod", "service"})
 OUTSIDE = frozenset({"node", "external", "unknown"})
+MAX_SHARED_SIDES = 65_536
 
 
 class NotAFlowError(ValueError):
@@ -83,6 +84,9 @@ class Side(NamedTuple):
     namespace: str
     workload: str
     pod: str
+
+
+_SIDES: dict[Side, Side] = {}
 
 
 class Flow(NamedTuple):
@@ -136,7 +140,7 @@ def side(endpoint: object, reason: str) -> Side:
         label = ip if kind == "unknown" else (name or ip)
         if not label:
             raise NotAFlowError(reason)
-        return Side(kind, "", label, label)
+        return _shared(Side(kind, "", label, label))
     namespace = endpoint.get("namespace", "")
     if kind not in IN_CLUSTER or type(namespace) is not str or not namespace:
         raise NotAFlowError(reason)
@@ -147,7 +151,15 @@ def side(endpoint: object, reason: str) -> Side:
         pod = workload = endpoint.get("service") or name.partition(".")[0]
     if type(pod) is not str or type(workload) is not str or not pod:
         raise NotAFlowError(reason)
-    return Side(kind, namespace, workload, pod)
+    return _shared(Side(kind, namespace, workload, pod))
+
+
+def _shared(made: Side) -> Side:
+    """One instance per distinct side: stored flows share them (less memory, less for the GC
+    to scan, since a NamedTuple, unlike a plain tuple, is never untracked)."""
+    if len(_SIDES) >= MAX_SHARED_SIDES:
+        _SIDES.clear()
+    return _SIDES.setdefault(made, made)
 
 
 def _tcp(entry: Mapping[str, Any], last_seen: int, elapsed: int) -> Flow:

@@ -219,3 +219,10 @@ def test_any_edit_of_a_real_entry_reads_or_raises_a_known_reason(data: st.DataOb
 @given(JSON_VALUES)
 def test_arbitrary_values_never_raise_anything_else(value: Any) -> None:
     assert _reason(value) in REASONS | {"read"}
+
+
+def test_equal_sides_are_one_shared_instance() -> None:
+    endpoint = {"ip": "10.244.1.5", "name": "cart-1", "namespace": "shop", "kind": "pod"}
+    first, second = side(dict(endpoint), "bad src"), side(dict(endpoint), "bad src")
+    assert first == Side("pod", "shop", "cart-1", "cart-1")
+    assert first is second
