@@ -1,8 +1,9 @@
 """Serve the built browser dashboard (``frontend/dist``): the index page at ``/`` and its assets.
 
 The assets are produced by ``npm ci && npm run build`` in ``frontend/`` (``scripts/setup.sh``
-does it); their names carry a content hash, so they are cached for a year. Without a build the
-index answers 503 with the command to run, rather than a blank page.
+does it); their names carry a content hash, so they are cached for a year. The index page gets
+this visitor's CSRF token in place of ``__CSRF_TOKEN__`` (the cookie is HTTP-only), for the
+targeting editor's PUT. Without a build the index answers 503 with the command to run.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 
 BUILD_HINT = "dashboard not built: run `npm ci && npm run build` in frontend/ (scripts/setup.sh)"
 ASSET_CACHE = "public, max-age=31536000, immutable"
+CSRF_PLACEHOLDER = "__CSRF_TOKEN__"
 
 
 def _dist() -> Path:
@@ -26,7 +29,8 @@ def index(request: HttpRequest) -> HttpResponse:
     page = _dist() / "index.html"
     if not page.is_file():
         return HttpResponse(BUILD_HINT, status=503, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(page.read_bytes(), content_type="text/html; charset=utf-8")
+    html = page.read_text(encoding="utf-8").replace(CSRF_PLACEHOLDER, get_token(request))
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     return response
 

@@ -6,6 +6,7 @@ import { FilterBox } from "./filter.js";
 import { Header } from "./header.js";
 import { LiveLog } from "./log.js";
 import { ConnectivityMap } from "./map.js";
+import { TargetingEditor } from "./targeting.js";
 import { LiveSocket } from "./ws.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,6 +37,13 @@ const map = new ConnectivityMap($("map"), $("map-info"), (condition) => {
   filterBox.set(current ? `(${current}) and (${condition})` : condition);
 });
 counters.cy = map.cy;
+const targeting = new TargetingEditor(
+  {
+    summary: $("targeting"), edit: $("targeting-edit"), form: $("targeting-form"), regex: $("targeting-regex"),
+    namespaces: $("targeting-namespaces"), excluded: $("targeting-excluded"), error: $("targeting-error"),
+  },
+  (body) => header.targeting(body),
+);
 
 function onMessage(message) {
   switch (message.type) {
@@ -90,8 +98,7 @@ $("level").addEventListener("change", (event) => {
 $("width").addEventListener("change", (event) => map.setWidthBy(event.target.value));
 
 async function loadSide() {
-  const [, targeting] = await Promise.all([filterBox.loadCompletions(), fetch("/api/targeting")]);
-  if (targeting.ok) header.targeting(await targeting.json());
+  await Promise.all([filterBox.loadCompletions(), targeting.load()]);
 }
 
 const initial = FilterBox.queryFromUrl();

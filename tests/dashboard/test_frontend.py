@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from dashboard.frontend import BUILD_HINT
 @pytest.fixture
 def dist(tmp_path: Path) -> Path:
     (tmp_path / "assets").mkdir()
-    (tmp_path / "index.html").write_text("<!doctype html><title>podscope</title>")
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><meta name="csrf-token" content="__CSRF_TOKEN__"><title>podscope</title>'
+    )
     (tmp_path / "assets" / "index-abc.js").write_text("console.log(1);")
     (tmp_path / "secret.txt").write_text("not an asset")
     return tmp_path
@@ -28,6 +31,16 @@ def test_index_page_is_the_build(dist: Path) -> None:
     assert response["Content-Type"].startswith("text/html")
     assert response["Cache-Control"] == "no-cache"
     assert b"<title>podscope</title>" in response.content
+
+
+def test_index_page_carries_the_csrf_token_of_its_cookie(dist: Path) -> None:
+    client = Client(enforce_csrf_checks=True)
+    with override_settings(FRONTEND_DIST=str(dist)):
+        response = client.get("/")
+    token = re.search(r'name="csrf-token" content="([^"]+)"', response.content.decode())
+    assert token is not None
+    assert token[1] != "__CSRF_TOKEN__"
+    assert "csrftoken" in response.cookies
 
 
 def test_asset_is_served_with_its_type_and_long_cache(dist: Path) -> None:
