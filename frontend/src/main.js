@@ -17,6 +17,7 @@ window.podscope = counters;
 
 let statsAt = performance.now();
 let level = "namespace";
+let wanted = FilterBox.queryFromUrl(); // the last query the hub accepted (at first: ?q=)
 
 const header = new Header(
   { status: $("status"), pause: $("pause"), stats: $("stats"), missed: $("missed"), targeting: $("targeting") },
@@ -32,7 +33,7 @@ const log = new LiveLog(
   (field, value) => filterBox.addCondition(field, value),
   (entry) => details.show(entry),
 );
-const map = new ConnectivityMap($("map"), $("map-info"), (condition) => {
+const map = new ConnectivityMap($("map"), $("map-info"), $("legend-namespaces"), (condition) => {
   const current = filterBox.applied;
   filterBox.set(current ? `(${current}) and (${condition})` : condition);
 });
@@ -47,7 +48,11 @@ const targeting = new TargetingEditor(
 
 function onMessage(message) {
   switch (message.type) {
-    case "hello":
+    case "hello": // a new session (also after a reconnect): give it this tab's query and level
+      log.clear(); // the new session starts with its own backfill
+      if (message.query === wanted) filterBox.accepted(wanted);
+      else socket.setFilter(wanted);
+      if (message.level !== level) socket.setLevel(level);
       break;
     case "entries":
       counters.received += message.entries.length;
@@ -58,6 +63,7 @@ function onMessage(message) {
       socket.ack(message.seq); // the bounded log holds them; drawing is per frame
       break;
     case "filter.ok":
+      wanted = message.query;
       counters.filter = message.query;
       filterBox.accepted(message.query);
       log.clear();
@@ -101,9 +107,7 @@ async function loadSide() {
   await Promise.all([filterBox.loadCompletions(), targeting.load()]);
 }
 
-const initial = FilterBox.queryFromUrl();
-$("query").value = initial;
-socket.queryOnOpen = initial;
+$("query").value = wanted;
 socket.connect();
 requestAnimationFrame(frame);
 loadSide().catch((error) => console.warn(`podscope: ${error.message}`));

@@ -20,7 +20,7 @@ const STYLE = [
   {
     selector: "node",
     style: {
-      label: "data(label)", "background-color": "data(colour)", "font-size": 11, "text-valign": "bottom",
+      label: "data(shown)", "background-color": "data(colour)", "font-size": 11, "text-valign": "bottom",
       "text-margin-y": 4, width: 28, height: 28, "border-width": 1, "border-color": "#555",
     },
   },
@@ -52,9 +52,10 @@ export function nodeCondition(data) {
 }
 
 export class ConnectivityMap {
-  /** container: the map element; info: the hover text element; onFilter(condition). */
-  constructor(container, info, onFilter) {
+  /** container: the map element; info: hover text; legend: namespace swatches; onFilter(condition). */
+  constructor(container, info, legend, onFilter) {
     this.info = info;
+    this.legend = legend;
     this.widthBy = "connections";
     this.cy = cytoscape({ container, style: STYLE, minZoom: 0.2, maxZoom: 3 });
     this.cy.on("tap", "node", (event) => onFilter(nodeCondition(event.target.data())));
@@ -67,7 +68,7 @@ export class ConnectivityMap {
   }
 
   hover(data) {
-    const name = data.label || `${data.source} → ${data.target}`;
+    const name = data.shown || `${data.source} → ${data.target}`;
     this.info.textContent = `${name}: ${data.connections} connections, ${data.failed} failed, ${bytes(data.requestBytes)} ↑ ${bytes(data.responseBytes)} ↓`;
   }
 
@@ -82,7 +83,9 @@ export class ConnectivityMap {
         if (!(el.isNode() ? nodeIds : edgeIds).has(el.id())) el.remove();
       });
       for (const node of message.nodes) {
-        const data = { ...node, colour: namespaceColour(node.namespace) };
+        const qualified = node.namespace && (node.kind === "workload" || node.kind === "pod");
+        const shown = qualified ? `${node.namespace}/${node.label}` : node.label;
+        const data = { ...node, shown, colour: namespaceColour(node.namespace) };
         const existing = cy.getElementById(node.id);
         if (existing.nonempty()) existing.data(data);
         else {
@@ -98,6 +101,22 @@ export class ConnectivityMap {
       }
     });
     if (added) this.layout();
+    cy.scratch("version", message.version);
+    this.drawLegend(message.nodes);
+  }
+
+  drawLegend(nodes) {
+    const namespaces = [...new Set(nodes.map((node) => node.namespace).filter(Boolean))].sort();
+    this.legend.replaceChildren(
+      ...namespaces.map((namespace) => {
+        const item = document.createElement("span");
+        const swatch = document.createElement("i");
+        swatch.className = "lg-ns";
+        swatch.style.background = namespaceColour(namespace);
+        item.append(swatch, namespace);
+        return item;
+      }),
+    );
   }
 
   /** Clear the graph (the level changed). */
@@ -109,7 +128,7 @@ export class ConnectivityMap {
     this.cy.layout({ name: "cose", animate: false, randomize: false, fit: true, padding: 30, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 }).run();
   }
 
-  /** Edge width by "connections" or "bytes". */
+  /** Edge width by "connections" or "bytes" (the legend says which). */
   setWidthBy(by) {
     this.widthBy = by;
     this.cy.edges().forEach((edge) => edge.data("width", width(edge.data(), by)));

@@ -9,8 +9,6 @@ export class LiveSocket {
     this.handlers = handlers;
     this.socket = null;
     this.backoff = 500;
-    this.queryOnOpen = null;
-    this.levelOnOpen = null;
     this.paused = false;
   }
 
@@ -22,8 +20,6 @@ export class LiveSocket {
     socket.addEventListener("open", () => {
       this.backoff = 500;
       this.handlers.onStatus("live");
-      if (this.queryOnOpen !== null) this.send({ type: "filter.set", query: this.queryOnOpen });
-      if (this.levelOnOpen !== null) this.send({ type: "map.level", level: this.levelOnOpen });
       if (this.paused) this.send({ type: "pause" });
     });
     socket.addEventListener("message", (event) => {
@@ -55,19 +51,17 @@ export class LiveSocket {
     return true;
   }
 
-  /** Apply a KFL query now and again after any reconnect. */
+  /** Apply a KFL query. */
   setFilter(query) {
-    this.queryOnOpen = query;
     this.send({ type: "filter.set", query });
   }
 
-  /** Switch the map level now and after any reconnect. */
+  /** Switch the map level. */
   setLevel(level) {
-    this.levelOnOpen = level;
     this.send({ type: "map.level", level });
   }
 
-  /** Pause or resume the entry stream. */
+  /** Pause or resume the entry stream (kept across reconnects). */
   setPaused(paused) {
     this.paused = paused;
     this.send({ type: paused ? "pause" : "resume" });
