@@ -1,11 +1,13 @@
-"""The header in a real browser: capture stats, and the targeting editor saving through PUT."""
+"""The header in a real browser: capture stats, targeting editor, status across a reconnect."""
 
 from __future__ import annotations
 
-import pytest
-from playwright.sync_api import Page, expect
+import re
 
-from tests.e2e.dashboard import WAIT_MS, open_dashboard
+import pytest
+from playwright.sync_api import Page, WebSocketRoute, expect
+
+from tests.e2e.dashboard import WAIT_MS, open_dashboard, row_attribute, wait_for_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,3 +39,22 @@ def test_targeting_editor_saves_and_bad_regex_is_refused(
     page.locator("#targeting-namespaces").fill("")
     page.locator("#targeting-form button[type=submit]").click()
     expect(summary).to_contain_text("all namespaces")
+
+
+def test_a_dropped_socket_reconnects_with_the_same_filter(page: Page, hub_url: str) -> None:
+    sockets: list[WebSocketRoute] = []
+
+    def relay(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/live$"), relay)
+    open_dashboard(page, hub_url, "tcp")
+    wait_for_rows(page)
+    sockets[-1].close(code=1011, reason="test drops the connection")
+    expect(page.locator("#status")).to_have_text("reconnecting", timeout=WAIT_MS)
+    expect(page.locator("#status")).to_have_text("live", timeout=WAIT_MS)
+    assert len(sockets) == 2
+    expect(page.locator("#query-state")).to_have_text("showing: tcp", timeout=WAIT_MS)
+    wait_for_rows(page)
+    assert set(row_attribute(page, "protocol")) == {"tcp"}
