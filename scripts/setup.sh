@@ -40,5 +40,5 @@ fi
 if [ ! -f frontend/dist/index.html ] \
     || [ -n "$(find frontend/src frontend/index.html frontend/package.json frontend/package-lock.json \
         frontend/vite.config.js -newer frontend/dist/index.html -print -quit)" ]; then
-    (cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent >/dev/null)
+    (cd frontend && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run build --silent >/dev/null)
 fi
