@@ -65,6 +65,10 @@ export class ConnectivityMap {
     });
     this.cy.on("mouseover", "node, edge", (event) => this.hover(event.target.data()));
     this.cy.on("mouseout", "node, edge", () => { this.info.textContent = ""; });
+    new ResizeObserver(() => {
+      this.cy.resize();
+      this.cy.fit(undefined, 30);
+    }).observe(container);
   }
 
   hover(data) {

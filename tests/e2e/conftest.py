@@ -1,4 +1,4 @@
-"""Fixtures: one demo hub (capture lab as root, else the recorded lab replayed) and chromium."""
+"""Fixtures: a demo hub (capture lab as root, else its recording), a full-mode hub, chromium."""
 
 from __future__ import annotations
 
@@ -43,18 +43,17 @@ def _accepted(url: str) -> int:
         return accepted
 
 
-@pytest.fixture(scope="session")
-def hub_url() -> Iterator[str]:
-    """A running ``podscope demo`` hub with traffic flowing; stopped with SIGTERM."""
+def _running_hub(name: str, *args: str) -> Iterator[str]:
+    """Run ``manage.py podscope <args>`` on a free port until it accepted entries; SIGTERM it."""
     if not (ROOT / "frontend" / "dist" / "index.html").is_file():
         pytest.fail("frontend/dist is not built: run scripts/setup.sh")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PODSCOPE_DB": str(ARTIFACTS / "e2e-db.sqlite3")}
+    env = {**os.environ, "PODSCOPE_DB": str(ARTIFACTS / f"e2e-{name}.sqlite3")}
     ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "e2e-hub.log").open("w")
+    log = (ARTIFACTS / f"e2e-{name}.log").open("w")
     hub = subprocess.Popen(
-        [sys.executable, "manage.py", "podscope", "demo", "--port", str(port)],
+        [sys.executable, "manage.py", "podscope", *args, "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -64,14 +63,14 @@ def hub_url() -> Iterator[str]:
         deadline = time.monotonic() + HUB_START_SECONDS
         while True:
             if hub.poll() is not None:
-                pytest.fail(f"the demo hub exited with {hub.returncode}; see artifacts/e2e-hub.log")
+                pytest.fail(f"the {name} hub exited with {hub.returncode}; see artifacts/")
             try:
                 if _accepted(url) > 0:
                     break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("the demo hub accepted no entries in time; see artifacts/e2e-hub.log")
+                pytest.fail(f"the {name} hub accepted no entries in time; see artifacts/")
             time.sleep(0.5)
         yield url
     finally:
@@ -82,6 +81,27 @@ def hub_url() -> Iterator[str]:
             hub.kill()
             hub.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def hub_url() -> Iterator[str]:
+    """A ``podscope demo`` hub: the capture lab live as root, else its recording in a loop."""
+    yield from _running_hub("demo-hub", "demo")
+
+
+@pytest.fixture(scope="session")
+def full_hub_url() -> Iterator[str]:
+    """A hub that read the recorded lab once in ``full`` mode (entries with payload previews)."""
+    yield from _running_hub(
+        "full-hub",
+        "serve",
+        "--mode",
+        "full",
+        "--read",
+        str(ROOT / "samples" / "lab-demo.pcap"),
+        "--cluster-snapshot",
+        str(ROOT / "samples" / "lab-demo-snapshot.json"),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -89,3 +89,18 @@ def test_presets_and_history_apply_queries(page: Page, hub_url: str) -> None:
     expect(page.locator("#query-state")).to_have_text('showing: dst.namespace == ""')
     wait_for_rows(page)
     assert set(row_attribute(page, "dstNamespace")) == {""}
+
+
+def test_details_show_the_payload_as_a_hex_dump(
+    page: Page, full_hub_url: str, expected_console: list[str]
+) -> None:
+    expected_console.append("status of 404 (Not Found)")  # a pcap-reading hub has no targeting
+    open_dashboard(page, full_hub_url, 'payload.request != ""')
+    wait_for_rows(page)
+    page.locator("#log-rows .row .c-time").first.click()
+    dumps = page.locator("#details pre.hex")
+    expect(dumps).to_have_count(2)
+    request = dumps.first.inner_text()
+    assert request.startswith("00000000  71 71 71 71 71 71 71 71 71 71 71 71 71 71 71 71  qqqq")
+    assert page.locator("#details h4").all_inner_texts() == ["request payload", "response payload"]
+    screenshot(page, "details-payload")
