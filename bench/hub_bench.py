@@ -128,10 +128,11 @@ def cluster_index(wires: list[dict[str, Any]]) -> Any:
 def bench_ingest(entries: int, sessions: int, batch: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     from capture.schema import Entry  # noqa: PLC0415
-    from dashboard.hub import Hub, HubConfig  # noqa: PLC0415
+    from dashboard.hub import Hub, HubConfig, tune_gc  # noqa: PLC0415
 
     wires = generate(entries, seed=3)
     raw = [Entry.from_wire(w).to_json().encode() for w in wires]  # as workers publish them
+    tune_gc()  # as Hub.start does in a serving hub
     for with_sessions in (0, sessions):
         hub = Hub(HubConfig(store_size=100_000), cluster_index(wires))
         for query in filters(with_sessions):

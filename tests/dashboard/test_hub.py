@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from dashboard.hub import Hub, HubConfig
+import gc
+
+from dashboard.hub import GC_FULL_EVERY, Hub, HubConfig
 from kfl import compile_filter
 from tests.dashboard.hubentries import cluster_index, tcp_entry
 
@@ -67,3 +69,15 @@ def test_live_stats_summarise_each_worker() -> None:
     }
     assert workers["odd"]["packets"] == 0
     assert workers["odd"]["kernelDrops"] == 0
+
+
+async def test_start_makes_full_gc_collections_rare() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    hub = Hub(HubConfig())
+    try:
+        hub.start()
+        assert gc.get_threshold() == (700, 10, GC_FULL_EVERY)
+    finally:
+        await hub.stop()
+        gc.set_threshold(*before)
