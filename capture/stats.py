@@ -10,7 +10,7 @@ packets, entries dropped by the publisher.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -66,22 +66,32 @@ class CaptureMetrics(Collector):
         """Yield one metric family per known counter present in the snapshot."""
         with self._lock:
             snapshot = self._snapshot
-        labels = [str(snapshot.get("worker", "")), str(snapshot.get("node", ""))]
-        for section, key, name, kind, help_text in METRICS:
-            value = _number(snapshot.get(section), key)
-            if value is None:
-                continue
-            family: CounterMetricFamily | GaugeMetricFamily
-            if kind == "counter":
-                family = CounterMetricFamily(PREFIX + name, help_text, labels=["worker", "node"])
-            else:
-                family = GaugeMetricFamily(PREFIX + name, help_text, labels=["worker", "node"])
-            family.add_metric(labels, value)
-            yield family
+        yield from snapshot_families([snapshot])
 
     def serve(self, port: int, address: str = "0.0.0.0") -> None:  # noqa: S104 (a DaemonSet port)
         """Serve ``/metrics`` on ``port`` from a daemon thread."""
         start_http_server(port, addr=address, registry=self.registry)
+
+
+def snapshot_families(snapshots: Iterable[Mapping[str, Any]]) -> Iterator[Metric]:
+    """One family per known capture counter, a sample (labels worker, node) per snapshot.
+
+    Shared by the worker's own ``/metrics`` and the hub's, so both name the numbers alike.
+    """
+    snapshots = list(snapshots)
+    for section, key, name, kind, help_text in METRICS:
+        family: CounterMetricFamily | GaugeMetricFamily
+        if kind == "counter":
+            family = CounterMetricFamily(PREFIX + name, help_text, labels=["worker", "node"])
+        else:
+            family = GaugeMetricFamily(PREFIX + name, help_text, labels=["worker", "node"])
+        for snapshot in snapshots:
+            value = _number(snapshot.get(section), key)
+            if value is not None:
+                labels = [str(snapshot.get("worker", "")), str(snapshot.get("node", ""))]
+                family.add_metric(labels, value)
+        if family.samples:
+            yield family
 
 
 def _number(section: object, key: str) -> float | None:

@@ -27,10 +27,10 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from capture.stats import METRICS, PREFIX
+from capture.stats import snapshot_families
 from dashboard.flows import Flow, NotAFlowError, Side, read_flow
 
 PAIR_LABELS = ("src_namespace", "src_workload", "dst_namespace", "dst_workload")
@@ -82,19 +82,7 @@ class WorkerStats(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """One family per capture metric, one sample per worker that reported it."""
-        snapshots = sorted(self._snapshots.items())
-        for section, key, name, kind, help_text in METRICS:
-            family: CounterMetricFamily | GaugeMetricFamily
-            if kind == "counter":
-                family = CounterMetricFamily(PREFIX + name, help_text, labels=["worker", "node"])
-            else:
-                family = GaugeMetricFamily(PREFIX + name, help_text, labels=["worker", "node"])
-            for worker, snapshot in snapshots:
-                value = _number(snapshot.get(section), key)
-                if value is not None:
-                    family.add_metric([worker, str(snapshot.get("node", ""))], value)
-            if family.samples:
-                yield family
+        yield from snapshot_families(snapshot for _, snapshot in sorted(self._snapshots.items()))
 
 
 class HubMetrics:
@@ -241,12 +229,3 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _number(section: object, key: str) -> float | None:
-    if not isinstance(section, Mapping):
-        return None
-    value = section.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
