@@ -23,10 +23,21 @@ function cell(text, field, value, className = "") {
   return span;
 }
 
-function endpointCells(parent, side, endpoint) {
-  parent.append(cell(endpointName(endpoint), `${side}.name`, endpoint.name || endpoint.ip, "name"));
-  if (endpoint.namespace) parent.append(cell(endpoint.namespace, `${side}.namespace`, endpoint.namespace, "ns"));
-  else if (endpoint.kind === "external") parent.append(cell("external", `${side}.namespace`, "", "ns ext"));
+/** One endpoint's name and namespace, truncated on its own so both sides stay visible. */
+function endpointGroup(side, endpoint) {
+  const group = document.createElement("span");
+  group.className = "side";
+  group.append(cell(endpointName(endpoint), `${side}.name`, endpoint.name || endpoint.ip, "name"));
+  if (endpoint.namespace) group.append(cell(endpoint.namespace, `${side}.namespace`, endpoint.namespace, "ns"));
+  else if (endpoint.kind === "external") group.append(cell("external", `${side}.namespace`, "", "ns ext"));
+  return group;
+}
+
+function addressGroup(side, endpoint) {
+  const group = document.createElement("span");
+  group.className = "side";
+  group.append(cell(`${endpoint.ip}:${endpoint.port}`, `${side}.ip`, endpoint.ip));
+  return group;
 }
 
 function renderRow(entry) {
@@ -50,12 +61,8 @@ function renderRow(entry) {
   const event = eventOf(entry);
   if (entry.tcp) cols.event.append(cell(event, "tcp.event", event, `ev ev-${event}`));
   else cols.event.textContent = event;
-  endpointCells(cols.names, "src", entry.src);
-  cols.names.append(" → ");
-  endpointCells(cols.names, "dst", entry.dst);
-  cols.addresses.append(cell(`${entry.src.ip}:${entry.src.port}`, "src.ip", entry.src.ip));
-  cols.addresses.append(" → ");
-  cols.addresses.append(cell(`${entry.dst.ip}:${entry.dst.port}`, "dst.ip", entry.dst.ip));
+  cols.names.append(endpointGroup("src", entry.src), "→", endpointGroup("dst", entry.dst));
+  cols.addresses.append(addressGroup("src", entry.src), "→", addressGroup("dst", entry.dst));
   cols.bytes.textContent = `${bytes(entry.requestSize)} / ${bytes(entry.responseSize)}`;
   cols.duration.textContent = duration(entry.elapsedTime);
   return row;

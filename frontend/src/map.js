@@ -57,7 +57,7 @@ export class ConnectivityMap {
     this.info = info;
     this.legend = legend;
     this.widthBy = "connections";
-    this.cy = cytoscape({ container, style: STYLE, minZoom: 0.2, maxZoom: 3 });
+    this.cy = cytoscape({ container, style: STYLE, minZoom: 0.2, maxZoom: 1.6 });
     this.cy.on("tap", "node", (event) => onFilter(nodeCondition(event.target.data())));
     this.cy.on("tap", "edge", (event) => {
       const edge = event.target;

@@ -123,8 +123,8 @@ def expected_console() -> list[str]:
 
 @pytest.fixture
 def page(browser: Browser, expected_console: list[str]) -> Iterator[Page]:
-    """A fresh tab at 1400x850; the test fails if the page logs an unexpected error/warning."""
-    context = browser.new_context(viewport={"width": 1400, "height": 850})
+    """A fresh tab at 1280x800 (the narrowest width supported); unexpected console errors fail."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
     tab = context.new_page()
     problems: list[str] = []
     tab.on(
