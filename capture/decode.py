@@ -175,23 +175,40 @@ def sll2_ifindex(data: bytes) -> int:
     return _U32_BE.unpack_from(data, 4)[0] if len(data) >= 8 else 0
 
 
+CommonTcpHeader = tuple[int, int, int, int, int, int, int, int]
+"""(sport, dport, seq, ack, flags, payload start, IP end, captured end) of a common frame."""
+
+
+def common_tcp_header(data: bytes) -> CommonTcpHeader | None:
+    """The TCP fields of an Ethernet frame in the common case, read in one unpack.
+
+    The common case is untagged Ethernet, IPv4 without options, unfragmented TCP with a sane data
+    offset; any other frame gives None and goes through the general decoder.
+    """
+    if len(data) < 54:
+        return None
+    (ethertype, version_ihl, total, fragment, proto, sport, dport, seq, ack, offset_byte,
+     flags) = ETH_IPV4_TCP.unpack_from(data, 12)  # fmt: skip
+    end = 14 + total
+    payload_start = 34 + (offset_byte >> 4) * 4
+    captured_end = min(end, len(data))
+    if (
+        ethertype == ETH_IPV4
+        and version_ihl == 0x45
+        and proto == IPPROTO_TCP
+        and not fragment & 0x3FFF
+        and 54 <= payload_start <= captured_end
+    ):
+        return sport, dport, seq, ack, flags, payload_start, end, captured_end
+    return None
+
+
 def decode(data: bytes, linktype: int) -> Packet:
     """Decode one frame of pcap link type ``linktype``; raise a DecodeError if it is not usable."""
-    if linktype == DLT_EN10MB and len(data) >= 54:
-        # The common case in one go: untagged Ethernet, IPv4 without options, unfragmented TCP.
-        (ethertype, version_ihl, total, fragment, proto, sport, dport, seq, ack, offset_byte,
-         flags) = ETH_IPV4_TCP.unpack_from(data, 12)  # fmt: skip
-        end = 14 + total
-        payload_start = 34 + (offset_byte >> 4) * 4
-        captured_end = min(end, len(data))
-        if (
-            ethertype == ETH_IPV4
-            and version_ihl == 0x45
-            and proto == IPPROTO_TCP
-            and not fragment & 0x3FFF
-            and 54 <= payload_start <= captured_end
-        ):
-            return tcp_packet(data, sport, dport, seq, ack, flags, payload_start, end, captured_end)
+    if linktype == DLT_EN10MB:
+        header = common_tcp_header(data)
+        if header is not None:
+            return tcp_packet(data, *header)
     return _decode_any(data, linktype)
 
 

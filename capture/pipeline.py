@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from capture.decode import (
-    ETH_IPV4,
-    ETH_IPV4_TCP,
     IPPROTO_TCP,
     IPPROTO_UDP,
     DecodeError,
     FragmentError,
     MalformedError,
     Packet,
+    common_tcp_header,
     decode,
     sll2_ifindex,
     tcp_packet,
@@ -199,48 +198,36 @@ class Pipeline:
         data = frame if type(frame) is bytes else bytes(frame)
         try:
             packet = None
-            if linktype == DLT_EN10MB and len(data) >= 54:
-                # decode's common case, read here so that full mode's fast path can skip the
-                # Packet: a data segment or ACK of a tracked connection (most of the traffic) is
-                # accounted from its header fields.
-                (ethertype, version_ihl, total, fragment, proto, sport, dport, seq, ack,
-                 offset_byte, flags) = ETH_IPV4_TCP.unpack_from(data, 12)  # fmt: skip
-                end = 14 + total
-                payload_start = 34 + (offset_byte >> 4) * 4
-                captured_end = min(end, len(data))
+            # decode's common case, read here so that full mode's fast path can skip the Packet:
+            # a data segment or ACK of a tracked connection (most of the traffic) is accounted
+            # from its header fields.
+            header = common_tcp_header(data) if linktype == DLT_EN10MB else None
+            if header is not None:
+                sport, dport, seq, ack, flags, payload_start, end, captured_end = header
+                size = end - payload_start
                 if (
-                    ethertype == ETH_IPV4
-                    and version_ihl == 0x45
-                    and proto == IPPROTO_TCP
-                    and not fragment & 0x3FFF
-                    and 54 <= payload_start <= captured_end
+                    self._segments
+                    and not flags & CONTROL
+                    and not interface
+                    and not (size and self._dns_on and DNS_PORT in (sport, dport))
                 ):
-                    size = end - payload_start
-                    if (
-                        self._segments
-                        and not flags & CONTROL
-                        and not interface
-                        and not (size and self._dns_on and DNS_PORT in (sport, dport))
-                    ):
-                        events = self._tcp.segment(
-                            timestamp,
-                            data[26:38],
-                            flags,
-                            seq,
-                            ack,
-                            data,
-                            payload_start,
-                            size,
-                            captured_end,
-                        )
-                        if events is not None:
-                            self._decoded += 1
-                            if events or timestamp >= self._next_tick:
-                                return self._tcp_entries(timestamp, events)
-                            return []
-                    packet = tcp_packet(
-                        data, sport, dport, seq, ack, flags, payload_start, end, captured_end
+                    events = self._tcp.segment(
+                        timestamp,
+                        data[26:38],
+                        flags,
+                        seq,
+                        ack,
+                        data,
+                        payload_start,
+                        size,
+                        captured_end,
                     )
+                    if events is not None:
+                        self._decoded += 1
+                        if events or timestamp >= self._next_tick:
+                            return self._tcp_entries(timestamp, events)
+                        return []
+                packet = tcp_packet(data, *header)
             if packet is None:
                 packet = decode(data, linktype)
         except MalformedError:
