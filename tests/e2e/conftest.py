@@ -49,7 +49,11 @@ def _running_hub(name: str, *args: str) -> Iterator[str]:
         pytest.fail("frontend/dist is not built: run scripts/setup.sh")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PODSCOPE_DB": str(ARTIFACTS / f"e2e-{name}.sqlite3")}
+    env = {
+        **os.environ,
+        "PODSCOPE_DB": str(ARTIFACTS / f"e2e-{name}.sqlite3"),
+        "PODSCOPE_ALLOWED_HOSTS": "127.0.0.1,localhost",  # other tests set their own
+    }
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / f"e2e-{name}.log").open("w")
     hub = subprocess.Popen(
@@ -104,9 +108,10 @@ def full_hub_url() -> Iterator[str]:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless (never a downloaded browser)."""
+    """Debian's chromium, headless (never a downloaded browser); per module, because the sync
+    Playwright API keeps an event loop running that later asyncio tests must not meet."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/setup.sh")
     with sync_playwright() as playwright:
