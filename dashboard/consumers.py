@@ -29,14 +29,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from typing import Any
 
+from autobahn.exception import Disconnected
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard.hub import Hub, current
 from dashboard.sessions import Session, SessionError, SessionLimitError
 from kfl import KflError
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 16 * 1024
 MAP_SECONDS = 1.0
@@ -152,6 +156,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         }
 
     async def _send_loop(self, session: Session) -> None:
+        try:
+            await self._send_forever(session)
+        except Disconnected:
+            log.debug("viewer went away while a message was being sent")  # disconnect() frees it
+
+    async def _send_forever(self, session: Session) -> None:
         next_map = time.monotonic()
         next_stats = time.monotonic()
         while True:

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from autobahn.exception import Disconnected
 from channels.testing import WebsocketCommunicator
 
 from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (sets Django up)
 
 from dashboard.asgi import application
+from dashboard.consumers import LiveConsumer
 from dashboard.hub import Hub, HubConfig
 from dashboard.sessions import SessionLimits
 from tests.dashboard.hubentries import cluster_index, tcp_entry
@@ -192,3 +195,23 @@ async def test_foreign_origin_is_rejected(hub: Hub) -> None:
     connected, _ = await communicator.connect()
     assert not connected
     assert len(hub.sessions) == 0
+
+
+async def test_viewer_gone_during_a_send_ends_the_sender_quietly(hub: Hub) -> None:
+    communicator, _ = await open_session()
+    consumer_sends: list[str] = []
+
+    async def send_then_disconnect(text_data: str | None = None, **_: Any) -> None:
+        consumer_sends.append(text_data or "")
+        raise Disconnected
+
+    consumer = LiveConsumer()
+    consumer.hub = hub
+    consumer.send = send_then_disconnect  # type: ignore[method-assign]
+    session = hub.sessions.open()
+    session.wake.set()
+    hub.accept([tcp_entry(1)])
+    await asyncio.wait_for(consumer._send_loop(session), timeout=5)
+    assert len(consumer_sends) == 1
+    hub.sessions.close(session)
+    await communicator.disconnect()
