@@ -197,7 +197,9 @@ async def test_foreign_origin_is_rejected(hub: Hub) -> None:
     assert len(hub.sessions) == 0
 
 
-async def test_viewer_gone_during_a_send_ends_the_sender_quietly(hub: Hub) -> None:
+async def test_viewer_gone_during_a_send_ends_the_sender_quietly(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     communicator, _ = await open_session()
     consumer_sends: list[str] = []
 
@@ -207,7 +209,7 @@ async def test_viewer_gone_during_a_send_ends_the_sender_quietly(hub: Hub) -> No
 
     consumer = LiveConsumer()
     consumer.hub = hub
-    consumer.send = send_then_disconnect  # type: ignore[method-assign]
+    monkeypatch.setattr(consumer, "send", send_then_disconnect)
     session = hub.sessions.open()
     session.wake.set()
     hub.accept([tcp_entry(1)])
