@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from bench.hub_bench import (  # noqa: E402
     cpu_seconds,
     free_port,
     produce,
+    stop_hub,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -89,22 +89,6 @@ def start_hub(prefix: str, port: int, snapshot: Path) -> subprocess.Popen[bytes]
         env=env,
         stdout=subprocess.DEVNULL,
     )
-
-
-def stop_hub(hub: subprocess.Popen[bytes], prefix: str) -> None:
-    """SIGTERM the hub and delete the bench's Redis keys."""
-    import redis  # noqa: PLC0415
-
-    hub.send_signal(signal.SIGTERM)
-    try:
-        hub.wait(30)
-    except subprocess.TimeoutExpired:
-        hub.kill()
-        hub.wait()
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
-    client.close()
 
 
 def hub_accepted(port: int) -> int:

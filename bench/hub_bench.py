@@ -125,6 +125,22 @@ def cluster_index(wires: list[dict[str, Any]]) -> Any:
     return index
 
 
+def stop_hub(hub: subprocess.Popen[bytes], prefix: str) -> None:
+    """SIGTERM the hub and delete the bench's Redis keys."""
+    import redis  # noqa: PLC0415
+
+    hub.send_signal(signal.SIGTERM)
+    try:
+        hub.wait(30)
+    except subprocess.TimeoutExpired:
+        hub.kill()
+        hub.wait()
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
 def bench_ingest(entries: int, sessions: int, batch: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     from capture.schema import Entry  # noqa: PLC0415
@@ -282,18 +298,7 @@ async def bench_latency(rate: int, seconds: float, sessions: int) -> None:
             task.cancel()
         await asyncio.gather(*tasks, sampler, return_exceptions=True)
     finally:
-        hub.send_signal(signal.SIGTERM)
-        try:
-            hub.wait(30)
-        except subprocess.TimeoutExpired:
-            hub.kill()
-            hub.wait()
-        import redis as sync_redis  # noqa: PLC0415
-
-        client_ = sync_redis.Redis.from_url(REDIS_URL)
-        for key in client_.scan_iter(f"{prefix}:*"):
-            client_.delete(key)
-        client_.close()
+        stop_hub(hub, prefix)
         snapshot.unlink(missing_ok=True)
     delays.sort()
     if not delays:
