@@ -2,8 +2,8 @@
 
 Live (:meth:`Worker.run_live`): reads the sniffer in short waits (when traffic flows, every
 ``gather_interval``, so frames are handled in batches: fewer wakeups and syscalls; the kernel
-receive buffer holds them meanwhile), calls the pipeline's ``tick``
-about every 200 ms (timeouts, ongoing reports, idle flows), builds a stats snapshot every 5 s
+receive buffer holds them meanwhile), calls the pipeline's ``tick`` about every 200 ms
+(timeouts, ongoing reports, idle flows), builds a stats snapshot at start and then every 5 s
 (published through ``report`` and exposed on ``/metrics``), applies capture-scope changes
 between reads (a new kernel filter on the same sockets, so tracked connections survive), and on
 stop (SIGINT/SIGTERM set the ``stop`` event) reports what is still open with ``flush``.
@@ -145,7 +145,7 @@ class Worker:
         tick_every = self._settings.tick_interval
         now = self._clock()
         next_tick = now + tick_every
-        next_stats = now + self._settings.stats_interval
+        next_stats = now  # the first snapshot at once: the hub lists this worker from the start
         gather = self._settings.gather_interval
         try:
             while not stop.is_set():

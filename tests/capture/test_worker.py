@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -23,6 +23,7 @@ from capture.pcapring import PcapRing
 from capture.pipeline import Pipeline, PipelineConfig
 from capture.publish import RedisKeys, ScopeWatcher
 from capture.schema import Entry, Node
+from capture.sniffer import Sniffer, SnifferStats
 from capture.stats import CaptureMetrics
 from capture.worker import FilterSpec, Worker, WorkerSettings
 from tests.capture.livecapture import ListSink, live_capture, require_lab
@@ -252,3 +253,33 @@ def test_a_pipeline_error_is_counted_and_capture_goes_on(caplog: pytest.LogCaptu
     assert worker.pipeline_errors == 3  # the client's three frames of port 40007
     assert reports[-1]["pipelineErrors"] == 3
     assert "pipeline failed" in caplog.text
+
+
+class IdleSniffer:
+    """A sniffer that sees no traffic: read waits out its timeout."""
+
+    expression = "tcp"
+
+    def read(self, timeout: float) -> list[Frame]:
+        time.sleep(timeout)
+        return []
+
+    def stats(self) -> SnifferStats:
+        return SnifferStats()
+
+
+def test_live_worker_reports_a_snapshot_at_once() -> None:
+    worker, _, reports, _ = worker_for()
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_live, args=(cast(Sniffer, IdleSniffer()), stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 2.0  # well before the 5 s stats interval
+        while not reports and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reports, "no stats snapshot in the first 2 s"
+        assert reports[0]["worker"] == "w1"
+        assert reports[0]["sniffer"]["packets"] == 0
+    finally:
+        stop.set()
+        thread.join(5)
