@@ -209,7 +209,7 @@ def decode(data: bytes, linktype: int) -> Packet:
         header = common_tcp_header(data)
         if header is not None:
             return tcp_packet(data, *header)
-    return _decode_any(data, linktype)
+    return decode_general(data, linktype)
 
 
 def tcp_packet(  # noqa: PLR0917 (per packet: positional arguments are the cheapest)
@@ -233,7 +233,8 @@ def tcp_packet(  # noqa: PLR0917 (per packet: positional arguments are the cheap
                        payload_start, end - payload_start, captured_end, options, 14))  # fmt: skip
 
 
-def _decode_any(data: bytes, linktype: int) -> Packet:
+def decode_general(data: bytes, linktype: int) -> Packet:
+    """Decode any frame layer by layer (no fast path); raise a DecodeError if it is not usable."""
     size = len(data)
     if linktype == DLT_EN10MB:
         if size < 14:

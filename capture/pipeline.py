@@ -34,7 +34,7 @@ from capture.decode import (
     MalformedError,
     Packet,
     common_tcp_header,
-    decode,
+    decode_general,
     sll2_ifindex,
     tcp_packet,
 )
@@ -229,7 +229,7 @@ class Pipeline:
                         return []
                 packet = tcp_packet(data, *header)
             if packet is None:
-                packet = decode(data, linktype)
+                packet = decode_general(data, linktype)  # the common case was ruled out
         except MalformedError:
             self._malformed += 1
             return []
