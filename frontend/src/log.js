@@ -79,11 +79,14 @@ export class LiveLog {
     this.onSelect = onSelect;
     this.selectedId = null;
     this.drawnAt = 0;
+    this.pressed = false; // a pointer is down on the rows: redraws wait, or the click is lost
     elements.head.replaceChildren(
       ...HEADINGS.map((text, i) => Object.assign(document.createElement("span"), { className: `c-${COLUMNS[i]}`, textContent: text })),
     );
     elements.log.addEventListener("scroll", () => this.onScroll());
     elements.jump.addEventListener("click", () => this.jumpToNewest());
+    elements.rows.addEventListener("pointerdown", () => { this.pressed = true; });
+    window.addEventListener("pointerup", () => { this.pressed = false; });
     elements.rows.addEventListener("click", (event) => this.onClick(event));
     elements.log.addEventListener("keydown", (event) => this.onKey(event));
   }
@@ -113,7 +116,8 @@ export class LiveLog {
 
   /** Draw the visible rows if anything changed; called once per animation frame. */
   render(now = performance.now()) {
-    if (!this.dirty || (this.following && now - this.drawnAt < TAIL_REDRAW_MS)) return;
+    // Replacing the rows between a press and its release would send the click to no row.
+    if (!this.dirty || this.pressed || (this.following && now - this.drawnAt < TAIL_REDRAW_MS)) return;
     this.dirty = false;
     this.drawnAt = now;
     const log = this.el.log;

@@ -104,3 +104,19 @@ def test_details_show_the_payload_as_a_hex_dump(
     assert request.startswith("00000000  71 71 71 71 71 71 71 71 71 71 71 71 71 71 71 71  qqqq")
     assert page.locator("#details h4").all_inner_texts() == ["request payload", "response payload"]
     screenshot(page, "details-payload")
+
+
+def test_a_row_pressed_while_new_rows_arrive_still_opens_its_details(
+    page: Page, hub_url: str
+) -> None:
+    open_dashboard(page, hub_url)
+    apply_query(page, "tcp")
+    received = page.evaluate("window.podscope.received")
+    box = page.locator("#log-rows .row .c-time").last.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_function(f"window.podscope.received > {received}", timeout=WAIT_MS)
+    page.wait_for_timeout(300)  # well past the log's 100 ms tail redraw
+    page.mouse.up()
+    expect(page.locator("#details")).to_be_visible()
