@@ -46,15 +46,24 @@ const targeting = new TargetingEditor(
   (body) => header.targeting(body),
 );
 
+// True from a new session's hello until the hub answers this tab's own filter: the entries
+// streamed meanwhile belong to the session's default filter, so they are acked, not shown.
+let awaitingFilter = false;
+
 function onMessage(message) {
   switch (message.type) {
     case "hello": // a new session (also after a reconnect): give it this tab's query and level
       log.clear(); // the new session starts with its own backfill
-      if (message.query === wanted) filterBox.accepted(wanted);
-      else socket.setFilter(wanted);
+      awaitingFilter = message.query !== wanted;
+      if (awaitingFilter) socket.setFilter(wanted);
+      else filterBox.accepted(wanted);
       if (message.level !== level) socket.setLevel(level);
       break;
     case "entries":
+      if (awaitingFilter) {
+        socket.ack(message.seq);
+        break;
+      }
       counters.received += message.entries.length;
       counters.missed += message.missed || 0;
       counters.batches += 1;
@@ -63,6 +72,7 @@ function onMessage(message) {
       socket.ack(message.seq); // the bounded log holds them; drawing is per frame
       break;
     case "filter.ok":
+      awaitingFilter = false;
       wanted = message.query;
       counters.filter = message.query;
       filterBox.accepted(message.query);
@@ -70,6 +80,7 @@ function onMessage(message) {
       log.select(null);
       break;
     case "filter.error":
+      awaitingFilter = false; // the session keeps streaming its previous filter: show it
       filterBox.rejected(message.query, message.error);
       break;
     case "map":
