@@ -20,6 +20,11 @@ Environment variables::
     PODSCOPE_MAX_QUERY_CHARS   longest accepted filter (default 4096, demo 512)
     PODSCOPE_FILTERS_PER_MINUTE  filter changes per session per minute (default 120, demo 20)
     PODSCOPE_FRONTEND_DIST     built dashboard assets (default frontend/dist)
+    PODSCOPE_DEFAULT_FILTER    the filter a new browser tab starts with (default: none)
+    PODSCOPE_GLOBAL_FILTER     KFL every entry must match to be kept at all (default: none)
+    PODSCOPE_TAP_REGEX         initial pod targeting: pod-name regex (default: every pod)
+    PODSCOPE_TAP_NAMESPACES    initial targeting: comma-separated namespaces (default: all)
+    PODSCOPE_TAP_EXCLUDED_NAMESPACES  initial targeting: namespaces left out (default: none)
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ def _positive(name: str, default: int) -> int:
     if value < 1:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected a positive integer")
     return value
+
+
+def _names(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
 
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -133,4 +142,9 @@ PODSCOPE = {
     "MAX_SESSIONS": _positive("PODSCOPE_MAX_SESSIONS", 50 if _DEMO else 200),
     "MAX_QUERY_CHARS": _positive("PODSCOPE_MAX_QUERY_CHARS", 512 if _DEMO else 4096),
     "FILTERS_PER_MINUTE": _positive("PODSCOPE_FILTERS_PER_MINUTE", 20 if _DEMO else 120),
+    "DEFAULT_FILTER": os.environ.get("PODSCOPE_DEFAULT_FILTER", "").strip(),
+    "GLOBAL_FILTER": os.environ.get("PODSCOPE_GLOBAL_FILTER", "").strip(),
+    "TAP_REGEX": os.environ.get("PODSCOPE_TAP_REGEX", "").strip(),
+    "TAP_NAMESPACES": _names("PODSCOPE_TAP_NAMESPACES"),
+    "TAP_EXCLUDED_NAMESPACES": _names("PODSCOPE_TAP_EXCLUDED_NAMESPACES"),
 }
