@@ -3,7 +3,7 @@
 Every view is async and runs on the event loop, next to ingest, so it reads the hub without
 locks. A bad request gets a 400 with ``{"error": {...}}`` (a KFL error keeps its line, column
 and caret context), never a 500. With ``PODSCOPE_AUTH`` on, every route but ``/metrics`` and
-the Node Graph health check needs a logged-in user (401 otherwise).
+the health checks (``/healthz`` and the Node Graph one) needs a logged-in user (401 otherwise).
 """
 
 from __future__ import annotations
@@ -151,6 +151,15 @@ async def fields(request: HttpRequest, hub: Hub) -> HttpResponse:
 async def stats(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/stats``: ingest, store, sessions, naming and the workers' capture stats."""
     return JsonResponse(hub.stats())
+
+
+@require_GET
+@api_view(login=False)
+async def healthz(request: HttpRequest, hub: Hub) -> HttpResponse:
+    """``GET /healthz`` (no login, for probes): 200 while the hub ingests, else 503."""
+    ingesting = hub.running or hub.source is None  # an embedded hub is fed, not reading
+    body = {"status": "ok" if ingesting else "ingest stopped", "lagSeconds": hub.lag_seconds}
+    return JsonResponse(body, status=200 if ingesting else 503)
 
 
 @require_GET

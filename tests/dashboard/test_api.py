@@ -227,3 +227,17 @@ async def test_login_required_when_auth_is_on(client: AsyncClient) -> None:
         response = await client.get("/api/entries")
         assert response.status_code == 401
         assert (await client.get("/metrics")).status_code == 200
+        assert (await client.get("/healthz")).status_code == 200  # probes need no login
+
+
+class _StoppedSource:
+    """A source whose ingest task is not running (the hub was never started)."""
+
+
+async def test_healthz_is_503_when_ingest_is_not_running(client: AsyncClient) -> None:
+    hub = Hub(HubConfig(), ClusterIndex(), source=_StoppedSource())  # type: ignore[arg-type]
+    with installed(hub):
+        body = await get_json(client, "/healthz", status=503)
+        assert body["status"] == "ingest stopped"
+    with installed(Hub(HubConfig(), ClusterIndex())):  # embedded: fed by its worker
+        assert (await get_json(client, "/healthz"))["status"] == "ok"
