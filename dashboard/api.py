@@ -197,7 +197,11 @@ async def metrics(request: HttpRequest, hub: Hub) -> HttpResponse:
 @require_http_methods(["GET", "PUT"])
 @api_view()
 async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
-    """``GET``/``PUT /api/targeting``: which pods the workers capture (not in demo mode)."""
+    """``GET``/``PUT /api/targeting``: which pods the workers capture (not in demo mode).
+
+    Both answer ``{"spec", "scopes", "coverage"}``: the spec in force, each node's capture scope
+    and the capturable pods it targets and leaves out (counts and namespaces).
+    """
     if hub.targeting is None:
         reason = (
             "demo mode is read-only"
@@ -208,9 +212,7 @@ async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
             f"targeting is not available: {reason}", status=403 if hub.config.demo else 404
         )
     if request.method == "GET":
-        return JsonResponse(
-            {"spec": hub.targeting.spec.to_dict(), "scopes": hub.targeting.scopes()}
-        )
+        return JsonResponse({**hub.targeting.summary(), "scopes": hub.targeting.scopes()})
     if len(request.body) > MAX_BODY_BYTES:
         raise BadRequestError(f"body over {MAX_BODY_BYTES} bytes", status=413)
     try:
@@ -225,4 +227,4 @@ async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
         raise BadRequestError(
             f"Redis is unavailable, targeting unchanged: {exc}", status=503
         ) from None
-    return JsonResponse({"spec": spec.to_dict(), "scopes": scopes})
+    return JsonResponse({**hub.targeting.summary(), "scopes": scopes})

@@ -9,14 +9,18 @@ Client -> server (JSON text, at most :data:`MAX_MESSAGE_CHARS` characters)::
 
 Server -> client::
 
-    {"type": "hello", "session", "query", "level", "ackWindow", "limits": {...}, "demo"}
+    {"type": "hello", "session", "query", "level", "ackWindow", "limits": {...}, "demo",
+     "targeting": bool, "defaultFilter"}   targeting: whether /api/targeting exists on this hub;
+                                           defaultFilter: what a tab opened without ?q= applies
     {"type": "filter.ok", "query", "limit"}
     {"type": "filter.error", "query", "error": {message, line, column, endLine, endColumn,
                                                 context}}   the previous filter stays
     {"type": "entries", "seq", "backfill", "missed", "entries": [wire entries, oldest first]}
     {"type": "map", "level", "version", "nodes": [...], "edges": [...]}   when it changed
     {"type": "stats", "session": {sent, dropped, queued...}, "hub": {accepted, lagSeconds,
-                             workers: {name: {packets, kernelDrops, entriesDropped...}}}}  every 2 s
+                             workers: {name: {packets, kernelDrops, entriesDropped...}}},
+     "targeting": {"spec", "coverage"}}   every 2 s (targeting: as GET /api/targeting, where
+                                          the hub has it)
     {"type": "error", "message"}          a malformed message; the session goes on
 
 The server sends at most ``ackWindow`` entries messages ahead of the client's acks; the rest
@@ -35,6 +39,7 @@ from typing import Any
 
 from autobahn.exception import Disconnected
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from dashboard.hub import Hub, current
 from dashboard.sessions import Session, SessionError, SessionLimitError
@@ -153,6 +158,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 "backfill": limits.backfill,
             },
             "demo": self.hub.config.demo,
+            "targeting": self.hub.targeting is not None,
+            "defaultFilter": settings.PODSCOPE["DEFAULT_FILTER"],
         }
 
     async def _send_loop(self, session: Session) -> None:
@@ -177,8 +184,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self._send_map(session)
             if now >= next_stats:
                 next_stats = now + STATS_SECONDS
-                stats = {"type": "stats", "session": session.stats(), "hub": self.hub.live_stats()}
-                await self.send(text_data=_dumps(stats))
+                await self.send(text_data=_dumps(self._stats(session)))
+
+    def _stats(self, session: Session) -> dict[str, Any]:
+        stats = {"type": "stats", "session": session.stats(), "hub": self.hub.live_stats()}
+        if self.hub.targeting is not None:
+            stats["targeting"] = self.hub.targeting.summary()
+        return stats
 
     async def _send_map(self, session: Session) -> None:
         graph = session.view.graph

@@ -1,8 +1,10 @@
 """Pod targeting at run time: the hub turns the spec into node scopes and hands them to workers.
 
-:class:`Targeting` keeps the current :class:`~dashboard.targeting.TargetingSpec`, recomputes the
-per-node scopes (:func:`~dashboard.targeting.node_scopes`) when the spec changes and on every
-``refresh`` (pods come and go), and passes the ones that changed to a :class:`ScopeSink`:
+:class:`Targeting` keeps the current :class:`~dashboard.targeting.TargetingSpec` (at first the
+``initial`` one, until a saved spec is found), recomputes the per-node scopes
+(:func:`~dashboard.targeting.node_scopes`) and the pods targeted and left out
+(:func:`~dashboard.targeting.coverage`) when the spec changes and on every ``refresh`` (pods come
+and go), and passes the scopes that changed to a :class:`ScopeSink`:
 
 - :class:`RedisScopes` writes ``{prefix}:scope:{node}`` and announces the change on the
   ``{prefix}:scope`` channel (the layout of :mod:`capture.publish`), and keeps the spec itself in
@@ -16,13 +18,19 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
 from capture.publish import ALL_NODES, RedisKeys, connect
 from dashboard.naming import ClusterIndex
-from dashboard.targeting import TargetingError, TargetingSpec, node_scopes
+from dashboard.targeting import (
+    TargetingCoverage,
+    TargetingError,
+    TargetingSpec,
+    coverage,
+    node_scopes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +111,21 @@ class LocalScopes:
 
 
 class Targeting:
-    """The current spec and the scopes last delivered; thread-safe."""
+    """The current spec, the scopes last delivered and the pods covered; thread-safe.
 
-    def __init__(self, index: ClusterIndex, sink: ScopeSink) -> None:
+    ``initial`` is the spec in force until one is set or the sink has a saved one (which wins:
+    it is what a user chose, possibly on another replica).
+    """
+
+    def __init__(
+        self, index: ClusterIndex, sink: ScopeSink, initial: TargetingSpec | None = None
+    ) -> None:
         self._index = index
         self._sink = sink
         self._lock = threading.Lock()
-        self._spec = TargetingSpec()
+        self._spec = initial or TargetingSpec()
         self._delivered: dict[str, str] = {}
+        self._coverage: TargetingCoverage | None = None
         self.errors = 0
 
     @property
@@ -124,10 +139,22 @@ class Targeting:
         with self._lock:
             return dict(self._delivered)
 
+    def summary(self) -> dict[str, Any]:
+        """The spec and the pods it selects and leaves out (as of the last refresh), as JSON."""
+        with self._lock:
+            spec, covered = self._spec, self._current_coverage()
+        return {"spec": spec.to_dict(), "coverage": covered.to_dict()}
+
+    def _current_coverage(self) -> TargetingCoverage:
+        if self._coverage is None:  # the caller holds the lock
+            self._coverage = coverage(self._index.pods(), self._spec)
+        return self._coverage
+
     def set(self, spec: TargetingSpec) -> dict[str, str]:
         """Apply a new spec now and save it; return the scopes per node."""
         with self._lock:
             self._spec = spec
+            self._coverage = None
         self._sink.save_spec(spec)
         return self.refresh()
 
@@ -138,6 +165,7 @@ class Targeting:
             if saved is not None:
                 self._spec = saved
             scopes = node_scopes(self._index, self._spec)
+            self._coverage = coverage(self._index.pods(), self._spec)
             changed = {n: s for n, s in scopes.items() if self._delivered.get(n) != s}
         try:
             self._sink.apply(changed)

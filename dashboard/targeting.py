@@ -12,7 +12,9 @@ node for the worker to AND with its mode filter (``capture.bpf.build_filter``):
 
 Pure functions over a :class:`~dashboard.naming.ClusterIndex`; the hub recomputes them as pods
 come and go and publishes them. Pods that finished (Succeeded/Failed) or have no IP yet are
-ignored.
+ignored. :func:`coverage` counts the capturable pods a spec selects and leaves out, for the
+dashboard's "what you are not seeing"; :func:`spec_from_settings` builds the initial spec from
+the ``PODSCOPE_TAP_*`` settings.
 
 Exception hierarchy::
 
@@ -22,6 +24,7 @@ Exception hierarchy::
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +110,58 @@ class TargetingSpec:
         return self._pattern.search(pod.name) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class TargetingCoverage:
+    """How many capturable pods a spec selects and leaves out, and the namespaces of each."""
+
+    targeted: int = 0
+    not_targeted: int = 0
+    namespaces: tuple[str, ...] = ()
+    not_targeted_namespaces: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API and the live stats carry."""
+        return {
+            "targeted": self.targeted,
+            "notTargeted": self.not_targeted,
+            "namespaces": list(self.namespaces),
+            "notTargetedNamespaces": list(self.not_targeted_namespaces),
+        }
+
+
+def capturable(pod: PodInfo) -> bool:
+    """Whether a worker can see the pod's traffic: placed on a node, with an IP, not finished."""
+    return bool(pod.node and pod.ips) and not pod.finished
+
+
+def coverage(pods: Iterable[PodInfo], spec: TargetingSpec) -> TargetingCoverage:
+    """Count the capturable ``pods`` that ``spec`` selects and those it leaves out."""
+    targeted: Counter[str] = Counter()
+    left_out: Counter[str] = Counter()
+    for pod in pods:
+        if capturable(pod):
+            (targeted if spec.targets(pod) else left_out)[pod.namespace] += 1
+    return TargetingCoverage(
+        targeted=targeted.total(),
+        not_targeted=left_out.total(),
+        namespaces=tuple(sorted(targeted)),
+        not_targeted_namespaces=tuple(sorted(left_out)),
+    )
+
+
+def spec_from_settings(podscope: Mapping[str, Any]) -> TargetingSpec:
+    """The initial spec from ``settings.PODSCOPE``'s ``TAP_*`` entries (none set: every pod)."""
+    regex = podscope.get("TAP_REGEX", "")
+    if not isinstance(regex, str):
+        raise TargetingError(f"PODSCOPE_TAP_REGEX must be a string, got {regex!r}")
+    namespaces = _setting_names(podscope, "TAP_NAMESPACES")
+    excluded = _setting_names(podscope, "TAP_EXCLUDED_NAMESPACES")
+    try:
+        return TargetingSpec(regex, namespaces, excluded)
+    except TargetingError as exc:
+        raise TargetingError(f"PODSCOPE_TAP_REGEX: {exc}") from None
+
+
 def targeted_pods(index: ClusterIndex, spec: TargetingSpec) -> list[PodInfo]:
     """The running (or pending) pods that ``spec`` selects, by namespace and name."""
     return [pod for pod in index.pods() if not pod.finished and spec.targets(pod)]
@@ -116,7 +171,7 @@ def node_scopes(index: ClusterIndex, spec: TargetingSpec) -> dict[str, str]:
     """For every node, the BPF scope expression of its targeted pods (see module docstring)."""
     by_node: dict[str, list[PodInfo]] = {node.name: [] for node in index.nodes()}
     for pod in index.pods():
-        if pod.node and pod.ips and not pod.finished:
+        if capturable(pod):
             by_node.setdefault(pod.node, []).append(pod)
     return {node: _scope(pods, spec) for node, pods in sorted(by_node.items())}
 
@@ -136,6 +191,15 @@ def _terms(pod: PodInfo) -> Iterable[str]:
     if not ports:
         return (f"host {ip}" for ip in pod.ips)
     return (f"(host {ip} and port {port})" for ip in pod.ips for port in ports)
+
+
+def _setting_names(podscope: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = podscope.get(key, ())
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TargetingError(f"PODSCOPE_{key} must be a list of namespaces, got {value!r}")
+    if not all(isinstance(name, str) and name for name in value):
+        raise TargetingError(f"PODSCOPE_{key} must hold non-empty namespace names, got {value!r}")
+    return tuple(value)
 
 
 def _names(value: object, what: str) -> tuple[str, ...]:

@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 from autobahn.exception import Disconnected
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 
 from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (sets Django up)
 
 from dashboard.asgi import application
 from dashboard.consumers import LiveConsumer
 from dashboard.hub import Hub, HubConfig
+from dashboard.scopes import LocalScopes
 from dashboard.sessions import SessionLimits
+from dashboard.targeting import TargetingSpec
 from tests.dashboard.hubentries import cluster_index, tcp_entry
 
 SHOP = ("10.244.1.10", 40000)
@@ -111,6 +114,41 @@ async def test_map_and_stats_messages(hub: Hub) -> None:
     pod_map = await receive_type(communicator, "map")
     assert pod_map["level"] == "pod"
     await communicator.disconnect()
+
+
+async def test_hello_says_there_is_no_targeting_and_gives_the_default_filter(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(settings.PODSCOPE, "DEFAULT_FILTER", 'dst.namespace == ""')
+    communicator, hello = await open_session()
+    assert hello["targeting"] is False
+    assert hello["defaultFilter"] == 'dst.namespace == ""'
+    assert "targeting" not in await receive_type(communicator, "stats")
+    await communicator.disconnect()
+
+
+async def test_stats_carry_the_pods_targeted_and_left_out() -> None:
+    scopes = LocalScopes("node-1", lambda scope: None)
+    with installed(Hub(HubConfig(), cluster_index(), scopes=scopes)) as hub:
+        try:
+            assert hub.targeting is not None
+            hub.targeting.set(TargetingSpec(excluded_namespaces=("payments",)))
+            communicator, hello = await open_session()
+            assert hello["targeting"] is True
+            assert hello["defaultFilter"] == ""
+            stats = await receive_type(communicator, "stats")
+            assert stats["targeting"] == {
+                "spec": {"podRegex": "", "namespaces": [], "excludedNamespaces": ["payments"]},
+                "coverage": {
+                    "targeted": 2,
+                    "notTargeted": 1,
+                    "namespaces": ["shop"],
+                    "notTargetedNamespaces": ["payments"],
+                },
+            }
+            await communicator.disconnect()
+        finally:
+            await hub.stop()
 
 
 async def test_slow_client_is_told_how_many_entries_it_missed(hub: Hub) -> None:

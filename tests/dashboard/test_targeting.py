@@ -1,4 +1,5 @@
-"""Pod targeting: spec validation, selected pods, per-node BPF scopes (compiled by libpcap)."""
+"""Pod targeting: spec validation, selected pods, per-node BPF scopes (compiled by libpcap),
+pods covered and left out, the initial spec from the settings."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from capture.frames import DLT_EN10MB
 from dashboard.naming import ClusterIndex
 from dashboard.targeting import (
     MATCH_NOTHING,
+    TargetingCoverage,
     TargetingError,
     TargetingSpec,
+    coverage,
     node_scopes,
+    spec_from_settings,
     targeted_pods,
 )
 from tests.dashboard import objects as k8s
@@ -163,3 +167,86 @@ def test_json_form_round_trips_and_is_validated() -> None:
         TargetingSpec.from_dict({"namespaces": "shop"})
     with pytest.raises(TargetingError, match="JSON object"):
         TargetingSpec.from_dict(["x"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (  # the finished job and the pod without an IP count on neither side
+            TargetingSpec(),
+            TargetingCoverage(6, 0, ("kube-system", "monitoring", "shop"), ()),
+        ),
+        (
+            TargetingSpec(namespaces=("shop",)),
+            TargetingCoverage(4, 2, ("shop",), ("kube-system", "monitoring")),
+        ),
+        (  # the hostNetwork exporter is a pod like the others, though it has the node's IP
+            TargetingSpec(excluded_namespaces=("monitoring",)),
+            TargetingCoverage(5, 1, ("kube-system", "shop"), ("monitoring",)),
+        ),
+        (
+            TargetingSpec(pod_regex="^web-|exporter"),
+            TargetingCoverage(3, 3, ("monitoring", "shop"), ("kube-system", "shop")),
+        ),
+        (
+            TargetingSpec(pod_regex="^nothing$"),
+            TargetingCoverage(0, 6, (), ("kube-system", "monitoring", "shop")),
+        ),
+    ],
+)
+def test_coverage_counts_capturable_pods_targeted_and_left_out(
+    index: ClusterIndex, spec: TargetingSpec, expected: TargetingCoverage
+) -> None:
+    assert coverage(index.pods(), spec) == expected
+
+
+def test_coverage_follows_pods_as_they_finish_and_get_an_ip(index: ClusterIndex) -> None:
+    spec = TargetingSpec(namespaces=("kube-system",))
+    assert coverage(index.pods(), spec).not_targeted == 5
+    index.apply("ADDED", k8s.pod("pending", "shop", "10.244.2.13", node="node-2"))
+    assert coverage(index.pods(), spec).not_targeted == 6
+    index.apply(
+        "MODIFIED",
+        k8s.pod(
+            "db-2", "shop", "10.244.2.12", node="node-2", phase="Failed", finished_ms=k8s.T0_MS
+        ),
+    )
+    assert coverage(index.pods(), spec).not_targeted == 5
+
+
+def test_coverage_json_form() -> None:
+    assert TargetingCoverage(2, 1, ("shop",), ("dev",)).to_dict() == {
+        "targeted": 2,
+        "notTargeted": 1,
+        "namespaces": ["shop"],
+        "notTargetedNamespaces": ["dev"],
+    }
+
+
+def test_spec_from_settings() -> None:
+    settings = {
+        "TAP_REGEX": "^web-",
+        "TAP_NAMESPACES": ("shop", "payments"),
+        "TAP_EXCLUDED_NAMESPACES": ("kube-system",),
+    }
+
+    assert spec_from_settings(settings) == TargetingSpec(
+        "^web-", ("shop", "payments"), ("kube-system",)
+    )
+    empty = {"TAP_REGEX": "", "TAP_NAMESPACES": (), "TAP_EXCLUDED_NAMESPACES": ()}
+    assert spec_from_settings(empty).targets_everything
+    assert spec_from_settings({}).targets_everything
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"TAP_REGEX": "web-("}, r"PODSCOPE_TAP_REGEX: bad pod regex 'web-\(': missing \)"),
+        ({"TAP_REGEX": 3}, "PODSCOPE_TAP_REGEX must be a string"),
+        ({"TAP_NAMESPACES": "shop"}, "PODSCOPE_TAP_NAMESPACES must be a list of namespaces"),
+        ({"TAP_EXCLUDED_NAMESPACES": ("",)}, "PODSCOPE_TAP_EXCLUDED_NAMESPACES must hold"),
+    ],
+)
+def test_bad_settings_are_clear_errors(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(TargetingError, match=message):
+        spec_from_settings(settings)
