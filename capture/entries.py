@@ -9,17 +9,15 @@ client, or the DNS asker) is inside ``local_cidrs``.
 from __future__ import annotations
 
 import binascii
-import dataclasses
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from capture.decode import IPPROTO_TCP, IPPROTO_UDP, flag_names
 from capture.dns import DnsEvent, NameIndex
 from capture.icmp import IcmpEvent
 from capture.schema import (
     MAX_STRING_CHARS,
-    SCHEMA_VERSION,
     AboutTuple,
     Address,
     DnsInfo,
@@ -82,59 +80,6 @@ def _preview(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")  # = base64.b64encode
 
 
-# The schema's frozen dataclasses are built through their slots (object.__new__, then each
-# slot's descriptor setter): their generated keyword __init__ goes through object.__setattr__ for
-# every field and cost three times as much, which was a third of the pipeline's time per entry.
-# _slot_setters checks each class's fields at import, so a field added to capture/schema.py
-# fails here loudly instead of leaving an unset slot.
-_new = object.__new__
-_Setter = Callable[[object, object], None]
-
-
-def _slot_setters(cls: type, names: str) -> tuple[_Setter, ...]:
-    """The slot setters of frozen dataclass ``cls``, whose fields must be ``names`` in order."""
-    fields = tuple(field.name for field in dataclasses.fields(cls))
-    if fields != tuple(names.split()) or hasattr(cls, "__post_init__"):
-        raise TypeError(f"capture/entries.py builds {cls.__name__} field by field: update it")
-    return tuple(getattr(cls, name).__set__ for name in fields)
-
-
-(_ENTRY_ID, _ENTRY_WORKER, _ENTRY_NODE, _ENTRY_TIMESTAMP, _ENTRY_PROTOCOL, _ENTRY_SRC, _ENTRY_DST,
- _ENTRY_ELAPSED_TIME, _ENTRY_OUTGOING, _ENTRY_REQUEST_SIZE, _ENTRY_RESPONSE_SIZE, _ENTRY_PACKETS,
- _ENTRY_TCP, _ENTRY_DNS, _ENTRY_ICMP, _ENTRY_PAYLOAD, _ENTRY_SUMMARY, _ENTRY_V) = _slot_setters(
-    Entry, "id worker node timestamp protocol src dst elapsed_time outgoing request_size "
-    "response_size packets tcp dns icmp payload summary v")  # fmt: skip
-(_ENDPOINT_IP, _ENDPOINT_PORT, _ENDPOINT_NAME, _ENDPOINT_NAMESPACE, _ENDPOINT_POD,
- _ENDPOINT_SERVICE, _ENDPOINT_WORKLOAD, _ENDPOINT_KIND) = _slot_setters(
-    Endpoint, "ip port name namespace pod service workload kind")  # fmt: skip
-(_TCP_EVENT, _TCP_STATE, _TCP_FLAGS, _TCP_RTT, _TCP_RETRANSMITS, _TCP_RESET_BY,
- _TCP_PARTIAL) = _slot_setters(
-    TcpInfo, "event state flags rtt retransmits reset_by partial")  # fmt: skip
-_PAYLOAD_REQUEST, _PAYLOAD_RESPONSE = _slot_setters(Payload, "request response")
-
-
-def _new_endpoint(ip: str, port: int, name: str, kind: str) -> Endpoint:
-    """``Endpoint(ip=ip, port=port, name=name, kind=kind)``, built through its slots."""
-    endpoint = _new(Endpoint)
-    _ENDPOINT_IP(endpoint, ip)
-    _ENDPOINT_PORT(endpoint, port)
-    _ENDPOINT_NAME(endpoint, name)
-    _ENDPOINT_NAMESPACE(endpoint, "")
-    _ENDPOINT_POD(endpoint, "")
-    _ENDPOINT_SERVICE(endpoint, "")
-    _ENDPOINT_WORKLOAD(endpoint, "")
-    _ENDPOINT_KIND(endpoint, kind)
-    return endpoint
-
-
-def _new_payload(request: str, response: str) -> Payload:
-    """``Payload(request, response)``, built through its slots."""
-    payload = _new(Payload)
-    _PAYLOAD_REQUEST(payload, request)
-    _PAYLOAD_RESPONSE(payload, response)
-    return payload
-
-
 class EntryFactory:
     """Builds the entries of one worker, numbering them ``<worker>/<sequence>``."""
 
@@ -171,17 +116,16 @@ class EntryFactory:
             words += " (partial)"
         payload = None
         if event.request_preview or event.response_preview:
-            payload = _new_payload(
-                _preview(event.request_preview), _preview(event.response_preview)
-            )
-        info = _new(TcpInfo)  # TcpInfo(...) with every field, built through its slots
-        _TCP_EVENT(info, name)
-        _TCP_STATE(info, event.state)
-        _TCP_FLAGS(info, _FLAG_NAMES[event.flags])
-        _TCP_RTT(info, None if event.rtt is None else round(event.rtt * 1000, 3))
-        _TCP_RETRANSMITS(info, event.retransmits)
-        _TCP_RESET_BY(info, event.reset_by)
-        _TCP_PARTIAL(info, event.partial)
+            payload = Payload(_preview(event.request_preview), _preview(event.response_preview))
+        info = TcpInfo(
+            name,
+            event.state,
+            _FLAG_NAMES[event.flags],
+            None if event.rtt is None else round(event.rtt * 1000, 3),
+            event.retransmits,
+            event.reset_by,
+            event.partial,
+        )
         return self._entry(
             _TCP,
             src=event.client,
@@ -303,26 +247,25 @@ class EntryFactory:
             arrow = f"{src_text}:{src_port} -> {dst_text}:{dst_port}"
         else:
             arrow = f"[{src_text}]:{src_port} -> [{dst_text}]:{dst_port}"
-        entry = _new(Entry)
-        _ENTRY_ID(entry, f"{self._worker}/{self._sequence}")
-        _ENTRY_WORKER(entry, self._worker)
-        _ENTRY_NODE(entry, self._node)
-        _ENTRY_TIMESTAMP(entry, max(int(start * 1000 + 0.5), 0))  # milliseconds, rounded
-        _ENTRY_PROTOCOL(entry, proto_info)
-        _ENTRY_SRC(entry, _new_endpoint(src_text, src_port, "", "unknown"))
-        _ENTRY_DST(entry, self._endpoint(dst_text, dst_port, name, kind))
-        _ENTRY_ELAPSED_TIME(entry, max(int((end - start) * 1000 + 0.5), 0))
-        _ENTRY_OUTGOING(entry, self._local_address(src))
-        _ENTRY_REQUEST_SIZE(entry, request_size)
-        _ENTRY_RESPONSE_SIZE(entry, response_size)
-        _ENTRY_PACKETS(entry, packets)
-        _ENTRY_TCP(entry, tcp)
-        _ENTRY_DNS(entry, dns)
-        _ENTRY_ICMP(entry, icmp)
-        _ENTRY_PAYLOAD(entry, payload)
-        _ENTRY_SUMMARY(entry, f"{arrow} {summary}"[:MAX_STRING_CHARS])
-        _ENTRY_V(entry, SCHEMA_VERSION)
-        return entry
+        return Entry(
+            f"{self._worker}/{self._sequence}",
+            self._worker,
+            self._node,
+            max(int(start * 1000 + 0.5), 0),  # milliseconds, rounded
+            proto_info,
+            Endpoint(src_text, src_port),
+            self._endpoint(dst_text, dst_port, name, kind),
+            max(int((end - start) * 1000 + 0.5), 0),
+            self._local_address(src),
+            request_size,
+            response_size,
+            packets,
+            tcp,
+            dns,
+            icmp,
+            payload,
+            f"{arrow} {summary}"[:MAX_STRING_CHARS],
+        )
 
     def _text(self, address: bytes) -> str:
         """``ip_text(address)``, remembered: entries name the same addresses over and over."""
@@ -338,7 +281,7 @@ class EntryFactory:
         if found is None:
             if len(self._endpoints) >= _MAX_SHARED_ENDPOINTS:
                 self._endpoints.clear()
-            found = self._endpoints[key] = _new_endpoint(ip, port, name, kind)
+            found = self._endpoints[key] = Endpoint(ip, port, name, kind=kind)
         return found
 
     def _local_address(self, address: bytes) -> bool:

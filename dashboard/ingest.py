@@ -1,11 +1,10 @@
 """Where the hub's entries come from: the Redis stream, or the embedded worker in this process.
 
-- :class:`EntryDecoder` validates raw stream messages against the schema. An invalid entry is
+- :class:`EntryDecoder` validates raw stream messages against the schema (one typed msgspec
+  decode from the JSON bytes) and gives each entry's wire dict (``Entry.to_wire()``, so every
+  stored entry has the same canonical form whatever the sender omitted). An invalid entry is
   counted under its kind (the schema path that failed, ``not JSON``, ``no entry field``...) and
-  logged the first time that kind is seen, never raised. :meth:`EntryDecoder.decode_wire` also
-  keeps the decoded JSON object as the entry's wire dict when it already is what
-  ``Entry.to_wire()`` would give (:func:`is_canonical`: what the workers send), so the hub does not
-  serialize each entry again.
+  logged the first time that kind is seen, never raised.
 - :class:`RedisEntrySource` reads ``{prefix}:entries`` (layout in :mod:`capture.publish`) with
   ``XREAD`` from the last id it saw. When Redis goes away it reconnects with capped exponential
   backoff and resumes from that id, so nothing still in the stream is lost or read twice. Its
@@ -20,32 +19,27 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import re
 import threading
 import time
-import typing
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Protocol
 
-import msgspec
 import redis
 import redis.asyncio as aioredis
 
 from capture.publish import Backoff, RedisKeys
-from capture.schema import MAX_WIRE_BYTES, Entry, SchemaError, camel
+from capture.schema import Entry, SchemaError
 
 BATCH_SECONDS = 0.1
 READ_COUNT = 5_000
 WORKER_STATS_SECONDS = 2.0
 DEFAULT_LOCAL_QUEUE = 200_000
 READ_BACKOFF = Backoff(initial=0.2, maximum=5.0)
-MAX_SHAPES = 1_024  # key sequences remembered per schema class
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +63,11 @@ class EntryDecoder:
         if isinstance(raw, Entry):
             return raw, raw.to_wire()
         try:
-            wire = _json_object(raw)
-            # Entry.from_json reports what makes text too large or not JSON
-            entry = Entry.from_json(raw) if wire is None else Entry.from_wire(wire)
+            entry = Entry.from_json(raw)
         except SchemaError as exc:
             self._count(invalid_kind(exc), str(exc))
             return None
-        if wire is None or not is_canonical(wire):
-            wire = entry.to_wire()
-        return entry, wire
+        return entry, entry.to_wire()
 
     def count_malformed_message(self, detail: str) -> None:
         """Count a stream message without an ``entry`` field."""
@@ -87,83 +77,6 @@ class EntryDecoder:
         self.invalid[kind] += 1
         if self.invalid[kind] == 1:
             log.warning("invalid entry (%s), counting further ones silently: %s", kind, detail)
-
-
-def _json_object(raw: bytes | str) -> Any:
-    """The decoded JSON object, or None when ``raw`` is too large, not JSON or no object."""
-    if len(raw) > MAX_WIRE_BYTES:
-        return None
-    try:
-        value = _JSON_DECODER.decode(raw)
-    except msgspec.DecodeError:
-        return None
-    return value if type(value) is dict else None
-
-
-_JSON_DECODER = msgspec.json.Decoder()
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """What ``to_wire()`` writes for one schema class: which keys, in which order, which types.
-
-    ``shapes`` remembers, for each key sequence seen, whether it is the one ``to_wire()`` writes
-    (every field whose default is not None, in field order, optional ones possibly omitted).
-    """
-
-    keys: tuple[str, ...]
-    always: frozenset[str]
-    floats: tuple[str, ...]
-    nested: tuple[tuple[str, _Shape], ...]
-    shapes: dict[tuple[str, ...], bool] = field(default_factory=dict)
-
-    def in_order(self, keys: tuple[str, ...]) -> bool:
-        """True if ``keys`` are fields in field order, with every always-written one."""
-        position = {key: index for index, key in enumerate(self.keys)}
-        indexes = [position.get(key, -1) for key in keys]
-        return self.always.issubset(keys) and -1 not in indexes and indexes == sorted(indexes)
-
-
-@cache
-def _shape(cls: type) -> _Shape:
-    hints = typing.get_type_hints(cls)
-    keys, always, floats, nested = [], set(), [], []
-    for item in dataclasses.fields(cls):
-        key = camel(item.name)
-        keys.append(key)
-        if item.default is not None:
-            always.add(key)
-        hint = hints[item.name]
-        inner = [arg for arg in getattr(hint, "__args__", (hint,)) if arg is not type(None)]
-        if inner == [float]:
-            floats.append(key)
-        elif len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
-            nested.append((key, _shape(typing.cast(type, inner[0]))))
-    return _Shape(tuple(keys), frozenset(always), tuple(floats), tuple(nested))
-
-
-def is_canonical(wire: dict[str, Any], shape: _Shape | None = None) -> bool:
-    """True if a valid entry's decoded wire dict is exactly its ``to_wire()``.
-
-    Same keys in the same order, no null, floats as floats: what ``Entry.to_json`` writes.
-    """
-    shape = shape or _shape(Entry)
-    keys = tuple(wire)
-    verdict = shape.shapes.get(keys)
-    if verdict is None:
-        if len(shape.shapes) >= MAX_SHAPES:
-            shape.shapes.clear()
-        verdict = shape.shapes[keys] = shape.in_order(keys)
-    if not verdict or None in wire.values():
-        return False
-    for key in shape.floats:
-        if key in wire and type(wire[key]) is not float:
-            return False
-    for key, nested in shape.nested:
-        value = wire.get(key)
-        if value is not None and not is_canonical(value, nested):
-            return False
-    return True
 
 
 def invalid_kind(exc: SchemaError) -> str:

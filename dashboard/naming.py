@@ -22,7 +22,6 @@ Bad objects never raise: they are counted in :meth:`ClusterIndex.stats` and drop
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import threading
 import time
@@ -30,6 +29,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from capture.schema import Endpoint, Entry
 from dashboard.iphistory import IpHistory
@@ -220,7 +221,7 @@ class ClusterIndex:
         named_src, named_dst = _named_endpoint(src, src_names), _named_endpoint(dst, dst_names)
         if named_src is src and named_dst is dst:
             return entry
-        return dataclasses.replace(entry, src=named_src, dst=named_dst)
+        return msgspec.structs.replace(entry, src=named_src, dst=named_dst)
 
     def name_wire(self, wire: dict[str, Any]) -> dict[str, Any]:
         """Name a valid entry's wire dict in place, as ``name_entry`` names the entry; return it.

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import dataclasses
+import msgspec
 
 from dashboard.merge import Merger, event_key
 from tests.dashboard.hubentries import T0, dns_entry, tcp_entry
@@ -52,5 +52,5 @@ def test_memory_is_bounded() -> None:
 
 def test_event_key_ignores_worker_and_names() -> None:
     entry = tcp_entry(1)
-    other = dataclasses.replace(tcp_entry(9, worker="w2"), summary="x")
+    other = msgspec.structs.replace(tcp_entry(9, worker="w2"), summary="x")
     assert event_key(entry) == event_key(other)
