@@ -251,6 +251,7 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
             watcher = ScopeWatcher(args.redis, node.name, worker.request_scope, prefix=args.prefix)
             stack.callback(watcher.close)
             watcher.start()
+        log.info("capturing on %s (%s mode)", ",".join(args.interface), args.mode)
         worker.run_live(sniffer, stop)
     return 0
 

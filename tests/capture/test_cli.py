@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -187,11 +188,26 @@ def lab() -> Iterator[Lab]:
         yield built
 
 
+def wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 30.0) -> None:
+    """Read the process's stderr until a line contains ``text`` (it is up and capturing)."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        if not select.select([process.stderr], [], [], remaining)[0]:
+            break
+        line = process.stderr.readline()
+        if text in line:
+            return
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"no {text!r} on the worker's stderr")
+
+
 @pytest.mark.root
 def test_live_cli_flushes_open_connections_on_sigterm(lab: Lab) -> None:
     frontend, api = lab.pod("shop/frontend"), lab.pod("payments/api")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-m", "capture", "-i", "any", "--worker", "live"]
+    argv = [sys.executable, "-m", "capture", "-i", "any", "--worker", "live", "--log-level", "info"]
     with TcpServer(api.netns, api.ip, 8000, 300):
         process = subprocess.Popen(
             lab.command(lab.node_ns, argv),
@@ -201,7 +217,7 @@ def test_live_cli_flushes_open_connections_on_sigterm(lab: Lab) -> None:
             cwd=REPO,
             env=env,
         )
-        time.sleep(1.5)  # imports + socket setup
+        wait_for_line(process, "capturing on any")
         done = tcp_exchange(frontend.netns, api.ip, 8000, 4321)
         with enter_netns(frontend.netns):
             still_open = socket.create_connection((api.ip, 8000), timeout=5)
