@@ -179,7 +179,18 @@ class Entry(_Wire, frozen=True):
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-ready wire dict (``"v": 1``, camelCase keys, absent sections omitted)."""
         wire: dict[str, Any] = msgspec.to_builtins(self)
-        _prune(wire, Entry)
+        _prune(wire, Entry, lists=True)
+        return wire
+
+    def to_stored_wire(self) -> dict[str, Any]:
+        """``to_wire()`` with lists left as tuples: what the hub keeps of each entry.
+
+        Tuples of strings are immutable and, unlike lists, dropped from the garbage collector's
+        tracking, so 100,000 stored entries cost a full collection less work. KFL and JSON
+        encoders treat them as lists.
+        """
+        wire: dict[str, Any] = msgspec.to_builtins(self)
+        _prune(wire, Entry, lists=False)
         return wire
 
     @classmethod
@@ -241,37 +252,41 @@ class _WirePlan(typing.NamedTuple):
     """What ``to_builtins`` output needs to become the wire form, per Struct class."""
 
     optional: tuple[str, ...]  # keys dropped when None
-    lists: tuple[str, ...]  # tuples turned into lists (KFL and JSON readers expect lists)
-    nested: tuple[tuple[str, type], ...]  # keys holding another Struct
+    lists: tuple[str, ...]  # tuples turned into lists (JSON readers expect lists)
+    nested: tuple[tuple[str, type], ...]  # keys holding a Struct whose dict needs work too
 
 
 @cache
-def _wire_plan(cls: type) -> _WirePlan:
-    optional, lists, nested = [], [], []
+def _wire_plan(cls: type, lists: bool) -> _WirePlan:
+    optional, list_keys, nested = [], [], []
     for name, hint in typing.get_type_hints(cls).items():
         key = camel(name)
         inner = _unwrap_optional(hint)
         if inner is not hint:
             optional.append(key)
-        if typing.get_origin(inner) is tuple:
-            lists.append(key)
-        elif isinstance(inner, type) and issubclass(inner, msgspec.Struct):
+        if typing.get_origin(inner) is tuple and lists:
+            list_keys.append(key)
+        elif _is_struct(inner) and any(_wire_plan(inner, lists)):
             nested.append((key, inner))
-    return _WirePlan(tuple(optional), tuple(lists), tuple(nested))
+    return _WirePlan(tuple(optional), tuple(list_keys), tuple(nested))
 
 
-def _prune(wire: dict[str, Any], cls: type) -> None:
-    """Drop None values and turn tuples into lists, in place, throughout one Struct's dict."""
-    plan = _wire_plan(cls)
-    for key in plan.optional:
+def _prune(wire: dict[str, Any], cls: type, *, lists: bool) -> None:
+    """Drop None values (and with ``lists`` turn tuples into lists), in place, throughout."""
+    optional, list_keys, nested = _wire_plan(cls, lists)
+    for key in optional:
         if wire[key] is None:
             del wire[key]
-    for key in plan.lists:
+    for key in list_keys:
         wire[key] = list(wire[key])
-    for key, nested in plan.nested:
+    for key, inner in nested:
         value = wire.get(key)
         if value is not None:
-            _prune(value, nested)
+            _prune(value, inner, lists=lists)
+
+
+def _is_struct(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, msgspec.Struct)
 
 
 def _unwrap_optional(hint: Any) -> Any:
@@ -358,7 +373,7 @@ def _paths(cls: type, prefix: str) -> Iterator[tuple[str, str]]:
     for name, hint in typing.get_type_hints(cls).items():
         path = _join(prefix, camel(name))
         inner = _unwrap_optional(hint)
-        if isinstance(inner, type) and issubclass(inner, msgspec.Struct):
+        if _is_struct(inner):
             yield path, "object"
             yield from _paths(inner, path)
         elif typing.get_origin(inner) is tuple:

@@ -30,7 +30,9 @@ Exception hierarchy::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
+
+import msgspec
 
 PROTOCOL_DNS = "dns"
 FLOW_PROTOCOLS = frozenset({"tcp", "udp", "icmp"})
@@ -71,7 +73,7 @@ class NotAFlowError(ValueError):
         super().__init__(reason)
 
 
-class Side(NamedTuple):
+class Side(msgspec.Struct, frozen=True, gc=False):
     """One end of a flow, reduced to what the map needs.
 
     ``kind`` is the endpoint kind (pod, service, node, external, unknown). For a pod,
@@ -89,7 +91,7 @@ class Side(NamedTuple):
 _SIDES: dict[Side, Side] = {}
 
 
-class Flow(NamedTuple):
+class Flow(msgspec.Struct, frozen=True, gc=False):
     """What one entry says about one (client, server) pair."""
 
     protocol: str
@@ -155,8 +157,7 @@ def side(endpoint: object, reason: str) -> Side:
 
 
 def _shared(made: Side) -> Side:
-    """One instance per distinct side: stored flows share them (less memory, less for the GC
-    to scan, since a NamedTuple, unlike a plain tuple, is never untracked)."""
+    """One instance per distinct side: stored flows share them (less memory)."""
     if len(_SIDES) >= MAX_SHARED_SIDES:
         _SIDES.clear()
     return _SIDES.setdefault(made, made)

@@ -1,8 +1,8 @@
 """Where the hub's entries come from: the Redis stream, or the embedded worker in this process.
 
 - :class:`EntryDecoder` validates raw stream messages against the schema (one typed msgspec
-  decode from the JSON bytes) and gives each entry's wire dict (``Entry.to_wire()``, so every
-  stored entry has the same canonical form whatever the sender omitted). An invalid entry is
+  decode from the JSON bytes) and gives each entry's wire dict (``Entry.to_stored_wire()``, so
+  every stored entry has the same canonical form whatever the sender omitted). An invalid entry is
   counted under its kind (the schema path that failed, ``not JSON``, ``no entry field``...) and
   logged the first time that kind is seen, never raised.
 - :class:`RedisEntrySource` reads ``{prefix}:entries`` (layout in :mod:`capture.publish`) with
@@ -59,15 +59,15 @@ class EntryDecoder:
         return None if decoded is None else decoded[0]
 
     def decode_wire(self, raw: RawEntry) -> tuple[Entry, dict[str, Any]] | None:
-        """The entry and its wire dict (equal to ``to_wire()``), or None (counted) if invalid."""
+        """The entry and its stored wire dict, or None (counted) if invalid."""
         if isinstance(raw, Entry):
-            return raw, raw.to_wire()
+            return raw, raw.to_stored_wire()
         try:
             entry = Entry.from_json(raw)
         except SchemaError as exc:
             self._count(invalid_kind(exc), str(exc))
             return None
-        return entry, entry.to_wire()
+        return entry, entry.to_stored_wire()
 
     def count_malformed_message(self, detail: str) -> None:
         """Count a stream message without an ``entry`` field."""

@@ -22,32 +22,30 @@ WireEntry = Mapping[str, Any]
 Predicate = Callable[[WireEntry], bool]
 
 
-class Stored:
+class Stored(msgspec.Struct, gc=False):
     """One stored entry: its hub sequence number, the named wire dict, what the map reads of it.
 
     ``flow`` is read once when the entry is stored (``dashboard.flows.read_flow``; None when the
     entry is no flow) and shared by every per-filter map; ``text``, the entry's JSON, is encoded
-    once, the first time a session sends it, and shared by every session that sends it.
+    once, the first time a session sends it, and shared by every session that sends it. Stored
+    entries hold no reference cycles, so they are not tracked by the garbage collector.
     """
 
-    __slots__ = ("_text", "flow", "seq", "wire")
-
-    def __init__(self, seq: int, wire: WireEntry, flow: Flow | None = None) -> None:
-        self.seq = seq
-        self.wire = wire
-        self.flow = flow
-        self._text: str | None = None
+    seq: int
+    wire: WireEntry
+    flow: Flow | None = None
+    cached_text: str | None = None
 
     @property
     def text(self) -> str:
         """The entry as compact JSON (kept while the entry is among the newest ones)."""
-        if self._text is None:
-            self._text = msgspec.json.encode(self.wire).decode()
-        return self._text
+        if self.cached_text is None:
+            self.cached_text = msgspec.json.encode(self.wire).decode()
+        return self.cached_text
 
     def forget_text(self) -> None:
         """Drop the cached JSON (the store keeps it only for recent entries)."""
-        self._text = None
+        self.cached_text = None
 
     def __repr__(self) -> str:
         return f"Stored({self.seq}, {self.wire!r})"

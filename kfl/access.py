@@ -57,7 +57,7 @@ def _get_any(keys: tuple[str | int, ...]) -> Getter:
         value = entry
         for key in keys:
             if type(key) is int:
-                if type(value) is not list or key >= len(value):
+                if (type(value) is not list and type(value) is not tuple) or key >= len(value):
                     return MISSING
                 value = value[key]
             elif type(value) is dict:

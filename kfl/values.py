@@ -103,7 +103,7 @@ def holds(test: ValueTest, value: object) -> bool:
     """Apply a test to a field value: false if missing, any element for a list."""
     if value is MISSING:
         return False
-    if type(value) is list:
+    if type(value) is list or type(value) is tuple:  # a JSON array, as decoded or as stored
         return any(map(test, value))
     return test(value)
 

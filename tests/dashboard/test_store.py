@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from dashboard.store import EntryStore
+from tests.dashboard.hubentries import tcp_entry
 
 
 def wires(first: int, count: int) -> list[dict[str, int]]:
@@ -61,5 +64,17 @@ def test_json_text_is_kept_for_recent_entries_only(monkeypatch: pytest.MonkeyPat
     assert [stored.text for stored in added] == ['{"n":0}', '{"n":1}']
     newer, _ = store.add(wires(2, 1))
     assert newer[0].text == '{"n":2}'
-    assert [stored._text for stored in added] == [None, '{"n":1}']
+    assert [stored.cached_text for stored in added] == [None, '{"n":1}']
     assert added[0].text == '{"n":0}'  # encoded again on demand
+
+
+def test_stored_entries_are_not_tracked_by_the_garbage_collector() -> None:
+    store = EntryStore(10)
+    added, _ = store.add([tcp_entry(1).to_stored_wire()])
+    stored = added[0]
+    assert stored.flow is not None
+    assert not gc.is_tracked(stored)
+    assert not gc.is_tracked(stored.flow)
+    assert not gc.is_tracked(stored.flow.client)
+    gc.collect()
+    assert not gc.is_tracked(stored.wire["tcp"])  # its flags are a tuple, untracked in turn

@@ -308,3 +308,12 @@ def test_malformed_entries_never_raise(wire: dict[str, Any]) -> None:
 
 def test_filter_repr_names_query_and_limit() -> None:
     assert repr(compile_filter("tcp and limit(3)")) == "Filter('tcp and limit(3)', limit=3)"
+
+
+@pytest.mark.parametrize(
+    "query", [q for q, wire, _ in CASES if wire is DNS and q.startswith("dns.answers")]
+)
+def test_tuples_are_lists(query: str) -> None:
+    """The hub stores JSON arrays as tuples (Entry.to_stored_wire): same answers."""
+    as_tuple = edited(DNS, dns__answers=tuple(DNS["dns"]["answers"]))
+    assert compile_filter(query)(as_tuple) == compile_filter(query)(DNS)
