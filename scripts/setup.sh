@@ -34,3 +34,4 @@ if [ ! -f frontend/dist/index.html ] \
         frontend/vite.config.js -newer frontend/dist/index.html -print -quit)" ]; then
     (cd frontend && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run build --silent >/dev/null)
 fi
+bash scripts/tools.sh

@@ -1,0 +1,62 @@
+"""The hub's identity: read-only access to exactly the kinds it names endpoints by."""
+
+from __future__ import annotations
+
+from tests.charts.helm import NAMESPACE, render
+
+EXPECTED_RESOURCES = {
+    "": {"pods", "services", "nodes", "namespaces"},
+    "discovery.k8s.io": {"endpointslices"},
+    "apps": {"replicasets", "deployments", "statefulsets", "daemonsets"},
+    "batch": {"jobs", "cronjobs"},
+}
+
+
+def test_cluster_role_only_gets_lists_and_watches_the_listed_resources() -> None:
+    rules = render().get("ClusterRole", "podscope")["rules"]
+    granted: dict[str, set[str]] = {}
+    for rule in rules:
+        assert sorted(rule["verbs"]) == ["get", "list", "watch"]
+        assert set(rule) == {"apiGroups", "resources", "verbs"}
+        for group in rule["apiGroups"]:
+            granted.setdefault(group, set()).update(rule["resources"])
+    assert granted == EXPECTED_RESOURCES
+
+
+def test_binding_gives_the_role_to_the_hub_service_account() -> None:
+    manifest = render()
+    binding = manifest.get("ClusterRoleBinding", "podscope")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "podscope",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "podscope", "namespace": NAMESPACE}
+    ]
+    assert manifest.get("ServiceAccount", "podscope")
+    assert manifest.pod_spec("Deployment", "podscope-hub")["serviceAccountName"] == "podscope"
+
+
+def test_only_the_hub_gets_a_kubernetes_token() -> None:
+    manifest = render()
+    for workload in (("DaemonSet", "podscope-worker"), ("Deployment", "podscope-redis")):
+        assert manifest.pod_spec(*workload)["automountServiceAccountToken"] is False
+    assert "automountServiceAccountToken" not in manifest.pod_spec("Deployment", "podscope-hub")
+
+
+def test_named_service_account_is_created_and_bound() -> None:
+    manifest = render("ci/auth-values.yaml")
+    account = manifest.get("ServiceAccount", "podscope-reader")
+    assert account["metadata"]["annotations"] == {"example.com/owner": "platform"}
+    binding = manifest.get("ClusterRoleBinding", "podscope")
+    assert binding["subjects"][0]["name"] == "podscope-reader"
+    hub = manifest.pod_spec("Deployment", "podscope-hub")
+    assert hub["serviceAccountName"] == "podscope-reader"
+
+
+def test_existing_service_account_gets_no_rbac_objects() -> None:
+    manifest = render(sets=("serviceAccount.create=false", "serviceAccount.name=prebound"))
+    kinds = {kind for kind, _ in manifest.kinds()}
+    assert kinds.isdisjoint({"ServiceAccount", "ClusterRole", "ClusterRoleBinding"})
+    assert manifest.pod_spec("Deployment", "podscope-hub")["serviceAccountName"] == "prebound"

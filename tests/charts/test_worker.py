@@ -1,0 +1,160 @@
+"""The capture worker DaemonSet: host network, minimal capabilities, its exact arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.charts.helm import CHART, VALUE_SET_IDS, VALUE_SETS, option, render
+
+WORKER = ("DaemonSet", "podscope-worker")
+RING_DIR = "/var/lib/podscope/ring"
+
+
+def worker_args(*values: str, sets: tuple[str, ...] = ()) -> list[str]:
+    """The worker container's arguments."""
+    args: list[str] = render(*values, sets=sets).container(*WORKER)["args"]
+    return args
+
+
+def chart_values(values: tuple[str, ...]) -> dict[str, Any]:
+    """values.yaml, overlaid (one level deep per section) with values files."""
+    merged: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
+    for values_file in values:
+        for section, overrides in yaml.safe_load((CHART / values_file).read_text()).items():
+            if isinstance(overrides, dict):
+                merged[section] = {**merged[section], **overrides}
+            else:
+                merged[section] = overrides
+    return merged
+
+
+def test_worker_runs_on_the_host_network_with_cluster_dns() -> None:
+    spec = render().pod_spec(*WORKER)
+    assert spec["hostNetwork"] is True
+    assert spec["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert spec["automountServiceAccountToken"] is False
+    assert not spec.get("hostPID")
+    assert not spec.get("hostIPC")
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_SET_IDS)
+def test_worker_has_only_net_raw_and_net_admin(values: tuple[str, ...]) -> None:
+    context = render(*values).container(*WORKER)["securityContext"]
+    assert context["privileged"] is False
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert sorted(context["capabilities"]["add"]) == ["NET_ADMIN", "NET_RAW"]
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_SET_IDS)
+def test_worker_gets_exactly_the_enabled_dissectors(values: tuple[str, ...]) -> None:
+    expected = chart_values(values)["tap"]["enabledDissectors"]
+    args = worker_args(*values)
+    assert option(args, "--protocols") == ",".join(expected)
+    assert option(args, "--mode") == chart_values(values)["tap"]["mode"]
+
+
+def test_udp_and_dns_only_turns_tcp_and_icmp_off() -> None:
+    protocols = option(worker_args("ci/udp-dns-only-values.yaml"), "--protocols")
+    assert protocols is not None
+    assert protocols.split(",") == ["udp", "dns"]
+
+
+def test_udp_alone_is_accepted_in_full_mode() -> None:
+    args = worker_args(sets=("tap.enabledDissectors={udp}", "tap.mode=full"))
+    assert option(args, "--protocols") == "udp"
+
+
+def test_worker_command_reads_every_interface_and_publishes_to_redis() -> None:
+    manifest = render()
+    container = manifest.container(*WORKER)
+    args = container["args"]
+    assert container["command"] == ["python", "-m", "capture"]
+    assert option(args, "--interface") == "any"
+    assert option(args, "--redis") == "$(REDIS_URL)"
+    assert option(args, "--prefix") == "podscope"
+    assert option(args, "--maxlen") == "100000"
+    assert option(args, "--node") == "$(NODE_NAME)"
+    assert option(args, "--node-ip") == "$(NODE_IP)"
+    env = manifest.env(*WORKER)
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert env["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    assert "--bpf" not in args
+    assert "--local-cidr" not in args
+
+
+def test_connections_mode_keeps_no_ring() -> None:
+    args = worker_args()
+    assert option(args, "--mode") == "connections"
+    assert "--ring-dir" not in args
+    assert "--ring-bytes" not in args
+
+
+def test_full_mode_writes_the_ring_into_the_size_limited_volume() -> None:
+    manifest = render("ci/full-mode-values.yaml")
+    args = manifest.container(*WORKER)["args"]
+    assert option(args, "--mode") == "full"
+    assert option(args, "--ring-dir") == RING_DIR
+    assert option(args, "--ring-bytes") == str(2 * 1024**3 * 8 // 10)
+    mounts = {m["name"]: m["mountPath"] for m in manifest.container(*WORKER)["volumeMounts"]}
+    volumes = {v["name"]: v for v in manifest.pod_spec(*WORKER)["volumes"]}
+    assert mounts == {"ring": RING_DIR}
+    assert volumes["ring"]["emptyDir"] == {"sizeLimit": "2Gi"}
+    assert option(args, "--bpf") == "not port 22"
+    local = [args[i + 1] for i, arg in enumerate(args) if arg == "--local-cidr"]
+    assert local == ["10.244.0.0/16", "fd00:10:244::/56"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "ring_bytes"),
+    [
+        ("1Mi", 1024**2 * 8 // 10),
+        ("500Mi", 500 * 1024**2 * 8 // 10),
+        ("3Ti", 3 * 1024**4 * 8 // 10),
+        ("5G", 4_000_000_000),
+        ("1500k", 1_200_000),
+        ("3000000", 2_400_000),
+    ],
+)
+def test_ring_bytes_are_eighty_percent_of_the_storage_limit(limit: str, ring_bytes: int) -> None:
+    manifest = render(sets=("tap.mode=full",), strings=(f"tap.storageLimit={limit}",))
+    assert option(manifest.container(*WORKER)["args"], "--ring-bytes") == str(ring_bytes)
+    volume = manifest.pod_spec(*WORKER)["volumes"][0]
+    assert volume["emptyDir"]["sizeLimit"] == limit
+
+
+def test_bpf_override_dollars_survive_kubernetes_expansion() -> None:
+    args = worker_args(sets=("tap.bpfOverride=ether[0] & 1 = 0 and not host $(X)",))
+    assert option(args, "--bpf") == "ether[0] & 1 = 0 and not host $$(X)"
+
+
+def test_metrics_port_is_opened_only_when_enabled() -> None:
+    manifest = render()
+    assert option(manifest.container(*WORKER)["args"], "--metrics-port") == "9469"
+    assert manifest.container(*WORKER)["ports"] == [
+        {"name": "metrics", "containerPort": 9469, "protocol": "TCP"}
+    ]
+    annotations = manifest.get(*WORKER)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9469"
+    off = render("ci/udp-dns-only-values.yaml")
+    assert "--metrics-port" not in off.container(*WORKER)["args"]
+    assert "ports" not in off.container(*WORKER)
+
+
+def test_worker_runs_on_every_node_by_default() -> None:
+    spec = render().pod_spec(*WORKER)
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert "nodeSelector" not in spec
+
+
+def test_worker_resources_and_priority_come_from_values() -> None:
+    manifest = render("ci/full-mode-values.yaml")
+    assert manifest.container(*WORKER)["resources"] == {
+        "requests": {"cpu": "200m", "memory": "256Mi"},
+        "limits": {"memory": "1Gi"},
+    }
+    assert manifest.pod_spec(*WORKER)["priorityClassName"] == "system-node-critical"
