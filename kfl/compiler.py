@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import TypeVar
 
 from kfl import fields, helpers, nodes
@@ -34,9 +34,11 @@ from kfl.comparisons import (
 from kfl.constants import Constant, Duration, Network, Regex, compile_regex
 from kfl.errors import KflError, LocatedError
 from kfl.logic import all_of, always, any_of, negation
-from kfl.lookup import Equalities, lookup, merged
+from kfl.lookup import Equalities, FieldKeys, lookup, merged
 from kfl.parser import parse
 from kfl.values import MISSING, as_number, holds, truthy
+
+Requirements = Mapping[FieldKeys, frozenset[Hashable]]
 
 
 class Filter(functools.partial[bool]):
@@ -44,17 +46,29 @@ class Filter(functools.partial[bool]):
 
     ``query`` is the source text and ``limit`` the n of ``limit(n)`` (None without one). It is
     a ``functools.partial`` of the compiled predicate so that calling it adds no Python frame.
+    ``required`` maps plain fields to the values one of which an entry's field must equal for
+    the query to match (``src.namespace == "a" and tcp`` requires ``src.namespace`` in
+    ``{"a"}`` and ``protocol.name`` in ``{"tcp"}``), so that many filters can be indexed by
+    those values and only the candidates evaluated.
     """
 
-    __slots__ = ("limit", "query")
+    __slots__ = ("limit", "query", "required")
     query: str
     limit: int | None
+    required: Requirements
 
-    def __new__(cls, predicate: Predicate, query: str, limit: int | None) -> Filter:
-        """Wrap a compiled predicate with its query text and limit."""
+    def __new__(
+        cls,
+        predicate: Predicate,
+        query: str,
+        limit: int | None,
+        required: Requirements | None = None,
+    ) -> Filter:
+        """Wrap a compiled predicate with its query text, limit and required field values."""
         self = super().__new__(cls, predicate)
         self.query = query
         self.limit = limit
+        self.required = required or {}
         return self
 
     def __repr__(self) -> str:
@@ -67,10 +81,11 @@ def compile_filter(query: str) -> Filter:
         raise TypeError(f"a KFL query is a str, not {type(query).__name__}")
     try:
         tree = parse(query)
-        predicate, limit = _Compiler(time.time_ns() // 1_000_000).compile(tree)
+        compiler = _Compiler(time.time_ns() // 1_000_000)
+        predicate, limit = compiler.compile(tree)
     except LocatedError as problem:
         raise KflError.from_problem(query, problem) from None
-    return Filter(predicate, query, limit)
+    return Filter(predicate, query, limit, compiler.required)
 
 
 class _Constant:
@@ -105,13 +120,35 @@ class _Compiler:
         self.now_ms = now_ms
         self.equalities: dict[int, Equalities] = {}  # id(node) -> its set-testable equalities
         self.field_tests: dict[int, FieldTest] = {}  # id(node) -> its fusable field test
+        self.required: Requirements = {}  # what the whole query requires (Filter.required)
 
     def compile(self, tree: nodes.Node | None) -> tuple[Predicate, int | None]:
         """The predicate of a whole query and its limit."""
         if tree is None:
             return always(True), None
         body, limit = self._split_limit(tree)
-        return (self.predicate(body) if body is not None else always(True)), limit
+        if body is None:
+            return always(True), limit
+        predicate = self.predicate(body)
+        self.required = self._requirements(body)
+        return predicate, limit
+
+    def _requirements(self, node: nodes.Node) -> dict[FieldKeys, frozenset[Hashable]]:
+        """Field values a compiled node cannot be true without (see Filter.required)."""
+        equalities = self.equalities.get(id(node))
+        if equalities is not None:
+            return {keys: frozenset((value,)) for keys, value in equalities.items()}
+        if isinstance(node, nodes.AllOf):  # every item's requirements hold at once
+            required: dict[FieldKeys, frozenset[Hashable]] = {}
+            for item in node.items:
+                for keys, values in self._requirements(item).items():
+                    required[keys] = required[keys] & values if keys in required else values
+            return required
+        if isinstance(node, nodes.AnyOf):  # a field every branch requires, any of its values
+            branches = [self._requirements(item) for item in node.items]
+            common = set(branches[0]).intersection(*branches[1:])
+            return {keys: frozenset().union(*(b[keys] for b in branches)) for keys in common}
+        return {}
 
     def _split_limit(self, tree: nodes.Node) -> tuple[nodes.Node | None, int | None]:
         items = tree.items if isinstance(tree, nodes.AllOf) else (tree,)

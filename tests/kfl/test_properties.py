@@ -247,3 +247,42 @@ def test_filters_never_raise_on_arbitrary_json(query: str, value: object) -> Non
     assert matcher is not None
     assert matcher({"src": value, "dst": value, "tcp": value, "timestamp": value}) in {True, False}
     assert matcher(value) in {True, False}
+
+
+# --- required field values (Filter.required) are implied by a match -----------------------------
+
+equality_conditions = st.one_of(
+    st.sampled_from(["tcp", "udp", "dns", "icmp", "!tcp"]),
+    st.builds(
+        "{} == {}".format,
+        st.sampled_from(["src.namespace", "dst.namespace", "protocol.name", "tcp.event"]),
+        st.sampled_from(['"shop"', '"payments"', '""', '"tcp"', '"connect"', '"ns1"']),
+    ),
+    st.builds(
+        "{} == {}".format,
+        st.sampled_from(["dst.port", "src.port"]),
+        st.sampled_from(["443", '"53"']),
+    ),
+)
+indexable_queries = st.recursive(
+    st.one_of(equality_conditions, valid_conditions()), combined, max_leaves=6
+)
+
+
+def field_value(wire: object, keys: tuple[str, ...]) -> object:
+    for key in keys:
+        if not isinstance(wire, dict) or key not in wire:
+            return None
+        wire = wire[key]
+    return wire
+
+
+@given(indexable_queries, st.lists(wire_entries(), min_size=1, max_size=6))
+def test_a_match_has_every_required_field_value(query: str, wires: list[dict[str, Any]]) -> None:
+    matcher = compiled_or_none(query)
+    assume(matcher is not None and matcher.required)
+    assert matcher is not None
+    for wire in wires:
+        if matcher(wire):
+            for keys, allowed in matcher.required.items():
+                assert field_value(wire, keys) in allowed, (keys, allowed)
