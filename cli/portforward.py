@@ -1,0 +1,133 @@
+"""``kubectl port-forward`` to the hub's Service, as a child process that never outlives us.
+
+:class:`PortForward` starts the child, waits for its ``Forwarding from`` line (or its death,
+reported with its own error text), and stops it on exit, Ctrl-C included: SIGTERM, then SIGKILL
+after a few seconds. Its output is drained by two threads so the child never blocks on a pipe.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections import deque
+from types import TracebackType
+from typing import IO
+
+from cli.errors import PortForwardError, ToolMissingError
+from cli.helm import Release
+from cli.kube import HubService
+
+READY_MARK = "Forwarding from"
+STOP_WAIT_S = 5.0
+POLL_S = 0.05
+KEPT_LINES = 20  # of each stream, for error messages ("Handling connection" lines are many)
+
+
+def port_forward_argv(
+    kubectl: str, release: Release, service: HubService, local_port: int
+) -> list[str]:
+    """``kubectl port-forward service/<hub> <local>:<port>`` on 127.0.0.1 only."""
+    return [
+        kubectl,
+        "port-forward",
+        "--context",
+        release.context,
+        "--namespace",
+        release.namespace,
+        "--address",
+        "127.0.0.1",
+        f"service/{service.name}",
+        f"{local_port}:{service.port}",
+    ]
+
+
+class PortForward:
+    """A running ``kubectl port-forward`` (or any command printing the same ready line)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self._process: subprocess.Popen[str] | None = None
+        self._stdout: deque[str] = deque(maxlen=KEPT_LINES)
+        self._stderr: deque[str] = deque(maxlen=KEPT_LINES)
+        self._forwarding = threading.Event()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> PortForward:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id once started."""
+        return self._process.pid if self._process else None
+
+    def start(self, timeout_s: float) -> None:
+        """Start the child and wait until it forwards; PortForwardError if it fails or hangs."""
+        try:
+            self._process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise ToolMissingError(f"cannot run {self.argv[0]}: {exc.strerror}") from None
+        for stream, sink in (
+            (self._process.stdout, self._stdout),
+            (self._process.stderr, self._stderr),
+        ):
+            threading.Thread(target=self._drain, args=(stream, sink), daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        while not self._forwarding.is_set():
+            if self._process.poll() is not None:
+                raise PortForwardError(f"kubectl port-forward failed: {self.errors()}")
+            if time.monotonic() > deadline:
+                raise PortForwardError(
+                    f"kubectl port-forward did not start within {timeout_s} s: {self.errors()}"
+                )
+            time.sleep(POLL_S)
+
+    def wait(self) -> None:
+        """Block while the child forwards; PortForwardError when it stops by itself."""
+        if self._process is None:
+            raise PortForwardError("kubectl port-forward was not started")
+        self._process.wait()
+        time.sleep(POLL_S)  # let the drain threads take the last lines
+        raise PortForwardError(
+            f"kubectl port-forward stopped (exit {self._process.returncode}): {self.errors()}"
+        )
+
+    def stop(self) -> None:
+        """Stop the child: SIGTERM, then SIGKILL if it has not exited within a few seconds."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def errors(self) -> str:
+        """What the child printed on stderr (else stdout), as one line."""
+        with self._lock:
+            lines = self._stderr or self._stdout
+            text = " ".join(" ".join(lines).split())
+        return text or "no output"
+
+    def _drain(self, stream: IO[str] | None, sink: deque[str]) -> None:
+        for line in stream or ():
+            if line.startswith(READY_MARK):
+                self._forwarding.set()
+            with self._lock:
+                sink.append(line.rstrip("\n"))

@@ -1,0 +1,86 @@
+"""The chart values ``podscope tap`` sets from its options, checked before anything runs.
+
+The pod regex and namespaces go through the hub's own :class:`~dashboard.targeting.TargetingSpec`
+(RE2, the hub's length limit), so a regex the hub would refuse never reaches the cluster.
+Namespaces and release names must be DNS-1123 labels, dissectors one of the chart's, and each
+``--set`` a helm ``key=value`` with a well-formed key. Every problem is a UsageError.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cli.errors import UsageError
+from dashboard.targeting import TargetingError, TargetingSpec
+
+DISSECTORS = ("tcp", "udp", "dns", "icmp")
+MODES = ("connections", "full")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_LABEL_MAX = 63
+RELEASE_NAME_MAX = 53  # helm's limit
+# A helm --set key: dot-separated names (a backslash escapes a dot), each with optional [N].
+SET_KEY = re.compile(
+    r"(?:[^.=\[\],{}\\]|\\.)+(?:\[\d+\])*(?:\.(?:[^.=\[\],{}\\]|\\.)+(?:\[\d+\])*)*"
+)
+
+
+def dns_label(value: str, what: str, limit: int = DNS_LABEL_MAX) -> str:
+    """``value`` if it is a DNS-1123 label (Kubernetes namespace or helm release name)."""
+    if len(value) > limit or not DNS_LABEL.fullmatch(value):
+        raise UsageError(
+            f"bad {what} {value!r}: use at most {limit} lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def parse_dissectors(text: str) -> tuple[str, ...]:
+    """``tcp,dns`` as a tuple, each name known and none repeated."""
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in DISSECTORS]
+    if unknown:
+        raise UsageError(
+            f"bad --dissectors {text!r}: a comma-separated list of {', '.join(DISSECTORS)}"
+        )
+    if len(set(names)) != len(names):
+        raise UsageError(f"bad --dissectors {text!r}: a dissector is listed twice")
+    return names
+
+
+def check_set(assignment: str) -> str:
+    """``assignment`` if it is a helm ``--set`` ``key=value`` (helm parses the rest)."""
+    key, equals, _ = assignment.partition("=")
+    if not equals or not SET_KEY.fullmatch(key):
+        raise UsageError(
+            f"bad --set {assignment!r}: expected key=value, e.g. tap.mode=full or "
+            "hub.resources.limits.memory=2Gi"
+        )
+    return assignment
+
+
+@dataclass(frozen=True, slots=True)
+class TapValues:
+    """What ``podscope tap`` asks of the chart; ``None`` and empty mean the chart's default."""
+
+    pod_regex: str = ""
+    namespaces: tuple[str, ...] = ()
+    excluded_namespaces: tuple[str, ...] = ()
+    mode: str | None = None
+    dissectors: tuple[str, ...] = ()
+    extra_sets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for namespace in (*self.namespaces, *self.excluded_namespaces):
+            dns_label(namespace, "namespace")
+        try:
+            TargetingSpec(self.pod_regex, self.namespaces, self.excluded_namespaces)
+        except TargetingError as exc:
+            raise UsageError(str(exc)) from None
+        if self.mode is not None and self.mode not in MODES:
+            raise UsageError(f"bad --mode {self.mode!r}: one of {', '.join(MODES)}")
+        for name in self.dissectors:
+            if name not in DISSECTORS:
+                raise UsageError(f"unknown dissector {name!r}: one of {', '.join(DISSECTORS)}")
+        for assignment in self.extra_sets:
+            check_set(assignment)
