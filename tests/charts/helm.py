@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +27,8 @@ VALUE_SETS: list[tuple[str, ...]] = [(), *((str(p.relative_to(CHART)),) for p in
 VALUE_SET_IDS = ["defaults", *(p.stem for p in CI_VALUES)]
 
 Obj = dict[str, Any]
+# Kubernetes' expansion in env values, command and args: $$ is a literal $, $(NAME) a variable.
+KUBERNETES_REFERENCE = re.compile(r"\$\$|\$\((\w+)\)")
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -127,3 +130,16 @@ def option(args: list[str], flag: str) -> str | None:
     if flag not in args:
         return None
     return args[args.index(flag) + 1]
+
+
+def expand(text: str, variables: dict[str, str]) -> str:
+    """``text`` as the kubelet passes it to the process: ``$$`` becomes ``$`` and ``$(NAME)``
+    the variable's value (left as written when the variable is not defined)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match[1]
+        if name is None:
+            return "$"
+        return variables.get(name, match[0])
+
+    return KUBERNETES_REFERENCE.sub(substitute, text)

@@ -7,7 +7,7 @@ import string
 
 import yaml
 
-from tests.charts.helm import CHART, NAMESPACE, render
+from tests.charts.helm import CHART, NAMESPACE, expand, render
 
 HUB = ("Deployment", "podscope-hub")
 SERVICE_NAMES = [
@@ -57,7 +57,8 @@ def test_hub_env_defaults() -> None:
 
 def test_targeting_and_filters_reach_the_hub_unchanged_by_expansion() -> None:
     env = render("ci/namespaces-targeting-values.yaml").env_values(*HUB)
-    assert env["PODSCOPE_TAP_REGEX"] == "^(api|web)-.*$$"  # Kubernetes turns $$ into $
+    assert env["PODSCOPE_TAP_REGEX"] == "^(api|web)-.*$$"
+    assert expand(env["PODSCOPE_TAP_REGEX"], {}) == "^(api|web)-.*$"
     assert env["PODSCOPE_TAP_NAMESPACES"] == "shop,payments"
     assert env["PODSCOPE_TAP_EXCLUDED_NAMESPACES"] == "kube-system"
     assert env["PODSCOPE_DEFAULT_FILTER"] == 'tcp.event == "refused" or tcp.event == "timeout"'

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.charts.helm import CHART, VALUE_SET_IDS, VALUE_SETS, option, render
+from tests.charts.helm import CHART, VALUE_SET_IDS, VALUE_SETS, expand, option, render
 
 WORKER = ("DaemonSet", "podscope-worker")
 RING_DIR = "/var/lib/podscope/ring"
@@ -128,8 +128,10 @@ def test_ring_bytes_are_eighty_percent_of_the_storage_limit(limit: str, ring_byt
 
 
 def test_bpf_override_dollars_survive_kubernetes_expansion() -> None:
-    args = worker_args(sets=("tap.bpfOverride=ether[0] & 1 = 0 and not host $(X)",))
-    assert option(args, "--bpf") == "ether[0] & 1 = 0 and not host $$(X)"
+    bpf = "ether[0] & 1 = 0 and not host $(X)"
+    passed = option(worker_args(sets=(f"tap.bpfOverride={bpf}",)), "--bpf")
+    assert passed == "ether[0] & 1 = 0 and not host $$(X)"
+    assert expand(passed, {"X": "10.0.0.1"}) == bpf
 
 
 def test_metrics_port_is_opened_only_when_enabled() -> None:
