@@ -24,11 +24,21 @@ export function hexDump(base64) {
 }
 
 export class DetailsPane {
-  /** element: the pane; onFilter(field, value) when a snippet is clicked. */
+  /** element: the pane; onFilter(field, value) when a snippet is clicked; onClose() on × or Escape. */
   constructor(element, onFilter, onClose) {
     this.el = element;
     this.onFilter = onFilter;
     this.onClose = onClose;
+    element.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.preventDefault();
+      onClose();
+    });
+  }
+
+  /** Move the keyboard focus into the pane (its first control is next with Tab). */
+  focus() {
+    if (!this.el.hidden) this.el.focus();
   }
 
   /** Show one entry, or hide the pane for null. */

@@ -1,5 +1,6 @@
 // The filter box: validate as you type, show the error span, apply on Enter, ?q= in the URL,
-// presets, history and autocomplete of field names.
+// presets, history and autocomplete of field names. With the keyboard, arrows in the preset and
+// history lists only choose (Enter applies), so passing over an entry does not apply it.
 
 import { kflLiteral } from "./format.js";
 
@@ -7,6 +8,8 @@ const VALIDATE_DELAY_MS = 250;
 const HISTORY_KEY = "podscope.history";
 const HISTORY_SIZE = 20;
 const MAX_SUGGESTIONS = 8;
+/** Keys that move a closed list's choice (and fire its change event at once). */
+const CHOOSING_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]);
 
 export const PRESETS = [
   ["Cluster → external", 'dst.namespace == ""'],
@@ -49,6 +52,8 @@ export class FilterBox {
     this.validated = 0;
     this.completions = [];
     this.applied = "";
+    this.defaultFilter = ""; // the hub's default: an empty query then stays in the URL as ?q=
+    this.choosing = null; // the list whose choice a key is moving (its change must not apply)
     this.history = loadHistory();
     this.fillPresets();
     this.fillHistory();
@@ -59,8 +64,12 @@ export class FilterBox {
     elements.input.addEventListener("keydown", (event) => this.onKey(event));
     elements.input.addEventListener("blur", () => setTimeout(() => this.hideSuggestions(), 150));
     elements.apply.addEventListener("click", () => this.apply());
-    elements.presets.addEventListener("change", () => this.pick(elements.presets));
-    elements.history.addEventListener("change", () => this.pick(elements.history));
+    for (const list of [elements.presets, elements.history]) {
+      list.addEventListener("keydown", (event) => this.onListKey(event, list));
+      list.addEventListener("change", () => {
+        if (this.choosing !== list) this.pick(list);
+      });
+    }
     elements.suggest.addEventListener("mousedown", (event) => {
       const item = event.target.closest("li");
       if (item !== null) this.complete(item.textContent);
@@ -75,9 +84,9 @@ export class FilterBox {
     this.completions = (await response.json()).completions;
   }
 
-  /** The query from the URL (?q=), applied at start. */
+  /** The query from the URL (?q=), applied at start; null when the URL has none. */
   static queryFromUrl() {
-    return new URLSearchParams(location.search).get("q") || "";
+    return new URLSearchParams(location.search).get("q");
   }
 
   /** Set the box text and apply it. */
@@ -107,7 +116,7 @@ export class FilterBox {
     this.el.state.textContent = query ? `showing: ${query}` : "showing: everything";
     this.el.state.classList.remove("pending");
     const url = new URL(location.href);
-    if (query) url.searchParams.set("q", query);
+    if (query || this.defaultFilter) url.searchParams.set("q", query);
     else url.searchParams.delete("q");
     history.replaceState(null, "", url);
     if (query) {
@@ -194,21 +203,41 @@ export class FilterBox {
     }
   }
 
+  /** Enter on a preset or history list applies its choice; the arrows only move it. */
+  onListKey(event, list) {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      this.pick(list);
+    } else if (CHOOSING_KEYS.has(event.key) || event.key.length === 1) {
+      this.choosing = list; // the change event fires before the next task
+      setTimeout(() => { this.choosing = null; });
+    }
+  }
+
   suggest() {
     const input = this.el.input;
     const [, prefix] = wordAt(input.value, input.selectionStart ?? input.value.length);
     const list = this.el.suggest;
     const matches = prefix ? this.completions.filter((c) => c.startsWith(prefix) && c !== prefix).slice(0, MAX_SUGGESTIONS) : [];
-    list.replaceChildren(...matches.map((name) => Object.assign(document.createElement("li"), { textContent: name, role: "option" })));
+    list.replaceChildren(
+      ...matches.map((name, i) => Object.assign(document.createElement("li"), { textContent: name, id: `suggest-${i}`, role: "option" })),
+    );
     list.hidden = matches.length === 0;
+    input.setAttribute("aria-expanded", String(!list.hidden));
+    input.removeAttribute("aria-activedescendant");
   }
 
   moveActive(step) {
     const items = [...this.el.suggest.children];
     const current = items.findIndex((item) => item.classList.contains("active"));
-    items.forEach((item) => item.classList.remove("active"));
-    const next = (current + step + items.length) % items.length;
-    items[next].classList.add("active");
+    items.forEach((item) => {
+      item.classList.remove("active");
+      item.setAttribute("aria-selected", "false");
+    });
+    const next = items[(current + step + items.length) % items.length];
+    next.classList.add("active");
+    next.setAttribute("aria-selected", "true");
+    this.el.input.setAttribute("aria-activedescendant", next.id);
   }
 
   complete(name) {
@@ -223,6 +252,8 @@ export class FilterBox {
 
   hideSuggestions() {
     this.el.suggest.hidden = true;
+    this.el.input.setAttribute("aria-expanded", "false");
+    this.el.input.removeAttribute("aria-activedescendant");
   }
 
   fillPresets() {

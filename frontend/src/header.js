@@ -1,9 +1,10 @@
-// The header: streaming status, pause/resume, capture stats and what this tab is not seeing.
+// The header: streaming status, pause/resume, capture stats, the targeting summary and what this
+// tab is not seeing (entries it missed, pods the targeting leaves out).
 
 import { kflLiteral } from "./format.js";
 
 export class Header {
-  /** elements: {status, pause, stats, missed, targeting}; onPause(paused). */
+  /** elements: {status, pause, stats, missed, targeting, notTargeted}; onPause(paused). */
   constructor(elements, onPause) {
     this.el = elements;
     this.paused = false;
@@ -58,13 +59,32 @@ export class Header {
     this.el.stats.classList.toggle("warn", sum("kernelDrops") + sum("entriesDropped") > 0);
   }
 
-  /** Show the targeting summary from /api/targeting. */
+  /** Show the targeting ({spec, coverage} from the stats or /api/targeting); null: none here. */
   targeting(body) {
-    const spec = body.spec;
-    const parts = [];
-    if (spec.podRegex) parts.push(`pods matching ${kflLiteral(spec.podRegex)}`);
-    parts.push(spec.namespaces.length ? `namespaces ${spec.namespaces.join(", ")}` : "all namespaces");
+    if (body === null) {
+      this.el.targeting.textContent = "";
+      this.el.notTargeted.textContent = "";
+      return;
+    }
+    const { spec, coverage } = body;
+    const parts = [`targeting ${count(coverage.targeted, "pod")}`];
+    if (spec.podRegex) parts.push(`matching ${kflLiteral(spec.podRegex)}`);
+    parts.push(spec.namespaces.length ? `in namespaces ${spec.namespaces.join(", ")}` : "in all namespaces");
     if (spec.excludedNamespaces.length) parts.push(`except ${spec.excludedNamespaces.join(", ")}`);
-    this.el.targeting.textContent = `targeting ${parts.join(" ")} on ${Object.keys(body.scopes).length} nodes`;
+    this.el.targeting.textContent = parts.join(" ");
+    const left = coverage.notTargeted;
+    const where = coverage.notTargetedNamespaces;
+    this.el.notTargeted.textContent = left ? `${count(left, "pod")} not targeted (${shortList(where)})` : "";
+    this.el.notTargeted.title = left ? `pods whose traffic is not captured, in ${where.join(", ")}` : "";
   }
+}
+
+/** "1 pod", "3 pods". */
+function count(n, noun) {
+  return `${n.toLocaleString()} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+/** At most three names, then how many more. */
+function shortList(names) {
+  return names.length <= 3 ? names.join(", ") : `${names.slice(0, 3).join(", ")} and ${names.length - 3} more`;
 }

@@ -1,4 +1,5 @@
-// The live log: a virtualized, bounded list of entries with follow-tail and click-to-filter.
+// The live log: a virtualized, bounded list of entries with follow-tail and click-to-filter;
+// the keyboard moves a selected row (arrows), opens its details (Enter) and follows again (End).
 
 import { bytes, clock, duration, endpointName, eventOf, failed } from "./format.js";
 
@@ -43,7 +44,9 @@ function addressGroup(side, endpoint) {
 function renderRow(entry) {
   const row = document.createElement("div");
   row.className = "row";
-  row.setAttribute("role", "row");
+  row.id = `row-${entry.id}`;
+  row.setAttribute("role", "option");
+  row.setAttribute("aria-selected", "false");
   const proto = entry.protocol.name;
   row.dataset.protocol = proto;
   row.dataset.id = entry.id;
@@ -69,14 +72,19 @@ function renderRow(entry) {
 }
 
 export class LiveLog {
-  /** elements: {log, spacer, rows, head, jump}; onFilter(field, value); onSelect(entry). */
-  constructor(elements, onFilter, onSelect) {
+  /**
+   * elements: {log, spacer, rows, head, jump, cover (the details pane, drawn over the log's
+   * bottom)}; onFilter(field, value); onSelect(entry) when a row is chosen (null: none);
+   * onOpen() when Enter is pressed on the chosen row.
+   */
+  constructor(elements, onFilter, onSelect, onOpen) {
     this.el = elements;
     this.entries = [];
     this.following = true;
     this.dirty = false;
     this.onFilter = onFilter;
     this.onSelect = onSelect;
+    this.onOpen = onOpen;
     this.selectedId = null;
     this.drawnAt = 0;
     this.pressed = false; // a pointer is down on the rows: redraws wait, or the click is lost
@@ -102,11 +110,15 @@ export class LiveLog {
     this.dirty = true;
   }
 
-  /** Forget every row (a new filter starts a new stream). */
+  /** Forget every row now (a new filter starts a new stream: no old row may stay drawn). */
   clear() {
     this.entries = [];
     this.following = true;
     this.dirty = true;
+    this.drawnAt = -Infinity;
+    this.el.rows.replaceChildren();
+    this.el.spacer.style.height = "0px";
+    this.el.log.removeAttribute("aria-activedescendant");
   }
 
   /** Number of rows held. */
@@ -136,10 +148,16 @@ export class LiveLog {
     this.el.rows.replaceChildren(
       ...visible.map((entry) => {
         const row = renderRow(entry);
-        if (entry.id === this.selectedId) row.classList.add("selected");
+        if (entry.id === this.selectedId) {
+          row.classList.add("selected");
+          row.setAttribute("aria-selected", "true");
+        }
         return row;
       }),
     );
+    const shown = visible.some((entry) => entry.id === this.selectedId);
+    if (shown) this.el.log.setAttribute("aria-activedescendant", `row-${this.selectedId}`);
+    else this.el.log.removeAttribute("aria-activedescendant");
   }
 
   onScroll() {
@@ -173,8 +191,43 @@ export class LiveLog {
   }
 
   onKey(event) {
-    if (event.key === "End") this.jumpToNewest();
-    if (event.key === "Escape") this.select(null);
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") this.moveSelection(event.key === "ArrowDown" ? 1 : -1);
+    else if (event.key === "Enter" && this.selectedId !== null) this.onOpen();
+    else if (event.key === "End") this.jumpToNewest();
+    else if (event.key === "Escape") this.select(null);
+    else return;
+    event.preventDefault();
+  }
+
+  /** Choose the next (+1) or previous (-1) row; with none chosen, the top or bottom one in view. */
+  moveSelection(step) {
+    if (this.entries.length === 0) return;
+    const log = this.el.log;
+    const at = this.entries.findIndex((entry) => entry.id === this.selectedId);
+    let next;
+    if (at >= 0) next = at + step;
+    else if (step > 0) next = Math.ceil(log.scrollTop / ROW_HEIGHT);
+    else next = Math.floor((log.scrollTop + this.viewHeight()) / ROW_HEIGHT) - 1;
+    next = Math.min(this.entries.length - 1, Math.max(0, next));
+    this.select(this.entries[next]);
+    this.reveal(next);
+  }
+
+  /** The height of the rows not hidden under the details pane. */
+  viewHeight() {
+    const cover = this.el.cover;
+    return this.el.log.clientHeight - (cover.hidden ? 0 : cover.offsetHeight);
+  }
+
+  /** Scroll just enough for row ``index`` to be in view (above the details pane). */
+  reveal(index) {
+    const log = this.el.log;
+    const top = index * ROW_HEIGHT;
+    const height = Math.max(ROW_HEIGHT, this.viewHeight());
+    this.el.spacer.style.height = `${this.entries.length * ROW_HEIGHT}px`; // rows not drawn yet
+    if (top < log.scrollTop) log.scrollTop = top;
+    else if (top + ROW_HEIGHT > log.scrollTop + height) log.scrollTop = top + ROW_HEIGHT - height;
+    this.drawWindow();
   }
 
   /** Mark one entry as selected and show it in the details pane (null closes it). */

@@ -17,30 +17,41 @@ window.podscope = counters;
 
 let statsAt = performance.now();
 let level = "namespace";
-let wanted = FilterBox.queryFromUrl(); // the last query the hub accepted (at first: ?q=)
+// The last query the hub accepted; at first ?q=, or (null) the hub's default filter.
+let wanted = FilterBox.queryFromUrl();
 
 const header = new Header(
-  { status: $("status"), pause: $("pause"), stats: $("stats"), missed: $("missed"), targeting: $("targeting") },
+  { status: $("status"), pause: $("pause"), stats: $("stats"), missed: $("missed"), targeting: $("targeting"), notTargeted: $("not-targeted") },
   (paused) => socket.setPaused(paused),
 );
 const filterBox = new FilterBox(
   { input: $("query"), apply: $("apply"), presets: $("presets"), history: $("history"), state: $("query-state"), error: $("query-error"), suggest: $("suggest") },
   (query) => socket.setFilter(query),
 );
-const details = new DetailsPane($("details"), (field, value) => filterBox.addCondition(field, value), () => log.select(null));
+function closeDetails() {
+  const hadFocus = $("details").contains(document.activeElement);
+  log.select(null);
+  if (hadFocus) $("log").focus(); // the focused button is gone with the pane
+}
+
+const details = new DetailsPane($("details"), (field, value) => filterBox.addCondition(field, value), closeDetails);
 const log = new LiveLog(
-  { log: $("log"), spacer: $("log-spacer"), rows: $("log-rows"), head: $("log-head"), jump: $("jump") },
+  { log: $("log"), spacer: $("log-spacer"), rows: $("log-rows"), head: $("log-head"), jump: $("jump"), cover: $("details") },
   (field, value) => filterBox.addCondition(field, value),
   (entry) => details.show(entry),
+  () => details.focus(),
 );
-const map = new ConnectivityMap($("map"), $("map-info"), $("legend-namespaces"), (condition) => {
-  const current = filterBox.applied;
-  filterBox.set(current ? `(${current}) and (${condition})` : condition);
-});
+const map = new ConnectivityMap(
+  { container: $("map"), info: $("map-info"), legend: $("legend-namespaces"), zoomIn: $("zoom-in"), zoomOut: $("zoom-out"), fit: $("fit") },
+  (condition) => {
+    const current = filterBox.applied;
+    filterBox.set(current ? `(${current}) and (${condition})` : condition);
+  },
+);
 counters.cy = map.cy;
 const targeting = new TargetingEditor(
   {
-    summary: $("targeting"), edit: $("targeting-edit"), form: $("targeting-form"), regex: $("targeting-regex"),
+    edit: $("targeting-edit"), form: $("targeting-form"), regex: $("targeting-regex"),
     namespaces: $("targeting-namespaces"), excluded: $("targeting-excluded"), error: $("targeting-error"),
   },
   (body) => header.targeting(body),
@@ -48,15 +59,22 @@ const targeting = new TargetingEditor(
 
 // True from a new session's hello until the hub answers this tab's own filter: the entries
 // streamed meanwhile belong to the session's default filter, so they are acked, not shown.
+// The filter is set even when it is the session's own: setting it is what brings the backfill
+// of stored entries (a hub that read a pcap once streams nothing new).
 let awaitingFilter = false;
 
 function onMessage(message) {
   switch (message.type) {
     case "hello": // a new session (also after a reconnect): give it this tab's query and level
       log.clear(); // the new session starts with its own backfill
-      awaitingFilter = message.query !== wanted;
-      if (awaitingFilter) socket.setFilter(wanted);
-      else filterBox.accepted(wanted);
+      filterBox.defaultFilter = message.defaultFilter;
+      if (wanted === null) { // opened without ?q=: the hub's default filter
+        wanted = message.defaultFilter;
+        $("query").value = wanted;
+      }
+      targeting.setAvailable(message.targeting);
+      awaitingFilter = true;
+      socket.setFilter(wanted);
       if (message.level !== level) socket.setLevel(level);
       break;
     case "entries":
@@ -90,6 +108,7 @@ function onMessage(message) {
       const now = performance.now();
       header.stats(message, (now - statsAt) / 1000);
       statsAt = now;
+      if (message.targeting) targeting.show(message.targeting);
       break;
     }
     case "error":
@@ -114,11 +133,7 @@ $("level").addEventListener("change", (event) => {
 });
 $("width").addEventListener("change", (event) => map.setWidthBy(event.target.value));
 
-async function loadSide() {
-  await Promise.all([filterBox.loadCompletions(), targeting.load()]);
-}
-
-$("query").value = wanted;
+$("query").value = wanted ?? "";
 socket.connect();
 requestAnimationFrame(frame);
-loadSide().catch((error) => console.warn(`podscope: ${error.message}`));
+filterBox.loadCompletions().catch((error) => console.warn(`podscope: ${error.message}`));

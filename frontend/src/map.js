@@ -1,4 +1,5 @@
-// The connectivity map: cytoscape graph of the session's map messages, updated in place.
+// The connectivity map: cytoscape graph of the session's map messages, updated in place, usable
+// with the mouse (hover, click) and the keyboard (arrows select a node, Enter filters to it).
 
 import cytoscape from "cytoscape";
 import { bytes, kflLiteral } from "./format.js";
@@ -35,7 +36,26 @@ const STYLE = [
   },
   { selector: "edge[failed > 0]", style: { "line-color": "#d11", "target-arrow-color": "#d11" } },
   { selector: ":selected", style: { "overlay-color": "#36f", "overlay-opacity": 0.2 } },
+  {
+    selector: "node.keyboard",
+    style: { "border-color": "#2f6fd6", "border-width": 4, "overlay-color": "#2f6fd6", "overlay-opacity": 0.18, "overlay-padding": 8 },
+  },
 ];
+
+const ZOOM_STEP = 1.25;
+const FIT_PADDING = 30;
+
+/** Nodes in keyboard order: cluster nodes before the rest (external, unknown), then by name. */
+function keyboardOrder(a, b) {
+  const outside = Number(!a.data("namespace")) - Number(!b.data("namespace"));
+  return outside || a.data("shown").localeCompare(b.data("shown"));
+}
+
+/** The words a person (or a screen reader) gets for one map node. */
+export function describeNode(data) {
+  const failed = data.failed ? `, ${data.failed} failed` : ", none failed";
+  return `${data.kind} ${data.shown}: ${data.connections} connections${failed}, ${bytes(data.requestBytes)} sent, ${bytes(data.responseBytes)} received`;
+}
 
 /** The KFL condition for one side ("src" or "dst") being the given map node. */
 export function endpointCondition(data, side) {
@@ -52,28 +72,132 @@ export function nodeCondition(data) {
 }
 
 export class ConnectivityMap {
-  /** container: the map element; info: hover text; legend: namespace swatches; onFilter(condition). */
-  constructor(container, info, legend, onFilter) {
-    this.info = info;
-    this.legend = legend;
+  /** elements: {container, info (hover and selection, aria-live), legend, zoomIn, zoomOut, fit}; onFilter(condition). */
+  constructor(elements, onFilter) {
+    const container = elements.container;
+    this.info = elements.info;
+    this.legend = elements.legend;
+    this.onFilter = onFilter;
     this.widthBy = "connections";
+    this.selected = null; // the id of the node chosen with the keyboard
     this.cy = cytoscape({ container, style: STYLE, minZoom: 0.2, maxZoom: 1.6 });
     this.cy.on("tap", "node", (event) => onFilter(nodeCondition(event.target.data())));
     this.cy.on("tap", "edge", (event) => {
       const edge = event.target;
       onFilter(`${endpointCondition(edge.source().data(), "src")} and ${endpointCondition(edge.target().data(), "dst")}`);
     });
-    this.cy.on("mouseover", "node, edge", (event) => this.hover(event.target.data()));
-    this.cy.on("mouseout", "node, edge", () => { this.info.textContent = ""; });
+    this.cy.on("mouseover", "node, edge", (event) => this.hover(event.target));
+    this.cy.on("mouseout", "node, edge", () => this.announce());
+    container.addEventListener("keydown", (event) => this.onKey(event));
+    elements.zoomIn.addEventListener("click", () => this.zoomBy(ZOOM_STEP));
+    elements.zoomOut.addEventListener("click", () => this.zoomBy(1 / ZOOM_STEP));
+    elements.fit.addEventListener("click", () => this.fit());
     new ResizeObserver(() => {
       this.cy.resize();
-      this.cy.fit(undefined, 30);
+      this.fit();
     }).observe(container);
   }
 
-  hover(data) {
-    const name = data.shown || `${data.source} → ${data.target}`;
-    this.info.textContent = `${name}: ${data.connections} connections, ${data.failed} failed, ${bytes(data.requestBytes)} ↑ ${bytes(data.responseBytes)} ↓`;
+  /** Show the counts of the node or edge under the pointer. */
+  hover(element) {
+    const data = element.data();
+    if (element.isNode()) {
+      this.say(describeNode(data));
+      return;
+    }
+    const ends = `${element.source().data("shown")} → ${element.target().data("shown")}`;
+    this.say(`${ends}: ${data.connections} connections, ${data.failed} failed, ${bytes(data.requestBytes)} ↑ ${bytes(data.responseBytes)} ↓`);
+  }
+
+  /** Write the info line (also its title: the line may be cut at narrow widths). */
+  say(text) {
+    this.info.textContent = text;
+    this.info.title = text;
+  }
+
+  /** Keys on the focused map: arrows/Home/End select, Enter filters, Escape clears, +/-/0 zoom. */
+  onKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return; // the browser's own shortcuts
+    const actions = {
+      ArrowRight: () => this.step(1),
+      ArrowDown: () => this.step(1),
+      ArrowLeft: () => this.step(-1),
+      ArrowUp: () => this.step(-1),
+      Home: () => this.choose(this.ordered()[0]),
+      End: () => this.choose(this.ordered().at(-1)),
+      Enter: () => this.filterToSelected(),
+      " ": () => this.filterToSelected(),
+      Escape: () => this.choose(undefined),
+      "+": () => this.zoomBy(ZOOM_STEP),
+      "=": () => this.zoomBy(ZOOM_STEP),
+      "-": () => this.zoomBy(1 / ZOOM_STEP),
+      0: () => this.fit(),
+    };
+    const action = actions[event.key];
+    if (action === undefined) return;
+    event.preventDefault();
+    action();
+  }
+
+  /** The nodes in keyboard order. */
+  ordered() {
+    return this.cy.nodes().toArray().sort(keyboardOrder);
+  }
+
+  /** Select the next (+1) or previous (-1) node in keyboard order, wrapping around. */
+  step(direction) {
+    const nodes = this.ordered();
+    if (nodes.length === 0) return;
+    const at = nodes.findIndex((node) => node.id() === this.selected);
+    const next = at < 0 ? (direction > 0 ? 0 : nodes.length - 1) : (at + direction + nodes.length) % nodes.length;
+    this.choose(nodes[next]);
+  }
+
+  /** Make one node the keyboard selection (undefined clears it), show it and announce it. */
+  choose(node) {
+    this.cy.nodes(".keyboard").removeClass("keyboard");
+    this.selected = node === undefined ? null : node.id();
+    if (node !== undefined) {
+      node.addClass("keyboard");
+      this.reveal(node);
+    }
+    this.announce();
+  }
+
+  /** The selection's description in the aria-live line, or the keys to use. */
+  announce() {
+    const node = this.selected === null ? null : this.cy.getElementById(this.selected);
+    if (node === null || node.empty()) {
+      this.say("");
+      return;
+    }
+    const position = this.ordered().findIndex((n) => n.id() === this.selected) + 1;
+    this.say(`${describeNode(node.data())} (${position} of ${this.cy.nodes().length}; Enter filters the log)`);
+  }
+
+  /** Pan so that the node is inside the visible part of the map. */
+  reveal(node) {
+    const at = node.renderedPosition();
+    const margin = 40;
+    if (at.x < margin || at.y < margin || at.x > this.cy.width() - margin || at.y > this.cy.height() - margin) {
+      this.cy.center(node);
+    }
+  }
+
+  filterToSelected() {
+    const node = this.selected === null ? null : this.cy.getElementById(this.selected);
+    if (node !== null && node.nonempty()) this.onFilter(nodeCondition(node.data()));
+  }
+
+  /** Zoom by a factor around the middle of the map (within the zoom limits). */
+  zoomBy(factor) {
+    const middle = { x: this.cy.width() / 2, y: this.cy.height() / 2 };
+    this.cy.zoom({ level: this.cy.zoom() * factor, renderedPosition: middle });
+  }
+
+  /** Fit the whole map in view. */
+  fit() {
+    this.cy.fit(undefined, FIT_PADDING);
   }
 
   /** Replace the graph with a map message, keeping the positions of nodes already drawn. */
@@ -107,6 +231,7 @@ export class ConnectivityMap {
     if (added) this.layout();
     cy.scratch("version", message.version);
     this.drawLegend(message.nodes);
+    if (this.selected !== null && cy.getElementById(this.selected).empty()) this.choose(undefined);
   }
 
   drawLegend(nodes) {
@@ -123,13 +248,14 @@ export class ConnectivityMap {
     );
   }
 
-  /** Clear the graph (the level changed). */
+  /** Clear the graph and the selection (the level changed). */
   clear() {
     this.cy.elements().remove();
+    this.choose(undefined);
   }
 
   layout() {
-    this.cy.layout({ name: "cose", animate: false, randomize: false, fit: true, padding: 30, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 }).run();
+    this.cy.layout({ name: "cose", animate: false, randomize: false, fit: true, padding: FIT_PADDING, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 }).run();
   }
 
   /** Edge width by "connections" or "bytes" (the legend says which). */

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.hubprocess import ARTIFACTS
 
 WAIT_MS = 15_000
 

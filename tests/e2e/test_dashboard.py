@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import ContextFactory
 from tests.e2e.dashboard import (
     WAIT_MS,
     apply_query,
@@ -113,17 +114,13 @@ def test_pause_stops_new_rows(page: Page, hub_url: str) -> None:
 
 
 def test_second_context_with_another_filter_sees_its_own_stream(
-    browser: Browser, page: Page, hub_url: str
+    new_context: ContextFactory, page: Page, hub_url: str
 ) -> None:
-    other_context = browser.new_context(viewport={"width": 1400, "height": 850})
-    other = other_context.new_page()
-    try:
-        open_dashboard(page, hub_url, "tcp")
-        open_dashboard(other, hub_url, "dns")
-        wait_for_rows(page)
-        wait_for_rows(other)
-        page.wait_for_timeout(2000)
-        assert set(row_attribute(page, "protocol")) == {"tcp"}
-        assert set(row_attribute(other, "protocol")) == {"dns"}
-    finally:
-        other_context.close()
+    other = new_context(1400, 850).new_page()
+    open_dashboard(page, hub_url, "tcp")
+    open_dashboard(other, hub_url, "dns")
+    wait_for_rows(page)
+    wait_for_rows(other)
+    page.wait_for_timeout(2000)
+    assert set(row_attribute(page, "protocol")) == {"tcp"}
+    assert set(row_attribute(other, "protocol")) == {"dns"}
