@@ -2,8 +2,10 @@
 
 A :class:`Session` is one websocket viewer. Its filter and map level select a :class:`View`;
 sessions with the same (query, level) share one view, so a popular filter is evaluated once per
-batch. A view keeps the connectivity map of the stored entries that match it, updated
-incrementally as entries are stored and evicted.
+batch, and an index of the views by the field values their filters require
+(:mod:`dashboard.viewindex`) runs a filter only on the entries that can match it. A view keeps
+the connectivity map of the stored entries that match it, updated incrementally as entries are
+stored and evicted.
 
 Flow control: the session sends at most ``ack_window`` entries messages that the browser has not
 acknowledged (``{"type": "ack", "seq": n}``). What it cannot send waits in a queue of at most
@@ -31,6 +33,7 @@ from typing import Any
 
 from dashboard.graph import LEVELS, ConnectivityGraph, GraphSet, Level
 from dashboard.store import EntryStore, Stored
+from dashboard.viewindex import ViewIndex
 from kfl import Filter, compile_filter
 
 DEFAULT_LEVEL: Level = "namespace"
@@ -129,16 +132,19 @@ class View:
         """What sessions share a view by: (query, level)."""
         return (self.filter.query, self.level)
 
-    def update(self, added: list[Stored], evicted: list[Stored]) -> list[Stored]:
-        """Apply a store change to the map; return the added entries that match.
+    @property
+    def matches_everything(self) -> bool:
+        """True for the match-everything view on the hub's own map (it takes every entry)."""
+        return not self._owns_graph
+
+    def apply(self, matched: list[Stored], evicted: list[Stored]) -> None:
+        """Count the newly stored entries that match in the map, and take the evicted out.
 
         Evicted entries leave the map without the filter being run again: the view remembers
         which entries it counted, in store order.
         """
         if not self._owns_graph:
-            return added
-        predicate = self.filter
-        matched = [stored for stored in added if predicate(stored.wire)]
+            return
         self._count(matched)
         if evicted:
             counted, remove_flow = self._counted, self.graph.remove_flow
@@ -147,7 +153,6 @@ class View:
                 flow = counted.popleft().flow
                 if flow is not None:
                     remove_flow(flow)
-        return matched
 
     def _count(self, matched: list[Stored]) -> None:
         add_flow = self.graph.add_flow
@@ -279,6 +284,7 @@ class SessionRegistry:
         self._clock = clock
         self._ids = itertools.count(1)
         self._views: dict[tuple[str, str], View] = {}
+        self._index: ViewIndex | None = None  # rebuilt when the set of views changes
         self._sessions: dict[int, Session] = {}
         self.closed_dropped = 0
 
@@ -355,9 +361,17 @@ class SessionRegistry:
         self._backfill(session, matching[-keep:], missed=max(0, len(matching) - keep))
 
     def dispatch(self, added: list[Stored], evicted: list[Stored]) -> None:
-        """Update every view's map and queue the matching entries for its sessions."""
+        """Update every view's map and queue the matching entries for its sessions.
+
+        Only the views a :class:`~dashboard.viewindex.ViewIndex` names as candidates for an
+        entry run their filter on it.
+        """
+        if self._index is None:
+            self._index = ViewIndex(self._views.values())
+        matches = self._index.matches(added)
         for view in self._views.values():
-            matched = view.update(added, evicted)
+            matched = matches.get(view, [])
+            view.apply(matched, evicted)
             if matched:
                 for session in view.sessions:
                     session.offer(matched)
@@ -398,6 +412,7 @@ class SessionRegistry:
         view.sessions.discard(session)
         if not view.sessions:
             self._views.pop(view.key, None)
+            self._index = None
 
     def _view(self, flt: Filter, level: Level) -> View:
         view = self._views.get((flt.query, level))
@@ -406,4 +421,5 @@ class SessionRegistry:
             shared = self._shared.graphs[level] if match_all and self._shared else None
             view = View(flt, level, self._store, shared)
             self._views[view.key] = view
+            self._index = None
         return view

@@ -1,0 +1,89 @@
+"""Which views a batch of entries can match, without running every view's filter on every entry.
+
+Many sessions filter on the same few fields (``src.namespace == "shop" and ...``). KFL tells,
+for each compiled filter, the field values it cannot match without (``Filter.required``). A
+:class:`ViewIndex` files each view under one of them, the most selective, and for each entry
+looks up its value of each filed field: only the views filed under that value run their
+filter. Views whose filter requires nothing run it on every entry; the match-everything views
+take every entry without running anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kfl.access import getter
+from kfl.lookup import FieldKeys
+
+if TYPE_CHECKING:
+    from dashboard.sessions import View
+    from dashboard.store import Stored
+
+ENDPOINTS = frozenset({"src", "dst"})
+NAME_FIELDS = frozenset({"namespace", "name", "pod", "workload", "service", "ip"})
+
+
+def selectivity(keys: FieldKeys, values: frozenset[Hashable]) -> tuple[int, int]:
+    """Sort key of a requirement: fewer allowed values first, then an endpoint's names before its
+    port before the rest (a protocol or TCP event is shared by a large part of the traffic)."""
+    on_endpoint = keys[0] in ENDPOINTS and len(keys) == 2
+    rank = 0 if on_endpoint and keys[1] in NAME_FIELDS else 1 if on_endpoint else 2
+    return (len(values), rank)
+
+
+class ViewIndex:
+    """Views filed by one required field value each (see the module docstring)."""
+
+    def __init__(self, views: Iterable[View]) -> None:
+        self.everything: list[View] = []
+        self.scanned: list[View] = []
+        filed: dict[FieldKeys, dict[Hashable, list[View]]] = {}
+        for view in views:
+            if view.matches_everything:
+                self.everything.append(view)
+                continue
+            required: Mapping[FieldKeys, frozenset[Hashable]] = view.filter.required
+            if not required:
+                self.scanned.append(view)
+                continue
+            keys = min(required, key=lambda k: selectivity(k, required[k]))
+            table = filed.setdefault(keys, {})
+            for value in required[keys]:
+                table.setdefault(value, []).append(view)
+        self.filed = [(getter(keys), table) for keys, table in filed.items()]
+
+    def matches(self, added: Sequence[Stored]) -> dict[View, list[Stored]]:
+        """The entries of ``added`` each view matches, in store order (views matching none are
+        left out)."""
+        result: dict[View, list[Stored]] = {}
+        if not added:
+            return result
+        for view in self.everything:
+            result[view] = list(added)
+        for view in self.scanned:
+            predicate = view.filter
+            matched = [stored for stored in added if predicate(stored.wire)]
+            if matched:
+                result[view] = matched
+        for get, table in self.filed:
+            for stored in added:
+                candidates = _candidates(table, get(stored.wire))
+                if candidates is None:
+                    continue
+                wire = stored.wire
+                for view in candidates:
+                    if view.filter(wire):
+                        matched_view = result.get(view)
+                        if matched_view is None:
+                            result[view] = [stored]
+                        else:
+                            matched_view.append(stored)
+        return result
+
+
+def _candidates(table: dict[Hashable, list[View]], value: Any) -> list[View] | None:
+    try:
+        return table.get(value)
+    except TypeError:  # an unhashable value (an object where a string was filed): no view
+        return None
