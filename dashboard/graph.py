@@ -86,13 +86,14 @@ class _Node(_Totals):
 class _Edge(_Totals):
     """One (source, target) pair, with what ``remove`` needs to undo an entry exactly."""
 
-    __slots__ = ("ends", "last_seen", "protocols", "refs", "seen", "source", "target")
+    __slots__ = ("ends", "last_seen", "protocols", "refs", "seen", "source", "target", "totals")
 
     def __init__(self, source: _Node, target: _Node) -> None:
         super().__init__(f"{source.id}->{target.id}")
         self.source = source
         self.target = target
         self.ends = (source,) if source is target else (source, target)  # a self-loop counts once
+        self.totals: tuple[_Totals, ...] = (self, *self.ends)  # what one flow adds to
         self.refs = 0
         self.protocols: Counter[str] = Counter()
         self.seen: Counter[int] = Counter()  # last_seen of every entry on the edge
@@ -179,8 +180,10 @@ class ConnectivityGraph:
             self.skipped[NOT_ADDED] += 1
 
     def add_flow(self, flow: Flow) -> None:
-        """Count an already read flow."""
-        pair = (self._key(flow.client), self._key(flow.server))
+        """Count an already read flow (the hot path of every map: kept free of calls)."""
+        keys = self._keys
+        client, server = flow.client, flow.server
+        pair = (keys.get(client) or self._key(client), keys.get(server) or self._key(server))
         edge = self._edges.get(pair)
         if edge is None:
             edge = self._edges[pair] = _Edge(self._node(pair[0]), self._node(pair[1]))
@@ -188,9 +191,14 @@ class ConnectivityGraph:
                 node.edges += 1
             self._order = None
         edge.refs += 1
-        edge.count(flow, 1)
-        for node in edge.ends:
-            node.count(flow, 1)
+        starts, failed = flow.starts, flow.failed
+        request_bytes, response_bytes = flow.request_bytes, flow.response_bytes
+        for totals in edge.totals:
+            totals.connections += starts
+            totals.failed += failed
+            totals.request_bytes += request_bytes
+            totals.response_bytes += response_bytes
+            totals.rendered = None
         protocols, seen = edge.protocols, edge.seen
         protocols[flow.protocol] = protocols.get(flow.protocol, 0) + 1
         seen[flow.last_seen] = seen.get(flow.last_seen, 0) + 1
