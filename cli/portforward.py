@@ -51,6 +51,7 @@ class PortForward:
         self._stdout: deque[str] = deque(maxlen=KEPT_LINES)
         self._stderr: deque[str] = deque(maxlen=KEPT_LINES)
         self._forwarding = threading.Event()
+        self._drains: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def __enter__(self) -> PortForward:
@@ -107,16 +108,22 @@ class PortForward:
         )
 
     def stop(self) -> None:
-        """Stop the child: SIGTERM, then SIGKILL if it has not exited within a few seconds."""
+        """Stop the child (SIGTERM, then SIGKILL after a few seconds) and close its pipes."""
         process = self._process
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(STOP_WAIT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for thread in self._drains:
+            thread.join(STOP_WAIT_S)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
     def errors(self) -> str:
         """What the child printed on stderr (else stdout), as one line."""

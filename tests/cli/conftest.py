@@ -71,7 +71,7 @@ def _accepted(url: str) -> int:
         return accepted
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A hub (``manage.py podscope serve``) that read the recorded lab once, all entries in."""
     port = free_port()
