@@ -32,7 +32,8 @@ from dashboard.naming import ClusterIndex
 from dashboard.scopes import RedisScopes, ScopeSink, Targeting
 from dashboard.sessions import SessionLimits, SessionRegistry
 from dashboard.store import EntryStore
-from kfl import Filter
+from dashboard.targeting import TargetingError, TargetingSpec, spec_from_settings
+from kfl import Filter, KflError, compile_filter
 
 TARGETING_REFRESH_SECONDS = 5.0
 GC_FULL_EVERY = 1_000  # gen-1 collections between full ones (CPython's default: 10)
@@ -49,11 +50,17 @@ class HubConfig:
     demo: bool = False
     auth: bool = False
     limits: SessionLimits = field(default_factory=SessionLimits)
+    global_filter: str = ""  # KFL every entry must match to be kept (Kubeshark's globalFilter)
+    targeting: TargetingSpec | None = None  # the pods targeted until a user sets others
 
     @classmethod
     def from_settings(cls, podscope: Mapping[str, Any]) -> HubConfig:
-        """Build from ``settings.PODSCOPE``."""
-        return cls(
+        """Build from ``settings.PODSCOPE``; HubConfigError names a bad filter or targeting."""
+        try:
+            spec = spec_from_settings(podscope)
+        except TargetingError as exc:
+            raise HubConfigError(str(exc)) from None
+        config = cls(
             store_size=int(podscope["STORE_SIZE"]),
             prefix=str(podscope["PREFIX"]),
             demo=bool(podscope["DEMO"]),
@@ -63,7 +70,24 @@ class HubConfig:
                 max_query_chars=int(podscope["MAX_QUERY_CHARS"]),
                 filters_per_minute=int(podscope["FILTERS_PER_MINUTE"]),
             ),
+            global_filter=str(podscope.get("GLOBAL_FILTER", "")),
+            targeting=spec,
         )
+        config.compiled_global_filter()  # a bad global filter stops the hub at start
+        return config
+
+    def compiled_global_filter(self) -> Filter | None:
+        """The global filter compiled (None without one); HubConfigError if it is invalid."""
+        if not self.global_filter.strip():
+            return None
+        try:
+            return compile_filter(self.global_filter)
+        except KflError as exc:
+            raise HubConfigError(f"PODSCOPE_GLOBAL_FILTER: {exc}") from None
+
+
+class HubConfigError(ValueError):
+    """A hub setting that cannot be used (a bad global filter or initial targeting)."""
 
 
 class Hub:
@@ -87,7 +111,11 @@ class Hub:
         self.metrics = HubMetrics()
         self.sessions = SessionRegistry(self.store, config.limits, shared=self.graphs)
         self.source = source
-        self.targeting = Targeting(self.index, scopes) if scopes is not None else None
+        self.targeting = (
+            Targeting(self.index, scopes, config.targeting) if scopes is not None else None
+        )
+        self.global_filter = config.compiled_global_filter()
+        self.excluded = 0  # entries the global filter left out
         self.workers: dict[str, dict[str, Any]] = {}
         self.source_stats: dict[str, Any] = {}
         self.lag_seconds = 0.0
@@ -110,6 +138,11 @@ class Hub:
             decoded = decode(item)
             if decoded is not None and not is_duplicate(decoded[0]):
                 wires.append(name_wire(decoded[1]))
+        if self.global_filter is not None:  # on named entries: it may test names
+            kept = list(filter(self.global_filter, wires))
+            self.excluded += len(wires) - len(kept)
+            self.metrics.entries_excluded.inc(len(wires) - len(kept))
+            wires = kept
         added, evicted = self.store.add(wires)
         levels, metrics = tuple(self.graphs.graphs.values()), self.metrics
         for stored in added:  # the flow the store read once feeds the map levels and metrics
@@ -168,6 +201,10 @@ class Hub:
         """Hub health: ingest counters, lag, store, sessions, naming, workers' capture stats."""
         return {
             "accepted": self.accepted,
+            "globalFilter": {
+                "query": self.global_filter.query if self.global_filter else "",
+                "excluded": self.excluded,
+            },
             "invalid": dict(self.decoder.invalid),
             "merge": self.merger.stats.to_dict(),
             "lagSeconds": round(self.lag_seconds, 3),

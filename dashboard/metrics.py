@@ -141,6 +141,11 @@ class HubMetrics:
             ["reason"],
             registry=registry,
         )
+        self.entries_excluded = Counter(
+            "podscope_hub_entries_excluded",
+            "Entries left out because they do not match the global filter",
+            registry=registry,
+        )
         self.duplicates_merged = Counter(
             "podscope_hub_duplicates_merged",
             "Entries merged as duplicates of a connection another worker reported",

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import gc
 
-from dashboard.hub import GC_FULL_EVERY, Hub, HubConfig
+import pytest
+
+from dashboard.hub import GC_FULL_EVERY, Hub, HubConfig, HubConfigError
+from dashboard.scopes import LocalScopes
+from dashboard.targeting import TargetingSpec
 from kfl import compile_filter
-from tests.dashboard.hubentries import cluster_index, tcp_entry
+from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 
 CART = ("10.244.1.11", 8080)
 
@@ -81,3 +85,47 @@ async def test_start_makes_full_gc_collections_rare() -> None:
     finally:
         await hub.stop()
         gc.set_threshold(*before)
+
+
+def test_global_filter_keeps_only_matching_named_entries() -> None:
+    config = HubConfig(global_filter='dst.workload == "cart"')  # a name the hub gives
+    hub = Hub(config, cluster_index())
+    hub.accept(
+        [
+            tcp_entry(1, dst=CART),
+            tcp_entry(2, dst=("10.244.1.12", 9000)),
+            dns_entry(3, "example.com", "93.184.216.34"),
+        ]
+    )
+    assert [stored.wire["id"] for stored in hub.store] == ["w1/1"]
+    assert hub.stats()["globalFilter"] == {"query": 'dst.workload == "cart"', "excluded": 2}
+    assert "podscope_hub_entries_excluded_total 2.0" in hub.metrics.render().decode()
+
+
+def test_a_bad_global_filter_is_a_config_error() -> None:
+    with pytest.raises(HubConfigError, match="PODSCOPE_GLOBAL_FILTER"):
+        Hub(HubConfig(global_filter="tcp and ("), cluster_index())
+
+
+def test_settings_give_the_global_filter_and_initial_targeting() -> None:
+    settings = {
+        "STORE_SIZE": 10,
+        "PREFIX": "p",
+        "DEMO": False,
+        "AUTH": False,
+        "MAX_SESSIONS": 5,
+        "MAX_QUERY_CHARS": 100,
+        "FILTERS_PER_MINUTE": 10,
+        "GLOBAL_FILTER": "tcp",
+        "TAP_REGEX": "^cart",
+        "TAP_NAMESPACES": ("shop",),
+        "TAP_EXCLUDED_NAMESPACES": (),
+    }
+    config = HubConfig.from_settings(settings)
+    assert config.global_filter == "tcp"
+    assert config.targeting == TargetingSpec("^cart", ("shop",))
+    hub = Hub(config, cluster_index(), scopes=LocalScopes("node-1", lambda scope: None))
+    assert hub.targeting is not None
+    assert hub.targeting.spec == TargetingSpec("^cart", ("shop",))
+    with pytest.raises(HubConfigError, match="PODSCOPE_TAP_REGEX"):
+        HubConfig.from_settings({**settings, "TAP_REGEX": "(unclosed"})

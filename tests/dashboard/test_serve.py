@@ -120,3 +120,18 @@ def test_redis_url_excludes_an_embedded_capture() -> None:
     output, _ = process.communicate(timeout=30)
     assert process.returncode != 0
     assert "REDIS_URL is set" in output
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PODSCOPE_GLOBAL_FILTER": "tcp and ("}, "PODSCOPE_GLOBAL_FILTER"),
+        ({"PODSCOPE_TAP_REGEX": "(unclosed"}, "PODSCOPE_TAP_REGEX"),
+    ],
+)
+def test_bad_hub_settings_are_one_clear_error(env: dict[str, str], message: str) -> None:
+    process = manage("serve", "--read", str(PCAP), "--port", str(free_port()), env=env)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert message in output
+    assert "Traceback" not in output

@@ -38,7 +38,7 @@ from capture.pcapfile import PcapError
 from capture.schema import Node
 from capture.sniffer import SnifferError
 from dashboard.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
-from dashboard.hub import Hub, HubConfig, from_settings, install, watched_index
+from dashboard.hub import Hub, HubConfig, HubConfigError, from_settings, install, watched_index
 from dashboard.ingest import EntryDecoder, LocalEntrySource
 from dashboard.labtraffic import LabTraffic, lab_objects, load_objects
 from dashboard.naming import ClusterIndex
@@ -86,13 +86,16 @@ class Command(BaseCommand):
         demo.add_argument("--seconds", type=int, default=30, help="how long --record records")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        """Dispatch to ``serve`` or ``demo``."""
-        if options["action"] == "serve":
-            self._serve(options)
-        elif options["record"]:
-            self._record(Path(options["record"]), options["seconds"])
-        else:
-            self._demo(options)
+        """Dispatch to ``serve`` or ``demo``; a bad hub setting is one clear error line."""
+        try:
+            if options["action"] == "serve":
+                self._serve(options)
+            elif options["record"]:
+                self._record(Path(options["record"]), options["seconds"])
+            else:
+                self._demo(options)
+        except HubConfigError as exc:
+            raise CommandError(str(exc)) from None
 
     # --- serve --------------------------------------------------------------------------------
 
