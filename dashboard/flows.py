@@ -107,10 +107,10 @@ class Flow(msgspec.Struct, frozen=True, gc=False):
 
 def read_flow(entry: Mapping[str, Any]) -> Flow:
     """The flow an entry reports; raise NotAFlowError (with its reason) if it reports none."""
-    if not isinstance(entry, Mapping):
+    if not isinstance(entry, dict):
         raise NotAFlowError("not an object")
     proto = entry.get("protocol")
-    name = proto.get("name") if isinstance(proto, Mapping) else None
+    name = proto.get("name") if isinstance(proto, dict) else None
     if name == PROTOCOL_DNS:
         raise NotAFlowError(IGNORED_DNS)
     if type(name) is not str or name not in FLOW_PROTOCOLS:
@@ -131,7 +131,7 @@ def read_flow(entry: Mapping[str, Any]) -> Flow:
 
 def side(endpoint: object, reason: str) -> Side:
     """The Side of a named wire endpoint; raise NotAFlowError(reason) if it is malformed."""
-    if not isinstance(endpoint, Mapping):
+    if not isinstance(endpoint, dict):
         raise NotAFlowError(reason)
     kind = endpoint.get("kind")
     ip = endpoint.get("ip")
@@ -165,7 +165,7 @@ def _shared(made: Side) -> Side:
 
 def _tcp(entry: Mapping[str, Any], last_seen: int, elapsed: int) -> Flow:
     tcp = entry.get("tcp")
-    if not isinstance(tcp, Mapping):
+    if not isinstance(tcp, dict):
         raise NotAFlowError("bad tcp")
     event = tcp.get("event")
     partial = tcp.get("partial", False)
@@ -183,19 +183,19 @@ def _tcp(entry: Mapping[str, Any], last_seen: int, elapsed: int) -> Flow:
 
 def _icmp(entry: Mapping[str, Any], last_seen: int) -> Flow:
     icmp = entry.get("icmp")
-    about = icmp.get("about") if isinstance(icmp, Mapping) else None
-    if not isinstance(about, Mapping):
+    about = icmp.get("about") if isinstance(icmp, dict) else None
+    if not isinstance(about, dict):
         raise NotAFlowError("bad icmp")
     quoted = about.get("protocol")
     target = about.get("dst")
-    target_ip = target.get("ip") if isinstance(target, Mapping) else None
+    target_ip = target.get("ip") if isinstance(target, dict) else None
     if type(quoted) is not str or type(target_ip) is not str:
         raise NotAFlowError("bad icmp")
     if quoted == "tcp":
         raise NotAFlowError(IGNORED_ICMP_TCP)
     sender = entry.get("src")
-    if not isinstance(sender, Mapping) or sender.get("ip") != target_ip:
-        if isinstance(sender, Mapping):
+    if not isinstance(sender, dict) or sender.get("ip") != target_ip:
+        if isinstance(sender, dict):
             raise NotAFlowError(IGNORED_ICMP_ROUTER)
         raise NotAFlowError("bad src")
     server, client = side(sender, "bad src"), side(entry.get("dst"), "bad dst")
