@@ -23,6 +23,7 @@ const STYLE = [
     style: {
       label: "data(shown)", "background-color": "data(colour)", "font-size": 11, "text-valign": "bottom",
       "text-margin-y": 4, width: 28, height: 28, "border-width": 1, "border-color": "#555",
+      "text-background-color": "#fff", "text-background-opacity": 0.85, "text-background-padding": 1, // readable over edges
     },
   },
   { selector: "node[kind = 'external']", style: { shape: "round-diamond", "border-width": 3, "border-color": "#d11", width: 34, height: 34, color: "#a00" } },
@@ -255,7 +256,7 @@ export class ConnectivityMap {
   }
 
   layout() {
-    this.cy.layout({ name: "cose", animate: false, randomize: false, fit: true, padding: FIT_PADDING, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 }).run();
+    this.cy.layout({ name: "cose", animate: false, randomize: false, fit: true, padding: FIT_PADDING, nodeDimensionsIncludeLabels: true, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 }).run();
   }
 
   /** Edge width by "connections" or "bytes" (the legend says which). */

@@ -9,7 +9,13 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.e2e.conftest import FULL_HUB_DEFAULT_FILTER, ContextFactory
-from tests.e2e.dashboard import WAIT_MS, open_dashboard, row_attribute, wait_for_rows
+from tests.e2e.dashboard import (
+    WAIT_MS,
+    open_dashboard,
+    row_attribute,
+    screenshot,
+    wait_for_rows,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,6 +49,7 @@ def test_targeting_editor_saves_and_bad_regex_is_refused(
         re.compile(r"^\d+ pods? not targeted \(kube-system, monitoring\)$")
     )
     expect(page.locator("#targeting-form")).to_be_hidden()
+    screenshot(page, "targeting")
     page.locator("#targeting-edit").click()
     page.locator("#targeting-namespaces").fill("")
     page.locator("#targeting-form button[type=submit]").click()
