@@ -91,13 +91,21 @@ def resolve_context(requested: str | None) -> KubeContext:
     where = f"kubeconfig {kubeconfig}"
     try:
         contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    except (config.ConfigException, yaml.YAMLError, OSError, ValueError, TypeError, KeyError) as e:
+        names = [str(context["name"]) for context in contexts or []]
+        name = requested or (current or {}).get("name")
+    except (
+        config.ConfigException,
+        yaml.YAMLError,
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+    ) as e:
         raise NoKubeContextError(
             f"no kube context: {_one_line(e)} ({where}); point KUBECONFIG at a cluster's "
             "kubeconfig or pass --context"
         ) from None
-    names = [str(context.get("name")) for context in contexts or []]
-    name = requested or (current or {}).get("name")
     if not name or name not in names:
         known = ", ".join(names) or "none"
         what = f"context {name!r} is not in" if name else "no current context in"

@@ -85,7 +85,8 @@ def _tap_parser(commands: Commands) -> None:
         help="install podscope on the cluster and open its dashboard",
         description="Install or upgrade podscope (helm) in the current kube context, wait for "
         "the hub, forward it to 127.0.0.1:PORT and open the dashboard; Ctrl-C stops forwarding "
-        "(podscope stays installed until 'podscope clean').",
+        "(podscope stays installed until 'podscope clean'). Each tap installs exactly its own "
+        "options over the chart's defaults.",
     )
     tap.add_argument(
         "pod_regex",

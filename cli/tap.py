@@ -9,13 +9,15 @@ then keep forwarding until Ctrl-C. The release stays installed; ``clean`` remove
 
 from __future__ import annotations
 
+import signal
 import time
 import urllib.error
 import urllib.request
 import webbrowser
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from types import FrameType
+from typing import NoReturn, TextIO
 
 from cli import helm, kube
 from cli.defaults import DEFAULT_NAMESPACE, DEFAULT_PORT, DEFAULT_RELEASE, DEFAULT_TIMEOUT_S
@@ -83,20 +85,27 @@ def tap(request: TapRequest, out: TextIO) -> None:
         )
     argv = port_forward_argv(kubectl_path, release, service, request.local_port)
     url = f"http://127.0.0.1:{request.local_port}/"
-    with PortForward(argv) as forward:
-        forward.start(request.timeout_s)
-        wait_until_healthy(url, request.timeout_s)
-        print(f"podscope dashboard: {url}  (Ctrl-C stops forwarding)", file=out, flush=True)
-        if request.open_browser:
-            webbrowser.open(url)
-        try:
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
+    try:
+        with PortForward(argv) as forward:
+            forward.start(request.timeout_s)
+            wait_until_healthy(url, request.timeout_s)
+            print(f"podscope dashboard: {url}  (Ctrl-C stops forwarding)", file=out, flush=True)
+            if request.open_browser:
+                webbrowser.open(url)
             forward.wait()
-        except KeyboardInterrupt:
-            print(
-                "\nstopped forwarding; podscope stays installed ('podscope clean' removes it, "
-                "'podscope tap' reconnects)",
-                file=out,
-            )
+    except KeyboardInterrupt:
+        print(
+            "\nstopped forwarding; podscope stays installed ('podscope clean' removes it, "
+            "'podscope tap' reconnects)",
+            file=out,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
 
 
 def clean(placement: Placement, out: TextIO, timeout_s: int = DEFAULT_TIMEOUT_S) -> None:
