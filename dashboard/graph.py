@@ -50,13 +50,6 @@ class _Totals:
         self.response_bytes = 0
         self.rendered: dict[str, Any] | None = None  # None: changed since last rendered
 
-    def count(self, flow: Flow, sign: int) -> None:
-        self.connections += sign * flow.starts
-        self.failed += sign * flow.failed
-        self.request_bytes += sign * flow.request_bytes
-        self.response_bytes += sign * flow.response_bytes
-        self.rendered = None
-
 
 class _Node(_Totals):
     """A node: the totals of the edges it is on, and how many edges that is."""
@@ -98,6 +91,17 @@ class _Edge(_Totals):
         self.protocols: Counter[str] = Counter()
         self.seen: Counter[int] = Counter()  # last_seen of every entry on the edge
         self.last_seen = 0
+
+    def count(self, flow: Flow, sign: int) -> None:
+        """Add (sign 1) or take back (sign -1) a flow's totals on this edge and its nodes."""
+        starts, failed = sign * flow.starts, sign * flow.failed
+        request_bytes, response_bytes = sign * flow.request_bytes, sign * flow.response_bytes
+        for totals in self.totals:
+            totals.connections += starts
+            totals.failed += failed
+            totals.request_bytes += request_bytes
+            totals.response_bytes += response_bytes
+            totals.rendered = None
 
     def render(self) -> dict[str, Any]:
         self.rendered = {
@@ -180,7 +184,7 @@ class ConnectivityGraph:
             self.skipped[NOT_ADDED] += 1
 
     def add_flow(self, flow: Flow) -> None:
-        """Count an already read flow (the hot path of every map: kept free of calls)."""
+        """Count an already read flow (the hot path of every map)."""
         keys = self._keys
         client, server = flow.client, flow.server
         pair = (keys.get(client) or self._key(client), keys.get(server) or self._key(server))
@@ -191,14 +195,7 @@ class ConnectivityGraph:
                 node.edges += 1
             self._order = None
         edge.refs += 1
-        starts, failed = flow.starts, flow.failed
-        request_bytes, response_bytes = flow.request_bytes, flow.response_bytes
-        for totals in edge.totals:
-            totals.connections += starts
-            totals.failed += failed
-            totals.request_bytes += request_bytes
-            totals.response_bytes += response_bytes
-            totals.rendered = None
+        edge.count(flow, 1)
         protocols, seen = edge.protocols, edge.seen
         protocols[flow.protocol] = protocols.get(flow.protocol, 0) + 1
         seen[flow.last_seen] = seen.get(flow.last_seen, 0) + 1
@@ -207,14 +204,15 @@ class ConnectivityGraph:
 
     def remove_flow(self, flow: Flow) -> bool:
         """Take back a flow counted by ``add_flow``; False (and no change) if it was not."""
-        pair = (self._key(flow.client), self._key(flow.server))
+        keys = self._keys
+        client, server = flow.client, flow.server
+        pair = (keys.get(client) or self._key(client), keys.get(server) or self._key(server))
         edge = self._edges.get(pair)
         if edge is None or not edge.seen[flow.last_seen] or not edge.protocols[flow.protocol]:
             return False
         self._version += 1
         edge.refs -= 1
-        for node in edge.ends:
-            node.count(flow, -1)
+        edge.count(flow, -1)
         if not edge.refs:
             del self._edges[pair]
             for node in edge.ends:
@@ -223,7 +221,6 @@ class ConnectivityGraph:
                     del self._nodes[node.key]
             self._order = None
             return True
-        edge.count(flow, -1)
         _take(edge.protocols, flow.protocol)
         _take(edge.seen, flow.last_seen)
         if flow.last_seen == edge.last_seen and flow.last_seen not in edge.seen:
