@@ -314,6 +314,15 @@ async def bench_latency(rate: int, seconds: float, sessions: int) -> None:
     print("hub RSS (s, MiB): " + ", ".join(f"({t:.0f}, {m:.0f})" for t, m in memory))
 
 
+def python_reference() -> float:
+    """Seconds this machine's Python takes for a fixed loop (to compare machines' numbers)."""
+    started = time.perf_counter()
+    total = 0
+    for number in range(10_000_000):
+        total += number
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     actions = parser.add_subparsers(dest="action", required=True)
@@ -326,6 +335,7 @@ def main() -> None:
     latency.add_argument("--seconds", type=float, default=30.0)
     latency.add_argument("--sessions", type=int, default=50)
     args = parser.parse_args()
+    print(f"machine: a 10M-iteration Python loop takes {python_reference():.2f} s")
     if args.action == "ingest":
         bench_ingest(args.entries, args.sessions, args.batch)
     else:
