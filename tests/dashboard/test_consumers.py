@@ -255,3 +255,43 @@ async def test_viewer_gone_during_a_send_ends_the_sender_quietly(
     assert len(consumer_sends) == 1
     hub.sessions.close(session)
     await communicator.disconnect()
+
+
+async def test_after_filter_ok_every_entry_matches_the_new_filter(hub: Hub) -> None:
+    """Entries stream in while the filter flips: none of the old filter's may follow filter.ok."""
+
+    async def feed() -> None:
+        number = 0
+        while True:
+            batch = []
+            for _ in range(20):
+                number += 1
+                port = 1 + number % 2
+                batch.append(
+                    tcp_entry(number, src=(SHOP[0], 1000 + number % 50000), dst=(EXTERNAL[0], port))
+                )
+            hub.accept(batch)
+            await asyncio.sleep(0.002)
+
+    feeder = asyncio.create_task(feed())
+    communicator, _ = await open_session()
+    try:
+        for flip in range(4):  # the hub allows 5 filter changes a minute here
+            port = 1 + flip % 2
+            await communicator.send_json_to({"type": "filter.set", "query": f"dst.port == {port}"})
+            while (message := await communicator.receive_json_from(timeout=3))["type"] != (
+                "filter.ok"
+            ):
+                if message["type"] == "entries":
+                    await communicator.send_json_to({"type": "ack", "seq": message["seq"]})
+            checked = 0
+            while checked < 200:
+                message = await communicator.receive_json_from(timeout=3)
+                if message["type"] != "entries":
+                    continue
+                assert {entry["dst"]["port"] for entry in message["entries"]} <= {port}
+                checked += len(message["entries"])
+                await communicator.send_json_to({"type": "ack", "seq": message["seq"]})
+    finally:
+        feeder.cancel()
+        await communicator.disconnect()
