@@ -139,13 +139,7 @@ def _tap_parser(commands: Commands) -> None:
         help=f"local port the dashboard is forwarded to (default {DEFAULT_PORT})",
     )
     tap.add_argument("--no-browser", action="store_true", help="print the URL, do not open it")
-    tap.add_argument(
-        "--timeout",
-        type=_positive,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="S",
-        help=f"seconds to wait for the install and the hub (default {DEFAULT_TIMEOUT_S})",
-    )
+    _timeout_option(tap, "the install and the hub")
     tap.set_defaults(run=_run_tap)
 
 
@@ -157,14 +151,18 @@ def _clean_parser(commands: Commands) -> None:
         "that is not installed is reported and is not an error (exit 0). The namespace stays.",
     )
     _placement_options(clean)
-    clean.add_argument(
+    _timeout_option(clean, "the objects to be deleted")
+    clean.set_defaults(run=_run_clean)
+
+
+def _timeout_option(parser: argparse.ArgumentParser, waited_for: str) -> None:
+    parser.add_argument(
         "--timeout",
         type=_positive,
         default=DEFAULT_TIMEOUT_S,
         metavar="S",
-        help=f"seconds to wait for the objects to be deleted (default {DEFAULT_TIMEOUT_S})",
+        help=f"seconds to wait for {waited_for} (default {DEFAULT_TIMEOUT_S})",
     )
-    clean.set_defaults(run=_run_clean)
 
 
 def _export_parser(commands: Commands) -> None:

@@ -3,22 +3,18 @@ hub serving the recorded lab."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli.kubeapi import FakeCluster
-from tests.cli.support import ROOT, SAMPLES, free_port, require_tools
+from tests.cli.support import ROOT, require_tools
+from tests.e2e.hubprocess import RECORDED_LAB, HubStartError, running_hub
 
-HUB_START_SECONDS = 60
 COMMAND_SECONDS = 120
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -65,64 +61,11 @@ def podscope(tmp_path: Path) -> Run:
     return run
 
 
-def _accepted(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/api/stats", timeout=2) as response:
-        accepted: int = json.load(response)["accepted"]
-        return accepted
-
-
 @pytest.fixture(scope="session")
-def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def hub_url() -> Iterator[str]:
     """A hub (``manage.py podscope serve``) that read the recorded lab once, all entries in."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    workdir = tmp_path_factory.mktemp("hub")
-    env = {
-        **os.environ,
-        "PODSCOPE_DB": str(workdir / "db.sqlite3"),
-        "PODSCOPE_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
-    env.pop("REDIS_URL", None)
-    argv = [
-        sys.executable,
-        "manage.py",
-        "podscope",
-        "serve",
-        "--read",
-        str(SAMPLES / "lab-demo.pcap"),
-        "--cluster-snapshot",
-        str(SAMPLES / "lab-demo-snapshot.json"),
-        "--port",
-        str(port),
-    ]
-    with (workdir / "hub.log").open("w") as log:
-        hub = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_until_read(hub, url)
+    try:
+        with running_hub("cli-export", ("serve", *RECORDED_LAB), read_all=True) as url:
             yield url
-        finally:
-            hub.send_signal(signal.SIGTERM)
-            try:
-                hub.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                hub.kill()
-                hub.wait()
-
-
-def _wait_until_read(hub: subprocess.Popen[bytes], url: str) -> None:
-    """Until the hub has accepted entries and the count stopped growing (the pcap is read)."""
-    deadline = time.monotonic() + HUB_START_SECONDS
-    previous = -1
-    while True:
-        if hub.poll() is not None:
-            pytest.fail(f"the hub exited with {hub.returncode}")
-        try:
-            accepted = _accepted(url)
-        except OSError:
-            accepted = -1
-        if accepted > 0 and accepted == previous:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail("the hub did not read the recorded lab in time")
-        previous = accepted
-        time.sleep(1.0)
+    except HubStartError as exc:
+        pytest.fail(str(exc))

@@ -32,6 +32,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from tests.dashboard.fake_apiserver import status
+
 Obj = dict[str, Any]
 Rule = Callable[[Obj], bool]
 KUBE_VERSION = "v1.33.0"
@@ -87,19 +89,6 @@ RESOURCES = (
     ),
 )
 RESOURCE_BY_PATH = {(r.group, r.version, r.name): r for r in RESOURCES}
-
-
-def status(code: int, reason: str, message: str) -> Obj:
-    """A ``Status`` object as the API server sends it with errors."""
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
 
 
 def merge(base: Obj, patch: Obj) -> Obj:

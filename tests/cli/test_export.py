@@ -10,7 +10,7 @@ import yaml
 from cli.errors import UsageError
 from cli.export import export_url
 from tests.cli.conftest import Run
-from tests.cli.support import free_port
+from tests.e2e.hubprocess import free_port
 
 
 def test_text(podscope: Run, hub_url: str) -> None:

@@ -18,7 +18,7 @@ from cli.errors import (
     NoPermissionError,
 )
 from tests.cli.kubeapi import FakeCluster
-from tests.cli.support import free_port
+from tests.e2e.hubprocess import free_port
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, kubeconfig: Path) -> None:

@@ -20,7 +20,7 @@ from cli.helm import Release
 from cli.kube import HubService
 from cli.portforward import PortForward, port_forward_argv
 from cli.tap import wait_until_healthy
-from tests.cli.support import free_port
+from tests.e2e.hubprocess import free_port
 
 READY = "print('Forwarding from 127.0.0.1:8899 -> 8000', flush=True)"
 

@@ -48,11 +48,17 @@ def accepted(url: str) -> int:
 
 @contextmanager
 def running_hub(
-    name: str, args: tuple[str, ...], env: Mapping[str, str] | None = None
+    name: str,
+    args: tuple[str, ...],
+    env: Mapping[str, str] | None = None,
+    *,
+    read_all: bool = False,
 ) -> Iterator[str]:
     """Run ``manage.py podscope <args>`` until it accepted entries; yield its URL; SIGTERM it.
 
-    Its output goes to ``artifacts/e2e-<name>.log``; ``env`` adds environment variables.
+    With ``read_all`` (a hub reading a recording once), wait until its count of accepted
+    entries stops growing: everything is in. Its output goes to ``artifacts/e2e-<name>.log``;
+    ``env`` adds environment variables.
     """
     if not (ROOT / "frontend" / "dist" / "index.html").is_file():
         raise HubStartError("frontend/dist is not built: run scripts/setup.sh")
@@ -74,7 +80,7 @@ def running_hub(
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_it_accepts(hub, name, url)
+            _wait_until_it_accepts(hub, name, url, read_all)
             yield url
         finally:
             hub.send_signal(signal.SIGTERM)
@@ -85,16 +91,21 @@ def running_hub(
                 hub.wait()
 
 
-def _wait_until_it_accepts(hub: subprocess.Popen[bytes], name: str, url: str) -> None:
+def _wait_until_it_accepts(
+    hub: subprocess.Popen[bytes], name: str, url: str, read_all: bool
+) -> None:
     deadline = time.monotonic() + HUB_START_SECONDS
+    previous = -1
     while True:
         if hub.poll() is not None:
             raise HubStartError(f"the {name} hub exited with {hub.returncode}; see artifacts/")
         try:
-            if accepted(url) > 0:
-                return
+            count = accepted(url)
         except OSError:
-            pass
+            count = -1
+        if count > 0 and (not read_all or count == previous):
+            return
         if time.monotonic() > deadline:
-            raise HubStartError(f"the {name} hub accepted no entries in time; see artifacts/")
-        time.sleep(0.5)
+            raise HubStartError(f"the {name} hub did not take its entries in time; see artifacts/")
+        previous = count
+        time.sleep(1.0 if read_all else 0.5)
