@@ -38,6 +38,15 @@ def row_attribute(page: Page, name: str) -> list[str]:
     return values
 
 
+def row_namespaces(page: Page) -> list[tuple[str, str]]:
+    """(source, destination) namespace of every rendered row, read in one go (the log redraws
+    every 100 ms while following the tail, so two separate reads may see different rows)."""
+    pairs: list[list[str]] = page.locator("#log-rows .row").evaluate_all(
+        "rows => rows.map(row => [row.dataset.srcNamespace, row.dataset.dstNamespace])"
+    )
+    return [(source, destination) for source, destination in pairs]
+
+
 def map_nodes(page: Page) -> list[dict[str, Any]]:
     """The data of every node drawn on the map."""
     nodes: list[dict[str, Any]] = page.evaluate(

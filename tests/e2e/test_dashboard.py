@@ -15,6 +15,7 @@ from tests.e2e.dashboard import (
     map_nodes,
     open_dashboard,
     row_attribute,
+    row_namespaces,
     screenshot,
     wait_for_rows,
 )
@@ -93,18 +94,7 @@ def test_clicking_a_map_node_filters_the_log(page: Page, hub_url: str) -> None:
     expected = '(src.namespace == "payments") or (dst.namespace == "payments")'
     expect(page.locator("#query-state")).to_have_text(f"showing: {expected}", timeout=WAIT_MS)
     wait_for_rows(page)
-    # Every drawn row is payments traffic (polled: the log redraws on animation frames)
-    page.wait_for_function(
-        """() => {
-            const rows = [...document.querySelectorAll('#log-rows .row')];
-            return rows.length > 0 && rows.every(row =>
-                row.dataset.srcNamespace === 'payments' || row.dataset.dstNamespace === 'payments');
-        }""",
-        timeout=WAIT_MS,
-    )
-    sources = row_attribute(page, "srcNamespace")
-    destinations = row_attribute(page, "dstNamespace")
-    assert all("payments" in pair for pair in zip(sources, destinations, strict=True))
+    assert all("payments" in pair for pair in row_namespaces(page))
     screenshot(page, "map-click")
 
 
