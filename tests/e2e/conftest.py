@@ -18,9 +18,11 @@ FULL_HUB_DEFAULT_FILTER = "tcp"
 ContextFactory = Callable[..., BrowserContext]
 
 
-def _hub(name: str, args: tuple[str, ...], env: dict[str, str] | None = None) -> Iterator[str]:
+def _hub(
+    name: str, args: tuple[str, ...], env: dict[str, str] | None = None, *, read_all: bool = False
+) -> Iterator[str]:
     try:
-        with running_hub(name, args, env) as url:
+        with running_hub(name, args, env, read_all=read_all) as url:
             yield url
     except HubStartError as exc:
         pytest.fail(str(exc))
@@ -40,6 +42,7 @@ def full_hub_url() -> Iterator[str]:
         "full-hub",
         ("serve", "--mode", "full", *RECORDED_LAB),
         {"PODSCOPE_DEFAULT_FILTER": FULL_HUB_DEFAULT_FILTER},
+        read_all=True,  # the whole recording is in before any test looks at it
     )
 
 
