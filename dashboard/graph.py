@@ -185,9 +185,7 @@ class ConnectivityGraph:
 
     def add_flow(self, flow: Flow) -> None:
         """Count an already read flow (the hot path of every map)."""
-        keys = self._keys
-        client, server = flow.client, flow.server
-        pair = (keys.get(client) or self._key(client), keys.get(server) or self._key(server))
+        pair = self._pair(flow)
         edge = self._edges.get(pair)
         if edge is None:
             edge = self._edges[pair] = _Edge(self._node(pair[0]), self._node(pair[1]))
@@ -204,9 +202,7 @@ class ConnectivityGraph:
 
     def remove_flow(self, flow: Flow) -> bool:
         """Take back a flow counted by ``add_flow``; False (and no change) if it was not."""
-        keys = self._keys
-        client, server = flow.client, flow.server
-        pair = (keys.get(client) or self._key(client), keys.get(server) or self._key(server))
+        pair = self._pair(flow)
         edge = self._edges.get(pair)
         if edge is None or not edge.seen[flow.last_seen] or not edge.protocols[flow.protocol]:
             return False
@@ -250,6 +246,11 @@ class ConnectivityGraph:
         }
         self._rendered = (self._version, result)
         return result
+
+    def _pair(self, flow: Flow) -> tuple[NodeKey, NodeKey]:
+        """The (client node, server node) of a flow at this level."""
+        keys, client, server = self._keys, flow.client, flow.server
+        return (keys.get(client) or self._key(client), keys.get(server) or self._key(server))
 
     def _key(self, side: Side) -> NodeKey:
         """node_key(side, level), remembered: few distinct sides, many entries."""
