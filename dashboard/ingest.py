@@ -13,7 +13,8 @@
 - :class:`LocalEntrySource` is the embedded mode's bus: the in-process worker ``submit``s to it
   (it is a ``capture.worker.EntrySink``) and reports its stats snapshots to it; a bounded queue,
   the oldest entries dropped and counted when the hub falls behind.
-- :func:`run_ingest` pulls from a source and hands the hub one batch about every 100 ms.
+- :func:`run_ingest` pulls from a source and hands the hub one batch every 100 ms, on a fixed
+  cadence (:func:`next_deadline`).
 """
 
 from __future__ import annotations
@@ -347,15 +348,29 @@ class BatchConsumer(Protocol):
         """Take the source's worker stats, lag and counters."""
 
 
-async def run_ingest(source: EntrySource, hub: BatchConsumer, stop: asyncio.Event) -> None:
-    """Hand ``hub`` one batch about every 100 ms until ``stop`` is set."""
+def next_deadline(deadline: float, now: float, period: float = BATCH_SECONDS) -> float:
+    """The end of the next batch window: one ``period`` after the end of the last one.
+
+    Batches start on a fixed cadence, so the time spent handling a batch shortens the next wait
+    instead of adding to it (entries would otherwise wait a window plus the handling). A hub
+    running behind gets ``now``: it takes what has arrived at once.
+    """
+    return max(deadline + period, now)
+
+
+async def run_ingest(
+    source: EntrySource,
+    hub: BatchConsumer,
+    stop: asyncio.Event,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Hand ``hub`` one batch every 100 ms (see :func:`next_deadline`) until ``stop`` is set."""
+    deadline = clock()
     while not stop.is_set():
-        started = time.monotonic()
-        batch: list[RawEntry] = []
-        while not stop.is_set():
-            remaining = BATCH_SECONDS - (time.monotonic() - started)
-            if remaining <= 0:
-                break
+        deadline = next_deadline(deadline, clock())
+        batch = await source.read(max(0.0, deadline - clock()))  # at least one read per batch
+        while not stop.is_set() and (remaining := deadline - clock()) > 0:
             batch += await source.read(remaining)
         if batch:
             hub.accept(batch)

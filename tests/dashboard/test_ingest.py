@@ -20,6 +20,7 @@ from dashboard.ingest import (
     RawEntry,
     RedisEntrySource,
     invalid_kind,
+    next_deadline,
     run_ingest,
 )
 from tests.dashboard.hubentries import dns_entry, tcp_entry
@@ -82,6 +83,60 @@ async def test_run_ingest_batches_until_stopped() -> None:
     await task
     assert len(collector.raw) == 2
     assert collector.updates >= 2
+
+
+def test_batch_windows_keep_their_cadence_and_a_late_hub_reads_at_once() -> None:
+    assert next_deadline(10.0, now=10.06) == pytest.approx(10.1)  # handled in 60 ms: wait 40
+    assert next_deadline(10.0, now=10.25) == 10.25  # behind: take what arrived now
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedSource(LocalEntrySource):
+    """A source on a fake clock: each read waits (advances the clock by) what it was allowed."""
+
+    def __init__(self, clock: FakeClock, stop: asyncio.Event, reads: int) -> None:
+        super().__init__()
+        self.clock, self.stop, self.reads_left = clock, stop, reads
+        self.waits: list[float] = []
+
+    async def read(self, wait_seconds: float) -> list[RawEntry]:
+        self.waits.append(round(wait_seconds, 6))
+        self.clock.now += wait_seconds
+        self.reads_left -= 1
+        if not self.reads_left:
+            self.stop.set()
+        return [tcp_entry(len(self.waits))]
+
+
+class SlowCollector(Collector):
+    """Takes 60 ms (of the fake clock) to handle each batch."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.accepted_at: list[float] = []
+
+    def accept(self, raw: Sequence[RawEntry]) -> None:
+        super().accept(raw)
+        self.accepted_at.append(round(self.clock.now, 6))
+        self.clock.now += 0.06
+
+
+async def test_run_ingest_hands_a_batch_every_window_however_long_handling_takes() -> None:
+    clock, stop = FakeClock(), asyncio.Event()
+    source = TimedSource(clock, stop, reads=4)
+    collector = SlowCollector(clock)
+    await run_ingest(source, collector, stop, clock=clock)
+    assert collector.accepted_at == [0.1, 0.2, 0.3, 0.4]  # not 0.1, 0.26, 0.42...
+    assert source.waits == [0.1, 0.04, 0.04, 0.04]
+    assert len(collector.raw) == 4
 
 
 @pytest.fixture
