@@ -73,7 +73,7 @@ class NotAFlowError(ValueError):
         super().__init__(reason)
 
 
-class Side(msgspec.Struct, frozen=True, gc=False):
+class Side(msgspec.Struct, frozen=True, gc=False, cache_hash=True):
     """One end of a flow, reduced to what the map needs.
 
     ``kind`` is the endpoint kind (pod, service, node, external, unknown). For a pod,
@@ -88,21 +88,38 @@ class Side(msgspec.Struct, frozen=True, gc=False):
     pod: str
 
 
+class Pair(msgspec.Struct, frozen=True, gc=False, cache_hash=True):
+    """The (client, server) sides of a flow; the maps file flows by it (hash computed once)."""
+
+    client: Side
+    server: Side
+
+
 _SIDES: dict[Side, Side] = {}
+_PAIRS: dict[Pair, Pair] = {}
 
 
 class Flow(msgspec.Struct, frozen=True, gc=False):
     """What one entry says about one (client, server) pair."""
 
     protocol: str
-    client: Side
-    server: Side
+    pair: Pair
     starts: int
     failed: int
     request_bytes: int
     response_bytes: int
     last_seen: int
     duration_ms: int | None  # a finished connection's duration, else None
+
+    @property
+    def client(self) -> Side:
+        """The side that opened the flow."""
+        return self.pair.client
+
+    @property
+    def server(self) -> Side:
+        """The side that answered (or failed to)."""
+        return self.pair.server
 
 
 def read_flow(entry: Mapping[str, Any]) -> Flow:
@@ -125,7 +142,7 @@ def read_flow(entry: Mapping[str, Any]) -> Flow:
     if name == "udp":
         client, server = side(entry.get("src"), "bad src"), side(entry.get("dst"), "bad dst")
         request, response = _sizes(entry)
-        return Flow("udp", client, server, 1, 0, request, response, last_seen, elapsed)
+        return Flow("udp", pair(client, server), 1, 0, request, response, last_seen, elapsed)
     return _icmp(entry, last_seen)
 
 
@@ -156,6 +173,14 @@ def side(endpoint: object, reason: str) -> Side:
     return _shared(Side(kind, namespace, workload, pod))
 
 
+def pair(client: Side, server: Side) -> Pair:
+    """The Pair of two sides, one instance per distinct pair (stored flows share them)."""
+    made = Pair(client, server)
+    if len(_PAIRS) >= MAX_SHARED_SIDES:
+        _PAIRS.clear()
+    return _PAIRS.setdefault(made, made)
+
+
 def _shared(made: Side) -> Side:
     """One instance per distinct side: stored flows share them (less memory)."""
     if len(_SIDES) >= MAX_SHARED_SIDES:
@@ -178,7 +203,7 @@ def _tcp(entry: Mapping[str, Any], last_seen: int, elapsed: int) -> Flow:
     request, response = _sizes(entry) if event in FINAL else (0, 0)
     duration = elapsed if event in FINISHED else None
     failed = 1 if event in FAILURES else 0
-    return Flow("tcp", client, server, starts, failed, request, response, last_seen, duration)
+    return Flow("tcp", pair(client, server), starts, failed, request, response, last_seen, duration)
 
 
 def _icmp(entry: Mapping[str, Any], last_seen: int) -> Flow:
@@ -199,7 +224,7 @@ def _icmp(entry: Mapping[str, Any], last_seen: int) -> Flow:
             raise NotAFlowError(IGNORED_ICMP_ROUTER)
         raise NotAFlowError("bad src")
     server, client = side(sender, "bad src"), side(entry.get("dst"), "bad dst")
-    return Flow("icmp", client, server, 0, 1, 0, 0, last_seen, None)
+    return Flow("icmp", pair(client, server), 0, 1, 0, 0, last_seen, None)
 
 
 def _sizes(entry: Mapping[str, Any]) -> tuple[int, int]:

@@ -18,48 +18,64 @@ counts once). ``remove`` exactly undoes ``add``, so a graph over a sliding windo
 always the graph of the entries in the window. Entries that describe no flow are skipped and
 counted in ``skipped`` by reason (never raised); so is a ``remove`` of an entry never added.
 
+Counting a flow touches one edge, found by the flow's interned (client, server)
+:class:`~dashboard.flows.Pair`; nodes take their totals from the edges that changed when the
+map is rendered.
+
 Pure and not thread-safe: the caller serializes calls.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, get_args
 
-from dashboard.flows import Flow, NotAFlowError, Side, read_flow
+from dashboard.flows import Flow, NotAFlowError, Pair, Side, read_flow
 
 Level = Literal["namespace", "workload", "pod"]
 LEVELS: tuple[Level, ...] = get_args(Level)
 NOT_ADDED = "remove of an entry never added"
-MAX_REMEMBERED_SIDES = 65_536
+MAX_ROUTES = 65_536  # flow pairs a map remembers the edge of
 
 NodeKey = tuple[str, str, str]  # (node kind, namespace, label)
 
 
-class _Totals:
-    """Counters shared by nodes and edges, and the dict last rendered from them."""
+class _Node:
+    """A node: how many edges it is on, and their totals as of the last render.
 
-    __slots__ = ("connections", "failed", "id", "rendered", "request_bytes", "response_bytes")
+    Adding a flow touches only its edge; the map brings its nodes' totals up to date when it is
+    rendered, by what each changed edge gained since then (:meth:`ConnectivityGraph.to_dict`).
+    """
 
-    def __init__(self, item_id: str) -> None:
-        self.id = item_id
+    __slots__ = (
+        "connections",
+        "edges",
+        "failed",
+        "id",
+        "key",
+        "rendered",
+        "request_bytes",
+        "response_bytes",
+    )
+
+    def __init__(self, key: NodeKey) -> None:
+        self.key = key
+        self.id = node_id(key)
+        self.edges = 0
         self.connections = 0
         self.failed = 0
         self.request_bytes = 0
         self.response_bytes = 0
         self.rendered: dict[str, Any] | None = None  # None: changed since last rendered
 
-
-class _Node(_Totals):
-    """A node: the totals of the edges it is on, and how many edges that is."""
-
-    __slots__ = ("edges", "key")
-
-    def __init__(self, key: NodeKey) -> None:
-        super().__init__(node_id(key))
-        self.key = key
-        self.edges = 0
+    def gain(self, connections: int, failed: int, request_bytes: int, response_bytes: int) -> None:
+        """Add what one of its edges gained (or, negative, lost) since the last render."""
+        self.connections += connections
+        self.failed += failed
+        self.request_bytes += request_bytes
+        self.response_bytes += response_bytes
+        self.rendered = None
 
     def render(self) -> dict[str, Any]:
         kind, namespace, label = self.key
@@ -76,34 +92,62 @@ class _Node(_Totals):
         return self.rendered
 
 
-class _Edge(_Totals):
+NO_TOTALS = (0, 0, 0, 0)
+
+
+class _Edge:
     """One (source, target) pair, with what ``remove`` needs to undo an entry exactly."""
 
-    __slots__ = ("ends", "last_seen", "protocols", "refs", "seen", "source", "target", "totals")
+    __slots__ = (
+        "connections",
+        "ends",
+        "failed",
+        "id",
+        "last_seen",
+        "protocols",
+        "refs",
+        "rendered",
+        "request_bytes",
+        "response_bytes",
+        "seen",
+        "shown",
+        "source",
+        "target",
+    )
 
     def __init__(self, source: _Node, target: _Node) -> None:
-        super().__init__(f"{source.id}->{target.id}")
+        self.id = f"{source.id}->{target.id}"
         self.source = source
         self.target = target
         self.ends = (source,) if source is target else (source, target)  # a self-loop counts once
-        self.totals: tuple[_Totals, ...] = (self, *self.ends)  # what one flow adds to
         self.refs = 0
-        self.protocols: Counter[str] = Counter()
-        self.seen: Counter[int] = Counter()  # last_seen of every entry on the edge
+        self.connections = 0
+        self.failed = 0
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.protocols: dict[str, int] = {}
+        self.seen: dict[int, int] = {}  # last_seen of every entry on the edge, and how many
         self.last_seen = 0
+        self.rendered: dict[str, Any] | None = None  # None: changed since last rendered
+        self.shown = NO_TOTALS  # the totals its nodes include (as of the last render)
 
-    def count(self, flow: Flow, sign: int) -> None:
-        """Add (sign 1) or take back (sign -1) a flow's totals on this edge and its nodes."""
-        starts, failed = sign * flow.starts, sign * flow.failed
-        request_bytes, response_bytes = sign * flow.request_bytes, sign * flow.response_bytes
-        for totals in self.totals:
-            totals.connections += starts
-            totals.failed += failed
-            totals.request_bytes += request_bytes
-            totals.response_bytes += response_bytes
-            totals.rendered = None
+    def show(self, totals: tuple[int, int, int, int]) -> None:
+        """Bring the nodes' totals from what they include of this edge to ``totals``."""
+        connections, failed, request_bytes, response_bytes = totals
+        shown_connections, shown_failed, shown_request, shown_response = self.shown
+        for node in self.ends:
+            node.gain(
+                connections - shown_connections,
+                failed - shown_failed,
+                request_bytes - shown_request,
+                response_bytes - shown_response,
+            )
+        self.shown = totals
 
     def render(self) -> dict[str, Any]:
+        totals = (self.connections, self.failed, self.request_bytes, self.response_bytes)
+        if totals != self.shown:
+            self.show(totals)
         self.rendered = {
             "id": self.id,
             "source": self.source.id,
@@ -152,7 +196,8 @@ class ConnectivityGraph:
         self.skipped: Counter[str] = Counter()
         self._edges: dict[tuple[NodeKey, NodeKey], _Edge] = {}
         self._nodes: dict[NodeKey, _Node] = {}
-        self._keys: dict[Side, NodeKey] = {}
+        self._routes: dict[Pair, _Edge] = {}  # the edge each flow pair was last counted on
+        self._gone: list[_Edge] = []  # deleted edges whose totals the nodes still include
         self._order: tuple[list[_Node], list[_Edge]] | None = None  # None: nodes/edges changed
         self._version = 0
         self._rendered: tuple[int, dict[str, Any]] | None = None
@@ -172,7 +217,7 @@ class ConnectivityGraph:
         except NotAFlowError as exc:
             self.skipped[exc.reason] += 1
             return
-        self.add_flow(flow)
+        self.add_flows((flow,))
 
     def remove(self, entry: Mapping[str, Any]) -> None:
         """Take back an entry counted by ``add`` (the store evicted it)."""
@@ -180,48 +225,59 @@ class ConnectivityGraph:
             flow = read_flow(entry)
         except NotAFlowError:
             return  # skipped when added: nothing to take back
-        if not self.remove_flow(flow):
+        if not self.remove_flows((flow,)):
             self.skipped[NOT_ADDED] += 1
 
-    def add_flow(self, flow: Flow) -> None:
-        """Count an already read flow (the hot path of every map)."""
-        pair = self._pair(flow)
-        edge = self._edges.get(pair)
-        if edge is None:
-            edge = self._edges[pair] = _Edge(self._node(pair[0]), self._node(pair[1]))
-            for node in edge.ends:
-                node.edges += 1
-            self._order = None
-        edge.refs += 1
-        edge.count(flow, 1)
-        protocols, seen = edge.protocols, edge.seen
-        protocols[flow.protocol] = protocols.get(flow.protocol, 0) + 1
-        seen[flow.last_seen] = seen.get(flow.last_seen, 0) + 1
-        edge.last_seen = max(edge.last_seen, flow.last_seen)
-        self._version += 1
+    def add_flows(self, flows: Iterable[Flow]) -> None:
+        """Count already read flows (the hot path of every map: one edge update per flow)."""
+        routes, route = self._routes, self._route
+        changed = False
+        for flow in flows:
+            edge = routes.get(flow.pair)
+            if edge is None or not edge.refs:  # never routed, or its edge was deleted
+                edge = route(flow.pair)
+            edge.refs += 1
+            edge.connections += flow.starts
+            edge.failed += flow.failed
+            edge.request_bytes += flow.request_bytes
+            edge.response_bytes += flow.response_bytes
+            edge.rendered = None
+            protocols, seen, last_seen = edge.protocols, edge.seen, flow.last_seen
+            protocols[flow.protocol] = protocols.get(flow.protocol, 0) + 1
+            seen[last_seen] = seen.get(last_seen, 0) + 1
+            edge.last_seen = max(edge.last_seen, last_seen)
+            changed = True
+        if changed:
+            self._version += 1
 
-    def remove_flow(self, flow: Flow) -> bool:
-        """Take back a flow counted by ``add_flow``; False (and no change) if it was not."""
-        pair = self._pair(flow)
-        edge = self._edges.get(pair)
-        if edge is None or not edge.seen[flow.last_seen] or not edge.protocols[flow.protocol]:
-            return False
-        self._version += 1
-        edge.refs -= 1
-        edge.count(flow, -1)
-        if not edge.refs:
-            del self._edges[pair]
-            for node in edge.ends:
-                node.edges -= 1
-                if not node.edges:
-                    del self._nodes[node.key]
-            self._order = None
-            return True
-        _take(edge.protocols, flow.protocol)
-        _take(edge.seen, flow.last_seen)
-        if flow.last_seen == edge.last_seen and flow.last_seen not in edge.seen:
-            edge.last_seen = max(edge.seen)
-        return True
+    def remove_flows(self, flows: Iterable[Flow]) -> int:
+        """Take back flows counted by ``add_flows``; how many were (the others change nothing)."""
+        routes, edges = self._routes, self._edges
+        taken = 0
+        for flow in flows:
+            edge = routes.get(flow.pair)
+            if edge is None or not edge.refs:
+                edge = edges.get(self._route_key(flow.pair))
+            protocol, last_seen = flow.protocol, flow.last_seen
+            if edge is None or last_seen not in edge.seen or protocol not in edge.protocols:
+                continue
+            taken += 1
+            edge.refs -= 1
+            if not edge.refs:
+                self._delete(edge)
+                continue
+            edge.connections -= flow.starts
+            edge.failed -= flow.failed
+            edge.request_bytes -= flow.request_bytes
+            edge.response_bytes -= flow.response_bytes
+            edge.rendered = None
+            _take(edge.protocols, protocol)
+            _take(edge.seen, last_seen)
+            if last_seen == edge.last_seen and last_seen not in edge.seen:
+                edge.last_seen = max(edge.seen)
+        if taken:
+            self._version += 1
+        return taken
 
     def to_dict(self) -> dict[str, Any]:
         """The map: ``{"level", "nodes": [...], "edges": [...]}``, sorted by id.
@@ -233,33 +289,51 @@ class ConnectivityGraph:
         rendered = self._rendered
         if rendered is not None and rendered[0] == self._version:
             return rendered[1]
+        for edge in self._gone:
+            edge.show(NO_TOTALS)
+        self._gone.clear()
         if self._order is None:
             self._order = (
                 sorted(self._nodes.values(), key=_by_id),
                 sorted(self._edges.values(), key=_by_id),
             )
         nodes, edges = self._order
+        edge_dicts = [edge.rendered or edge.render() for edge in edges]  # updates the nodes
         result = {
             "level": self.level,
             "nodes": [node.rendered or node.render() for node in nodes],
-            "edges": [edge.rendered or edge.render() for edge in edges],
+            "edges": edge_dicts,
         }
         self._rendered = (self._version, result)
         return result
 
-    def _pair(self, flow: Flow) -> tuple[NodeKey, NodeKey]:
-        """The (client node, server node) of a flow at this level."""
-        keys, client, server = self._keys, flow.client, flow.server
-        return (keys.get(client) or self._key(client), keys.get(server) or self._key(server))
+    def _route(self, flow_pair: Pair) -> _Edge:
+        """The edge of a flow pair at this level (made if new), remembered for the next flow."""
+        key = self._route_key(flow_pair)
+        edge = self._edges.get(key)
+        if edge is None:
+            edge = self._edges[key] = _Edge(self._node(key[0]), self._node(key[1]))
+            for node in edge.ends:
+                node.edges += 1
+            self._order = None
+        if len(self._routes) >= MAX_ROUTES:
+            self._routes.clear()
+        self._routes[flow_pair] = edge
+        return edge
 
-    def _key(self, side: Side) -> NodeKey:
-        """node_key(side, level), remembered: few distinct sides, many entries."""
-        key = self._keys.get(side)
-        if key is None:
-            if len(self._keys) >= MAX_REMEMBERED_SIDES:
-                self._keys.clear()
-            key = self._keys[side] = node_key(side, self.level)
-        return key
+    def _route_key(self, flow_pair: Pair) -> tuple[NodeKey, NodeKey]:
+        return (node_key(flow_pair.client, self.level), node_key(flow_pair.server, self.level))
+
+    def _delete(self, edge: _Edge) -> None:
+        """Forget an edge whose last flow was taken back (and the nodes left with no edge)."""
+        del self._edges[(edge.source.key, edge.target.key)]
+        for node in edge.ends:
+            node.edges -= 1
+            if not node.edges:
+                del self._nodes[node.key]
+        if edge.shown != NO_TOTALS:
+            self._gone.append(edge)  # its nodes still include it until the next render
+        self._order = None
 
     def _node(self, key: NodeKey) -> _Node:
         node = self._nodes.get(key)
@@ -289,7 +363,7 @@ class GraphSet:
             self.skipped[exc.reason] += 1
             return
         for graph in self.graphs.values():
-            graph.add_flow(flow)
+            graph.add_flows((flow,))
         self._version += 1
 
     def remove(self, entry: Mapping[str, Any]) -> None:
@@ -298,7 +372,7 @@ class GraphSet:
             flow = read_flow(entry)
         except NotAFlowError:
             return
-        taken = [graph.remove_flow(flow) for graph in self.graphs.values()]
+        taken = [graph.remove_flows((flow,)) for graph in self.graphs.values()]
         if any(taken):
             self._version += 1
         if not all(taken):
@@ -312,7 +386,7 @@ class GraphSet:
         return graph.to_dict()
 
 
-def _take(counter: Counter[Any], key: object) -> None:
+def _take(counter: dict[Any, int], key: object) -> None:
     left = counter[key] - 1
     if left:
         counter[key] = left
@@ -320,5 +394,5 @@ def _take(counter: Counter[Any], key: object) -> None:
         del counter[key]
 
 
-def _by_id(item: _Totals) -> str:
+def _by_id(item: _Node | _Edge) -> str:
     return item.id

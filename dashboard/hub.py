@@ -144,19 +144,18 @@ class Hub:
             self.metrics.entries_excluded.inc(len(wires) - len(kept))
             wires = kept
         added, evicted = self.store.add(wires)
-        levels, metrics = tuple(self.graphs.graphs.values()), self.metrics
+        metrics, flows = self.metrics, []
         for stored in added:  # the flow the store read once feeds the map levels and metrics
             flow = stored.flow
             if flow is None:
                 metrics.observe(stored.wire)  # counts why it is no flow
                 continue
-            for graph in levels:
-                graph.add_flow(flow)
+            flows.append(flow)
             metrics.observe_flow(flow)
-        for stored in evicted:
-            if stored.flow is not None:
-                for graph in levels:
-                    graph.remove_flow(stored.flow)
+        gone = [stored.flow for stored in evicted if stored.flow is not None]
+        for graph in self.graphs.graphs.values():
+            graph.add_flows(flows)
+            graph.remove_flows(gone)
         self.sessions.dispatch(added, evicted)
         self.accepted += len(added)
         self.metrics.entries_ingested.inc(len(added))
@@ -187,9 +186,7 @@ class Hub:
             if session.view.key == (flt.query, level):
                 return session.view.graph.to_dict()
         graph = ConnectivityGraph(level)
-        for stored in self.store:
-            if stored.flow is not None and flt(stored.wire):
-                graph.add_flow(stored.flow)
+        graph.add_flows(s.flow for s in self.store if s.flow is not None and flt(s.wire))
         return graph.to_dict()
 
     def export(self, flt: Filter, fmt: str) -> str:

@@ -147,19 +147,17 @@ class View:
             return
         self._count(matched)
         if evicted:
-            counted, remove_flow = self._counted, self.graph.remove_flow
+            counted, gone = self._counted, []
             last = evicted[-1].seq
             while counted and counted[0].seq <= last:
                 flow = counted.popleft().flow
                 if flow is not None:
-                    remove_flow(flow)
+                    gone.append(flow)
+            self.graph.remove_flows(gone)
 
     def _count(self, matched: list[Stored]) -> None:
-        add_flow = self.graph.add_flow
-        for stored in matched:
-            if stored.flow is not None:
-                add_flow(stored.flow)
-                self._counted.append(stored)
+        self.graph.add_flows([stored.flow for stored in matched if stored.flow is not None])
+        self._counted.extend(matched)
 
 
 @dataclass(eq=False)

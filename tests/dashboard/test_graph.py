@@ -227,6 +227,30 @@ def test_to_dict_is_built_once_per_version() -> None:
     assert second == build("workload", [*MIXED, tcp(FRONTEND, PAYMENTS, "connect")]).to_dict()
 
 
+def test_node_totals_follow_edges_changed_and_deleted_between_renders() -> None:
+    """Nodes take their totals from the edges when rendered: check every way an edge changes."""
+    to_cart = tcp(FRONTEND, CART, "close", sent=10, received=20, partial=True)  # counts a start
+    to_payments = tcp(FRONTEND, PAYMENTS, "close", sent=1, received=2, partial=True)
+    graph = build("pod", [to_cart, to_cart, to_payments])
+    frontend = f"pod:shop/{FRONTEND.pod}"
+
+    def frontend_totals() -> tuple[int, int, int]:
+        node = next(n for n in graph.to_dict()["nodes"] if n["id"] == frontend)
+        return node["connections"], node["requestBytes"], node["responseBytes"]
+
+    assert frontend_totals() == (3, 21, 42)
+    graph.remove(to_cart)  # the edge shrinks
+    assert frontend_totals() == (2, 11, 22)
+    graph.remove(to_cart)  # the edge is deleted after it was rendered
+    assert frontend_totals() == (1, 1, 2)
+    graph.add(to_cart)  # a new edge for the same pair, then deleted before any render
+    graph.remove(to_cart)
+    assert frontend_totals() == (1, 1, 2)
+    graph.add(to_cart)
+    assert frontend_totals() == (2, 11, 22)
+    assert graph.to_dict() == build("pod", [to_payments, to_cart]).to_dict()
+
+
 def test_unknown_level() -> None:
     with pytest.raises(ValueError, match="unknown map level 'service'"):
         ConnectivityGraph("service")  # type: ignore[arg-type]
