@@ -144,14 +144,11 @@ class Hub:
             self.metrics.entries_excluded.inc(len(wires) - len(kept))
             wires = kept
         added, evicted = self.store.add(wires)
-        metrics, flows = self.metrics, []
-        for stored in added:  # the flow the store read once feeds the map levels and metrics
-            flow = stored.flow
-            if flow is None:
-                metrics.observe(stored.wire)  # counts why it is no flow
-                continue
-            flows.append(flow)
-            metrics.observe_flow(flow)
+        # the flows the store read once feed the map levels and the metrics
+        flows = [stored.flow for stored in added if stored.flow is not None]
+        self.metrics.observe_flows(flows)
+        if len(flows) < len(added):  # count why the others are no flow
+            self.metrics.observe_skipped(s.wire for s in added if s.flow is None)
         gone = [stored.flow for stored in evicted if stored.flow is not None]
         for graph in self.graphs.graphs.values():
             graph.add_flows(flows)

@@ -21,8 +21,9 @@ serializes calls to :meth:`HubMetrics.observe` (prometheus-client's own updates 
 
 from __future__ import annotations
 
+import collections
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -31,13 +32,14 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from capture.stats import snapshot_families
-from dashboard.flows import Flow, NotAFlowError, Side, read_flow
+from dashboard.flows import Flow, NotAFlowError, Pair, Side, read_flow
 
 PAIR_LABELS = ("src_namespace", "src_workload", "dst_namespace", "dst_workload")
 OTHER = ("other", "other", "other", "other")
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800)
 DEFAULT_MAX_LABEL_SETS = 2_000
 DEFAULT_MAX_WORKERS = 2_000
+MAX_REMEMBERED_PAIRS = 65_536  # (client, server) pairs whose label set is remembered
 
 
 class _PairChildren(NamedTuple):
@@ -99,6 +101,7 @@ class HubMetrics:
         registry = self.registry
         self._max_label_sets = max_label_sets
         self._children: dict[tuple[str, str, str, str], _PairChildren] = {}
+        self._pair_children: dict[Pair, tuple[_PairChildren, bool]] = {}
         self.connections = Counter(
             "podscope_connections", "Connections started", PAIR_LABELS, registry=registry
         )
@@ -178,34 +181,74 @@ class HubMetrics:
         except NotAFlowError as exc:
             self.entries_not_flows.labels(exc.reason).inc()
             return
-        self.observe_flow(flow)
+        self.observe_flows((flow,))
 
-    def observe_flow(self, flow: Flow) -> None:
-        """Count an already read flow's traffic."""
-        labels = (*_labels(flow.client), *_labels(flow.server))
-        children = self._children.get(labels) or self._new_children(labels)
-        if flow.starts:
-            children.connections.inc(flow.starts)
-        if flow.failed:
-            children.failed.inc(flow.failed)
-        if flow.request_bytes:
-            children.request_bytes.inc(flow.request_bytes)
-        if flow.response_bytes:
-            children.response_bytes.inc(flow.response_bytes)
-        if flow.duration_ms is not None:
-            children.duration.observe(flow.duration_ms / 1000)
+    def observe_skipped(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Count entries that are no flow by reason (one increment per reason and batch)."""
+        reasons: collections.Counter[str] = collections.Counter()
+        for entry in entries:
+            try:
+                flow = read_flow(entry)
+            except NotAFlowError as exc:
+                reasons[exc.reason] += 1
+            else:
+                self.observe_flows((flow,))
+        for reason, count in reasons.items():
+            self.entries_not_flows.labels(reason).inc(count)
+
+    def observe_flows(self, flows: Iterable[Flow]) -> None:
+        """Count already read flows' traffic.
+
+        Each (client, server) pair's counts are added up first, so a batch costs one increment
+        per pair and counter (prometheus-client takes a lock for every increment).
+        """
+        sums: dict[Pair, _PairSums] = {}
+        for flow in flows:
+            pair_sums = sums.get(flow.pair)
+            if pair_sums is None:
+                pair_sums = sums[flow.pair] = _PairSums()
+            pair_sums.flows += 1
+            pair_sums.starts += flow.starts
+            pair_sums.failed += flow.failed
+            pair_sums.request_bytes += flow.request_bytes
+            pair_sums.response_bytes += flow.response_bytes
+            if flow.duration_ms is not None:
+                pair_sums.durations.append(flow.duration_ms / 1000)
+        for flow_pair, pair_sums in sums.items():
+            children, folded = self._pair_children.get(flow_pair) or self._route(flow_pair)
+            if folded:
+                self.label_sets_overflow.inc(pair_sums.flows)
+            if pair_sums.starts:
+                children.connections.inc(pair_sums.starts)
+            if pair_sums.failed:
+                children.failed.inc(pair_sums.failed)
+            if pair_sums.request_bytes:
+                children.request_bytes.inc(pair_sums.request_bytes)
+            if pair_sums.response_bytes:
+                children.response_bytes.inc(pair_sums.response_bytes)
+            for seconds in pair_sums.durations:
+                children.duration.observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
 
+    def _route(self, flow_pair: Pair) -> tuple[_PairChildren, bool]:
+        """The children a pair's traffic counts on, and whether they are ``other`` past the cap
+        (remembered per pair)."""
+        labels = (*_labels(flow_pair.client), *_labels(flow_pair.server))
+        children = self._children.get(labels)
+        folded = children is None and len(self._children) >= self._max_label_sets
+        if folded:
+            children = self._children.get(OTHER) or self._new_children(OTHER)
+        elif children is None:
+            children = self._new_children(labels)
+        if len(self._pair_children) >= MAX_REMEMBERED_PAIRS:
+            self._pair_children.clear()
+        route = self._pair_children[flow_pair] = (children, folded)
+        return route
+
     def _new_children(self, labels: tuple[str, str, str, str]) -> _PairChildren:
-        if len(self._children) >= self._max_label_sets:
-            self.label_sets_overflow.inc()
-            other = self._children.get(OTHER)
-            if other is not None:
-                return other
-            labels = OTHER  # the one set allowed past the cap
         children = _PairChildren(
             self.connections.labels(*labels),
             self.connections_failed.labels(*labels),
@@ -215,6 +258,20 @@ class HubMetrics:
         )
         self._children[labels] = children
         return children
+
+
+class _PairSums:
+    """What a batch's flows of one pair add up to."""
+
+    __slots__ = ("durations", "failed", "flows", "request_bytes", "response_bytes", "starts")
+
+    def __init__(self) -> None:
+        self.flows = 0
+        self.starts = 0
+        self.failed = 0
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.durations: list[float] = []
 
 
 def _labels(side: Side) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.entrygen import generate
+from dashboard.flows import NotAFlowError, read_flow
 from dashboard.metrics import PAIR_LABELS, HubMetrics
 from tests.dashboard.flowdata import (
     CART,
@@ -97,6 +99,18 @@ def test_entries_that_are_no_traffic_are_counted_by_reason() -> None:
     assert metrics.label_sets == 0
 
 
+def test_skipped_entries_are_counted_by_reason_per_batch() -> None:
+    metrics = HubMetrics()
+    answer = dns(FRONTEND, CART_SERVICE, "api.stripe.com", STRIPE.ip)
+    flow = tcp(FRONTEND, CART, "connect")  # counted as traffic, not skipped
+    metrics.observe_skipped([answer, answer, {"protocol": {"name": "tcp"}}, flow])
+    found = samples(metrics)
+    skipped = "podscope_metrics_entries_skipped_total"
+    assert found[skipped, (("reason", "dns answer"),)] == 2
+    assert found[skipped, (("reason", "bad timestamp"),)] == 1
+    assert found["podscope_connections_total", pair(FRONT, ("shop", "cart"))] == 1
+
+
 def test_label_sets_are_capped_and_the_rest_is_other() -> None:
     metrics = HubMetrics(max_label_sets=3)
     clients = [pod("ns", f"app-{n}", f"app-{n}-0", f"10.0.0.{n + 1}") for n in range(6)]
@@ -109,6 +123,27 @@ def test_label_sets_are_capped_and_the_rest_is_other() -> None:
     other = pair(("other", "other"), ("other", "other"))
     assert found["podscope_connections_total", other] == 3
     assert found["podscope_metrics_label_sets_overflow_total", ()] == 3
+
+
+@pytest.mark.parametrize("max_label_sets", [5, 2_000])
+def test_a_batch_counts_what_its_flows_count_one_by_one(max_label_sets: int) -> None:
+    flows = []
+    for entry in generate(2_000, seed=8):
+        with contextlib.suppress(NotAFlowError):
+            flows.append(read_flow(entry))
+    one_by_one, batched = HubMetrics(max_label_sets), HubMetrics(max_label_sets)
+    for flow in flows:
+        one_by_one.observe_flows([flow])
+    for start in range(0, len(flows), 300):
+        batched.observe_flows(flows[start : start + 300])
+    counted, expected = samples(batched), samples(one_by_one)
+    for found in (counted, expected):  # when each series was made differs, nothing else
+        for key in [key for key in found if key[0].endswith("_created")]:
+            del found[key]
+    assert counted == pytest.approx(expected)  # durations are summed in another order
+    assert counted["podscope_metrics_label_sets_overflow_total", ()] == (
+        0 if max_label_sets > 100 else sum(1 for f in flows if batched._pair_children[f.pair][1])
+    )
 
 
 def test_max_label_sets_must_be_positive() -> None:
