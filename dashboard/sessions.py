@@ -91,7 +91,7 @@ class EntriesMessage:
 
     def to_json(self) -> str:
         """The message as JSON text, reusing each entry's cached JSON."""
-        entries = ",".join(stored.text for stored in self.batch)
+        entries = ",".join([stored.cached_text or stored.text for stored in self.batch])
         backfill = "true" if self.backfill else "false"
         return (
             f'{{"type":"entries","seq":{self.seq},"backfill":{backfill},'
