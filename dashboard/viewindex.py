@@ -4,8 +4,9 @@ Many sessions filter on the same few fields (``src.namespace == "shop" and ...``
 for each compiled filter, the field values it cannot match without (``Filter.required``). A
 :class:`ViewIndex` files each view under one of them, the most selective, and for each entry
 looks up its value of each filed field: only the views filed under that value run their
-filter. Views whose filter requires nothing run it on every entry; the match-everything views
-take every entry without running anything.
+filter, and those whose filter is nothing but that requirement (``Filter.exact``) match without
+running it. Views whose filter requires nothing run it on every entry; the match-everything
+views take every entry without running anything.
 """
 
 from __future__ import annotations
@@ -71,14 +72,13 @@ class ViewIndex:
                 candidates = _candidates(table, get(stored.wire))
                 if candidates is None:
                     continue
-                wire = stored.wire
                 for view in candidates:
-                    if view.filter(wire):
-                        matched_view = result.get(view)
-                        if matched_view is None:
+                    if view.filter.exact or view.filter(stored.wire):  # exact: the value decides
+                        found = result.get(view)
+                        if found is None:
                             result[view] = [stored]
                         else:
-                            matched_view.append(stored)
+                            found.append(stored)
         return result
 
 

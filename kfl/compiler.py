@@ -49,13 +49,16 @@ class Filter(functools.partial[bool]):
     ``required`` maps plain fields to the values one of which an entry's field must equal for
     the query to match (``src.namespace == "a" and tcp`` requires ``src.namespace`` in
     ``{"a"}`` and ``protocol.name`` in ``{"tcp"}``), so that many filters can be indexed by
-    those values and only the candidates evaluated.
+    those values and only the candidates evaluated. ``exact`` says the query is nothing but
+    such a requirement on one field (``dst.namespace == ""``, ``tcp``, ``dst.port == 80 or
+    dst.port == 443``): an entry whose field has a required value matches without running it.
     """
 
-    __slots__ = ("limit", "query", "required")
+    __slots__ = ("exact", "limit", "query", "required")
     query: str
     limit: int | None
     required: Requirements
+    exact: bool
 
     def __new__(
         cls,
@@ -63,12 +66,15 @@ class Filter(functools.partial[bool]):
         query: str,
         limit: int | None,
         required: Requirements | None = None,
+        *,
+        exact: bool = False,
     ) -> Filter:
         """Wrap a compiled predicate with its query text, limit and required field values."""
         self = super().__new__(cls, predicate)
         self.query = query
         self.limit = limit
         self.required = required or {}
+        self.exact = exact and len(self.required) == 1
         return self
 
     def __repr__(self) -> str:
@@ -85,7 +91,7 @@ def compile_filter(query: str) -> Filter:
         predicate, limit = compiler.compile(tree)
     except LocatedError as problem:
         raise KflError.from_problem(query, problem) from None
-    return Filter(predicate, query, limit, compiler.required)
+    return Filter(predicate, query, limit, compiler.required, exact=compiler.exact)
 
 
 class _Constant:
@@ -121,6 +127,7 @@ class _Compiler:
         self.equalities: dict[int, Equalities] = {}  # id(node) -> its set-testable equalities
         self.field_tests: dict[int, FieldTest] = {}  # id(node) -> its fusable field test
         self.required: Requirements = {}  # what the whole query requires (Filter.required)
+        self.exact = False  # the query is its requirement on one field (Filter.exact)
 
     def compile(self, tree: nodes.Node | None) -> tuple[Predicate, int | None]:
         """The predicate of a whole query and its limit."""
@@ -131,7 +138,18 @@ class _Compiler:
             return always(True), limit
         predicate = self.predicate(body)
         self.required = self._requirements(body)
+        self.exact = self._is_one_field_equality(body)
         return predicate, limit
+
+    def _is_one_field_equality(self, node: nodes.Node) -> bool:
+        """True for an equality on a plain field, or an ``or`` of such on one field."""
+        recorded = self.equalities.get(id(node))
+        rows = [recorded] if recorded is not None else None
+        if rows is None and isinstance(node, nodes.AnyOf):
+            rows = _recorded(self.equalities, node.items)
+        if not rows or any(len(row) != 1 for row in rows):
+            return False
+        return len({keys for row in rows for keys in row}) == 1
 
     def _requirements(self, node: nodes.Node) -> dict[FieldKeys, frozenset[Hashable]]:
         """Field values a compiled node cannot be true without (see Filter.required)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Hashable
 from typing import Any
 
 from hypothesis import assume, given
@@ -286,3 +287,16 @@ def test_a_match_has_every_required_field_value(query: str, wires: list[dict[str
         if matcher(wire):
             for keys, allowed in matcher.required.items():
                 assert field_value(wire, keys) in allowed, (keys, allowed)
+
+
+@given(indexable_queries, st.lists(wire_entries(), min_size=1, max_size=6))
+def test_an_exact_filter_matches_exactly_its_required_values(
+    query: str, wires: list[dict[str, Any]]
+) -> None:
+    matcher = compiled_or_none(query)
+    assume(matcher is not None and matcher.exact)
+    assert matcher is not None
+    ((keys, allowed),) = matcher.required.items()
+    for wire in wires:
+        value = field_value(wire, keys)
+        assert matcher(wire) == (isinstance(value, Hashable) and value in allowed), (keys, value)

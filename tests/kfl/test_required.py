@@ -38,3 +38,24 @@ def test_required_values(query: str, required: dict[tuple[str, ...], set[Hashabl
     assert {keys: set(values) for keys, values in compile_filter(query).required.items()} == (
         required
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "exact"),
+    [
+        ("tcp", True),
+        ('dst.namespace == ""', True),
+        ('dst.port == 80 or dst.port == "443"', True),
+        ("tcp and limit(5)", True),  # the limit bounds a backfill, not what matches
+        ("", False),
+        ("!tcp", False),
+        ('src.namespace == "a" and tcp', False),
+        ('src.namespace == "a" or dst.namespace == "a"', False),
+        ('(src.namespace=="a" and dst.namespace=="b") or src.namespace=="b"', False),
+        ('src.namespace == "a" and src.namespace == "b"', False),
+        ('tcp.flags == "SYN"', False),
+        ('src.namespace.startsWith("a")', False),
+    ],
+)
+def test_exact_filters_are_one_field_equalities(query: str, exact: bool) -> None:
+    assert compile_filter(query).exact is exact
