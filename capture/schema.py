@@ -179,7 +179,7 @@ class Entry(_Wire, frozen=True):
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-ready wire dict (``"v": 1``, camelCase keys, absent sections omitted)."""
         wire: dict[str, Any] = msgspec.to_builtins(self)
-        _prune(wire, Entry, lists=True)
+        _prune(wire, lists=True)
         return wire
 
     def to_stored_wire(self) -> dict[str, Any]:
@@ -190,7 +190,7 @@ class Entry(_Wire, frozen=True):
         encoders treat them as lists.
         """
         wire: dict[str, Any] = msgspec.to_builtins(self)
-        _prune(wire, Entry, lists=False)
+        _prune(wire, lists=False)
         return wire
 
     @classmethod
@@ -248,16 +248,15 @@ def field_paths() -> dict[str, str]:
 # --- the wire dict ----------------------------------------------------------------------------
 
 
-class _WirePlan(typing.NamedTuple):
-    """What ``to_builtins`` output needs to become the wire form, per Struct class."""
-
-    optional: tuple[str, ...]  # keys dropped when None
-    lists: tuple[str, ...]  # tuples turned into lists (JSON readers expect lists)
-    nested: tuple[tuple[str, type], ...]  # keys holding a Struct whose dict needs work too
+Pruner = typing.Callable[[dict[str, Any]], None]
 
 
 @cache
-def _wire_plan(cls: type, lists: bool) -> _WirePlan:
+def _pruner(cls: type, lists: bool) -> Pruner | None:
+    """A function that makes ``to_builtins`` output of ``cls`` its wire form, in place: drops
+    None values and, with ``lists``, turns tuples into lists, throughout. Built once per class
+    from its fields, so pruning an entry asks nothing of the type hints; None when there is
+    nothing to do."""
     optional, list_keys, nested = [], [], []
     for name, hint in typing.get_type_hints(cls).items():
         key = camel(name)
@@ -266,23 +265,29 @@ def _wire_plan(cls: type, lists: bool) -> _WirePlan:
             optional.append(key)
         if typing.get_origin(inner) is tuple and lists:
             list_keys.append(key)
-        elif _is_struct(inner) and any(_wire_plan(inner, lists)):
-            nested.append((key, inner))
-    return _WirePlan(tuple(optional), tuple(list_keys), tuple(nested))
+        elif _is_struct(inner) and (prune_inner := _pruner(inner, lists)) is not None:
+            nested.append((key, prune_inner))
+    if not (optional or list_keys or nested):
+        return None
+
+    def prune(wire: dict[str, Any]) -> None:
+        for key in optional:
+            if wire[key] is None:
+                del wire[key]
+        for key in list_keys:
+            wire[key] = list(wire[key])
+        for key, prune_inner in nested:
+            value = wire.get(key)
+            if value is not None:
+                prune_inner(value)
+
+    return prune
 
 
-def _prune(wire: dict[str, Any], cls: type, *, lists: bool) -> None:
-    """Drop None values (and with ``lists`` turn tuples into lists), in place, throughout."""
-    optional, list_keys, nested = _wire_plan(cls, lists)
-    for key in optional:
-        if wire[key] is None:
-            del wire[key]
-    for key in list_keys:
-        wire[key] = list(wire[key])
-    for key, inner in nested:
-        value = wire.get(key)
-        if value is not None:
-            _prune(value, inner, lists=lists)
+def _prune(wire: dict[str, Any], *, lists: bool) -> None:
+    prune = _pruner(Entry, lists)
+    assert prune is not None  # an entry has optional sections
+    prune(wire)
 
 
 def _is_struct(hint: Any) -> bool:
