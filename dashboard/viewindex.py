@@ -12,7 +12,7 @@ views take every entry without running anything.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kfl.access import getter
 from kfl.lookup import FieldKeys
@@ -68,8 +68,12 @@ class ViewIndex:
             if matched:
                 result[view] = matched
         for get, table in self.filed:
+            candidates_of = table.get
             for stored in added:
-                candidates = _candidates(table, get(stored.wire))
+                try:
+                    candidates = candidates_of(get(stored.wire))
+                except TypeError:  # an unhashable value (an object where a string was filed)
+                    continue
                 if candidates is None:
                     continue
                 for view in candidates:
@@ -81,9 +85,3 @@ class ViewIndex:
                             found.append(stored)
         return result
 
-
-def _candidates(table: dict[Hashable, list[View]], value: Any) -> list[View] | None:
-    try:
-        return table.get(value)
-    except TypeError:  # an unhashable value (an object where a string was filed): no view
-        return None
