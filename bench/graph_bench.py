@@ -1,13 +1,13 @@
-"""Map throughput: GraphSet adds/removes per second, and to_dict time of a 5,000-pod map.
+"""Map throughput: adds/removes per second at all levels, and to_dict time of a 5,000-pod map.
 
 Run: .venv/bin/python bench/graph_bench.py [--entries N] [--pods N] [--repeat N]
 (one core; run when ``uptime`` load is under 1.5). Prints:
 
-- adds/s and removes/s of GraphSet (all three levels) over N named entries from entrygen,
+- adds/s and removes/s of the three levels' maps over N named entries from entrygen,
 - HubMetrics.observe/s over the same entries,
 - to_dict time per level (the first, every node and edge rendered; then after one change) and
   nodegraph.data time, for a map of the same entries spread over ``--pods`` pods,
-- traced memory of that GraphSet.
+- traced memory of the three maps.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.entrygen import generate
 from dashboard import nodegraph
-from dashboard.graph import LEVELS, GraphSet, Level
+from dashboard.graph import LEVELS, ConnectivityGraph, Level
 from dashboard.metrics import HubMetrics
 
 WORKLOADS = 500
@@ -51,11 +51,23 @@ def spread(entries: list[dict[str, Any]], pods: int) -> list[dict[str, Any]]:
     return spread_entries
 
 
-def rebuild(graphs: GraphSet, level: Level, entry: dict[str, Any]) -> None:
+Maps = dict[Level, ConnectivityGraph]
+
+
+def maps_of(entries: list[dict[str, Any]]) -> Maps:
+    """The map of ``entries`` at every level."""
+    maps = {level: ConnectivityGraph(level) for level in LEVELS}
+    for entry in entries:
+        for graph in maps.values():
+            graph.add(entry)
+    return maps
+
+
+def rebuild(graph: ConnectivityGraph, entry: dict[str, Any]) -> None:
     """Change the map (add and take back an entry), then build it: to_dict caches per version."""
-    graphs.add(entry)
-    graphs.remove(entry)
-    graphs.to_dict(level)
+    graph.add(entry)
+    graph.remove(entry)
+    graph.to_dict()
 
 
 def best_rate(action: Callable[[], None], count: int, repeat: int) -> float:
@@ -83,24 +95,26 @@ def main() -> None:
     args = parser.parse_args()
 
     entries = generate(args.entries, seed=1)
-    graphs = GraphSet()
+    graphs = {level: ConnectivityGraph(level) for level in LEVELS}
 
     def add_all() -> None:
         for entry in entries:
-            graphs.add(entry)
+            for graph in graphs.values():
+                graph.add(entry)
 
     def remove_all() -> None:
         for entry in entries:
-            graphs.remove(entry)
+            for graph in graphs.values():
+                graph.remove(entry)
 
     add_times, remove_times = [], []
     for _ in range(args.repeat):
         add_times.append(_timed(add_all))
         remove_times.append(_timed(remove_all))
-    skipped = sum(graphs.skipped.values()) // args.repeat
+    skipped = sum(graphs["pod"].skipped.values()) // args.repeat
     print(f"entries: {len(entries):,} (not flows, skipped: {skipped:,})")
-    print(f"GraphSet.add (3 levels): {len(entries) / min(add_times):,.0f} entries/s")
-    print(f"GraphSet.remove (3 levels): {len(entries) / min(remove_times):,.0f} entries/s")
+    print(f"add (3 levels): {len(entries) / min(add_times):,.0f} entries/s")
+    print(f"remove (3 levels): {len(entries) / min(remove_times):,.0f} entries/s")
 
     def observe_all() -> None:
         metrics = HubMetrics()
@@ -110,29 +124,26 @@ def main() -> None:
     print(f"HubMetrics.observe: {best_rate(observe_all, len(entries), args.repeat):,.0f} entries/s")
 
     spread_entries = spread(entries, args.pods)
-    big = GraphSet()
-    for entry in spread_entries:
-        big.add(entry)
+    big = maps_of(spread_entries)
     change = next(e for e in spread_entries if e["protocol"]["name"] == "tcp")
     for level in LEVELS:
-        cold = _timed(functools.partial(big.to_dict, level))
-        data = big.to_dict(level)
-        warm = best_seconds(functools.partial(rebuild, big, level, change), args.repeat)
+        cold = _timed(big[level].to_dict)
+        data = big[level].to_dict()
+        warm = best_seconds(functools.partial(rebuild, big[level], change), args.repeat)
         print(
             f"to_dict({level}): first {cold * 1000:.1f} ms, after a change {warm * 1000:.1f} ms "
             f"({len(data['nodes']):,} nodes, {len(data['edges']):,} edges)"
         )
-    pod_map = big.to_dict("pod")
+    pod_map = big["pod"].to_dict()
     seconds = best_seconds(lambda: nodegraph.data(pod_map), args.repeat)
     print(f"nodegraph.data(pod): {seconds * 1000:.1f} ms")
 
     tracemalloc.start()
-    measured = GraphSet()
-    for entry in spread_entries:
-        measured.add(entry)
+    measured = maps_of(spread_entries)
     current, _peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"GraphSet memory for the {args.pods:,}-pod map: {current / 2**20:.1f} MiB (traced)")
+    del measured
+    print(f"memory of the 3 maps of {args.pods:,} pods: {current / 2**20:.1f} MiB (traced)")
 
 
 if __name__ == "__main__":

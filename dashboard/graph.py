@@ -342,50 +342,6 @@ class ConnectivityGraph:
         return node
 
 
-class GraphSet:
-    """The map at all three levels, fed together: each entry is read once."""
-
-    def __init__(self) -> None:
-        self.graphs = {level: ConnectivityGraph(level) for level in LEVELS}
-        self.skipped: Counter[str] = Counter()
-        self._version = 0
-
-    @property
-    def version(self) -> int:
-        """A number that changes whenever any level does."""
-        return self._version
-
-    def add(self, entry: Mapping[str, Any]) -> None:
-        """Count an entry at every level (skipped and counted if it describes no flow)."""
-        try:
-            flow = read_flow(entry)
-        except NotAFlowError as exc:
-            self.skipped[exc.reason] += 1
-            return
-        for graph in self.graphs.values():
-            graph.add_flows((flow,))
-        self._version += 1
-
-    def remove(self, entry: Mapping[str, Any]) -> None:
-        """Take back an entry counted by ``add`` at every level."""
-        try:
-            flow = read_flow(entry)
-        except NotAFlowError:
-            return
-        taken = [graph.remove_flows((flow,)) for graph in self.graphs.values()]
-        if any(taken):
-            self._version += 1
-        if not all(taken):
-            self.skipped[NOT_ADDED] += 1
-
-    def to_dict(self, level: Level) -> dict[str, Any]:
-        """The map at ``level``; raise ValueError for an unknown level."""
-        graph = self.graphs.get(level)
-        if graph is None:
-            raise ValueError(f"unknown map level {level!r} (known: {', '.join(LEVELS)})")
-        return graph.to_dict()
-
-
 def _take(counter: dict[Any, int], key: object) -> None:
     left = counter[key] - 1
     if left:

@@ -3,8 +3,9 @@
 :meth:`Hub.accept` is the ingest path for one batch (about 100 ms of entries): validate, drop
 repeats (:mod:`dashboard.merge`), name the decoded wire dicts
 (:meth:`~dashboard.naming.ClusterIndex.name_wire`), store them (evicting the oldest), update
-the three-level map and the metrics from each entry's flow, read once, then let the session
-registry update the per-filter maps and queue the matching entries. Everything runs on
+the maps of every stored entry (:mod:`dashboard.storemaps`) and the metrics from each entry's
+flow, read once, then let the session registry update the per-filter maps and queue the
+matching entries. Everything runs on
 the event loop's thread, so no lock is needed between ingest, sessions and the API views.
 
 :func:`install` makes a hub the process's hub; :func:`current` returns it, building one from the
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.export import render, who_calls_whom
-from dashboard.graph import ConnectivityGraph, GraphSet, Level
+from dashboard.graph import ConnectivityGraph, Level
 from dashboard.ingest import EntryDecoder, EntrySource, RawEntry, RedisEntrySource, run_ingest
 from dashboard.k8s import ClusterWatcher, WatcherError
 from dashboard.merge import Merger
@@ -32,6 +33,7 @@ from dashboard.naming import ClusterIndex
 from dashboard.scopes import RedisScopes, ScopeSink, Targeting
 from dashboard.sessions import SessionLimits, SessionRegistry
 from dashboard.store import EntryStore
+from dashboard.storemaps import StoreMaps
 from dashboard.targeting import TargetingError, TargetingSpec, spec_from_settings
 from kfl import Filter, KflError, compile_filter
 
@@ -107,9 +109,9 @@ class Hub:
         self.store = EntryStore(config.store_size)
         self.decoder = decoder or EntryDecoder()
         self.merger = Merger()
-        self.graphs = GraphSet()
+        self.maps = StoreMaps(self.store)
         self.metrics = HubMetrics()
-        self.sessions = SessionRegistry(self.store, config.limits, shared=self.graphs)
+        self.sessions = SessionRegistry(self.store, config.limits, shared=self.maps)
         self.source = source
         self.targeting = (
             Targeting(self.index, scopes, config.targeting) if scopes is not None else None
@@ -150,9 +152,7 @@ class Hub:
         if len(flows) < len(added):  # count why the others are no flow
             self.metrics.observe_skipped(s.wire for s in added if s.flow is None)
         gone = [stored.flow for stored in evicted if stored.flow is not None]
-        for graph in self.graphs.graphs.values():
-            graph.add_flows(flows)
-            graph.remove_flows(gone)
+        self.maps.update(flows, gone)
         self.sessions.dispatch(added, evicted)
         self.accepted += len(added)
         self.metrics.entries_ingested.inc(len(added))
@@ -178,7 +178,7 @@ class Hub:
     def graph(self, flt: Filter, level: Level) -> dict[str, Any]:
         """The map of the stored entries matching ``flt`` at ``level``."""
         if not flt.query.strip():
-            return self.graphs.to_dict(level)
+            return self.maps.graph(level).to_dict()
         for session in self.sessions.sessions():
             if session.view.key == (flt.query, level):
                 return session.view.graph.to_dict()

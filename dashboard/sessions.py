@@ -31,8 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.graph import LEVELS, ConnectivityGraph, GraphSet, Level
+from dashboard.graph import LEVELS, ConnectivityGraph, Level
 from dashboard.store import EntryStore, Stored
+from dashboard.storemaps import StoreMaps
 from dashboard.viewindex import ViewIndex
 from kfl import Filter, compile_filter
 
@@ -273,7 +274,7 @@ class SessionRegistry:
         store: EntryStore,
         limits: SessionLimits = SessionLimits(),
         *,
-        shared: GraphSet | None = None,
+        shared: StoreMaps | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
@@ -411,12 +412,14 @@ class SessionRegistry:
         if not view.sessions:
             self._views.pop(view.key, None)
             self._index = None
+            if view.matches_everything and self._shared is not None:
+                self._shared.release(view.level)
 
     def _view(self, flt: Filter, level: Level) -> View:
         view = self._views.get((flt.query, level))
         if view is None:
             match_all = not flt.query.strip()
-            shared = self._shared.graphs[level] if match_all and self._shared else None
+            shared = self._shared.acquire(level) if match_all and self._shared else None
             view = View(flt, level, self._store, shared)
             self._views[view.key] = view
             self._index = None

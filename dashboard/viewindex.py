@@ -84,4 +84,3 @@ class ViewIndex:
                         else:
                             found.append(stored)
         return result
-

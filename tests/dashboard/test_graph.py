@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.entrygen import generate
-from dashboard.graph import LEVELS, NOT_ADDED, ConnectivityGraph, GraphSet, Level
+from dashboard.graph import LEVELS, NOT_ADDED, ConnectivityGraph, Level
 from tests.dashboard.flowdata import (
     CART,
     CART_SERVICE,
@@ -254,21 +254,14 @@ def test_node_totals_follow_edges_changed_and_deleted_between_renders() -> None:
 def test_unknown_level() -> None:
     with pytest.raises(ValueError, match="unknown map level 'service'"):
         ConnectivityGraph("service")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="unknown map level"):
-        GraphSet().to_dict("cluster")  # type: ignore[arg-type]
 
 
 REALISTIC = generate(3_000, seed=4)
 
 
-def test_graph_set_equals_one_graph_per_level_and_is_json() -> None:
-    graphs = GraphSet()
-    for entry in REALISTIC:
-        graphs.add(entry)
+def test_every_level_is_json() -> None:
     for level in LEVELS:
-        assert graphs.to_dict(level) == build(level, REALISTIC).to_dict()
-        json.dumps(graphs.to_dict(level))
-    assert graphs.skipped == build("pod", REALISTIC).skipped
+        json.dumps(build(level, REALISTIC).to_dict())
 
 
 def test_map_totals_add_up_to_the_entries() -> None:
@@ -312,20 +305,3 @@ def test_remove_exactly_undoes_add(seed: int, count: int, level: Level, data: An
     rest = build(level, [e for i, e in enumerate(entries) if i not in removed])
     assert graph.to_dict() == rest.to_dict()
     assert graph.skipped[NOT_ADDED] == 0
-
-
-@given(seed=st.integers(0, 10_000), count=st.integers(1, 80), data=st.data())
-def test_graph_set_remove_exactly_undoes_add(seed: int, count: int, data: Any) -> None:
-    entries = generate(count, seed=seed)
-    removed = data.draw(st.sets(st.sampled_from(range(count))))
-    graphs = GraphSet()
-    for entry in entries:
-        graphs.add(entry)
-    for index in removed:
-        graphs.remove(entries[index])
-    rest = GraphSet()
-    for index, entry in enumerate(entries):
-        if index not in removed:
-            rest.add(entry)
-    for level in LEVELS:
-        assert graphs.to_dict(level) == rest.to_dict(level)

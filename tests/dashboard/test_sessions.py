@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 
-from dashboard.graph import GraphSet
 from dashboard.sessions import (
     EntriesMessage,
     QueryTooLongError,
@@ -15,6 +14,7 @@ from dashboard.sessions import (
     SessionRegistry,
 )
 from dashboard.store import EntryStore, Stored
+from dashboard.storemaps import StoreMaps
 from kfl import KflError
 from tests.dashboard.hubentries import tcp_entry
 
@@ -196,14 +196,22 @@ def test_views_are_shared_and_maps_follow_store_evictions() -> None:
 
 def test_the_match_everything_view_uses_the_shared_map() -> None:
     store = EntryStore(10)
-    graphs = GraphSet()
-    registry = SessionRegistry(store, shared=graphs)
+    maps = StoreMaps(store, keep_seconds=0, clock=lambda: 0.0)
+    registry = SessionRegistry(store, shared=maps)
     session = registry.open()
-    assert session.view.graph is graphs.graphs["namespace"]
+    assert session.view.graph is maps.acquire("namespace")
     registry.set_level(session, "workload")
-    assert session.view.graph is graphs.graphs["workload"]
+    assert maps.kept == ["namespace", "workload"]
+    assert session.view.graph is maps.acquire("workload")
+    maps.release("workload")
     with pytest.raises(ValueError, match="unknown map level"):
         registry.set_level(session, "cluster")
+    registry.set_level(session, "pod")  # the workload map is no longer viewed
+    maps.update([], [])
+    assert maps.kept == ["namespace", "pod"]
+    registry.close(session)
+    maps.update([], [])
+    assert maps.kept == ["namespace"]
 
 
 def test_offered_entries_keep_store_order() -> None:
