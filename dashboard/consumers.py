@@ -38,6 +38,7 @@ import time
 from typing import Any
 
 from autobahn.exception import Disconnected
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -83,6 +84,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.send(text_data=_dumps(self._hello(self.session)))
         self.sender = asyncio.create_task(self._send_loop(self.session))
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand an ASGI message to its handler, without channels' per-message database cleanup.
+
+        channels closes stale database connections before every handler, by a hop to a worker
+        thread; a viewer acknowledges about ten messages a second, and no handler here touches
+        the database (the auth middleware looks the login up, and cleans up after itself).
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code: int) -> None:
         """Stop sending and free the session."""

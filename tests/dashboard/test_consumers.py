@@ -295,3 +295,25 @@ async def test_after_filter_ok_every_entry_matches_the_new_filter(hub: Hub) -> N
     finally:
         feeder.cancel()
         await communicator.disconnect()
+
+
+async def test_viewer_messages_do_not_hop_to_a_thread_to_close_database_connections(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """channels' default dispatch runs close_old_connections in a worker thread per message."""
+    hops = 0
+
+    async def counted() -> None:
+        nonlocal hops
+        hops += 1
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counted)
+    communicator, _ = await open_session()
+    await communicator.send_json_to({"type": "filter.set", "query": "tcp"})
+    await receive_type(communicator, "filter.ok")
+    for _ in range(3):
+        await communicator.send_json_to({"type": "pause"})
+    await communicator.send_json_to({"type": "nonsense"})
+    assert (await receive_type(communicator, "error"))["message"].startswith("unknown message")
+    assert hops == 0
+    await communicator.disconnect()
