@@ -24,13 +24,15 @@ Exception hierarchy::
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from dashboard.flows import Flow
 from dashboard.graph import LEVELS, ConnectivityGraph, Level
 from dashboard.store import EntryStore, Stored
 from dashboard.storemaps import StoreMaps
@@ -124,7 +126,7 @@ class View:
         self.sessions: set[Session] = set()
         self._owns_graph = shared is None
         self.graph = ConnectivityGraph(level) if shared is None else shared
-        self._counted: deque[Stored] = deque()  # what the graph holds, oldest first
+        self._counted: deque[_Counted] = deque()  # what the graph holds, a batch each, oldest first
         if self._owns_graph:
             self._count([stored for stored in store if flt(stored.wire)])
 
@@ -148,17 +150,33 @@ class View:
             return
         self._count(matched)
         if evicted:
-            counted, gone = self._counted, []
-            last = evicted[-1].seq
-            while counted and counted[0].seq <= last:
-                flow = counted.popleft().flow
-                if flow is not None:
-                    gone.append(flow)
-            self.graph.remove_flows(gone)
+            self.graph.remove_flows(self._uncount(evicted[-1].seq))
 
     def _count(self, matched: list[Stored]) -> None:
-        self.graph.add_flows([stored.flow for stored in matched if stored.flow is not None])
-        self._counted.extend(matched)
+        flows = [flow for stored in matched if (flow := stored.flow) is not None]
+        if flows:
+            self.graph.add_flows(flows)
+            seqs = [stored.seq for stored in matched if stored.flow is not None]
+            self._counted.append(_Counted(seqs, flows))
+
+    def _uncount(self, last_seq: int) -> list[Flow]:
+        """The counted flows of the entries stored up to ``last_seq``, forgotten."""
+        counted, gone = self._counted, []
+        while counted and counted[0].seqs[-1] <= last_seq:
+            gone += counted.popleft().flows
+        if counted and counted[0].seqs[0] <= last_seq:  # a batch evicted in part
+            kept = counted[0]
+            cut = bisect.bisect_right(kept.seqs, last_seq)
+            gone += kept.flows[:cut]
+            counted[0] = _Counted(kept.seqs[cut:], kept.flows[cut:])
+        return gone
+
+
+class _Counted(NamedTuple):
+    """The flows one batch added to a view's map, and their entries' sequence numbers."""
+
+    seqs: list[int]
+    flows: list[Flow]
 
 
 @dataclass(eq=False)

@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 
+from bench.entrygen import generate
+from dashboard.graph import ConnectivityGraph
 from dashboard.sessions import (
     EntriesMessage,
     QueryTooLongError,
@@ -192,6 +194,32 @@ def test_views_are_shared_and_maps_follow_store_evictions() -> None:
     registry.close(first)
     registry.close(second)
     assert registry.views == 0
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64, 200])
+def test_every_view_map_is_the_map_of_its_stored_entries_while_the_store_evicts(
+    batch: int,
+) -> None:
+    """Batches that straddle the eviction point are taken out of the views' maps in part."""
+    store = EntryStore(150)
+    maps = StoreMaps(store)
+    registry = SessionRegistry(store, shared=maps)
+    queries = ["", "tcp", 'src.namespace == "shop"', 'dst.namespace == "" or udp']
+    for query in queries:
+        registry.set_filter(registry.open(), query)
+    wires = generate(600, seed=12)
+    for start in range(0, len(wires), batch):
+        added, evicted = store.add(wires[start : start + batch])
+        maps.update(  # as the hub does, for the match-everything view
+            [s.flow for s in added if s.flow is not None],
+            [s.flow for s in evicted if s.flow is not None],
+        )
+        registry.dispatch(added, evicted)
+        for session in registry.sessions():
+            flt = session.view.filter
+            expected = ConnectivityGraph("namespace")
+            expected.add_flows([s.flow for s in store if s.flow is not None and flt(s.wire)])
+            assert session.view.graph.to_dict() == expected.to_dict(), (flt.query, start)
 
 
 def test_the_match_everything_view_uses_the_shared_map() -> None:
