@@ -167,7 +167,10 @@ export class LiveLog {
       this.following = atBottom;
       this.el.jump.hidden = atBottom;
     }
-    this.drawWindow();
+    // A scroll event can come after a press (a tail redraw's own scroll, dispatched a frame
+    // later): redrawing then would replace the pressed row and lose the click.
+    if (this.pressed) this.dirty = true;
+    else this.drawWindow();
   }
 
   /** Scroll to the newest row and follow the tail again. */
