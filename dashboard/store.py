@@ -18,6 +18,7 @@ import msgspec
 from dashboard.flows import Flow, NotAFlowError, read_flow
 
 TEXT_WINDOW = 20_000  # entries whose JSON stays cached: live sends reuse it, older re-encode
+_ENCODER = msgspec.json.Encoder()  # an instance: msgspec.json.encode sets one up per call
 WireEntry = Mapping[str, Any]
 Predicate = Callable[[WireEntry], bool]
 
@@ -40,12 +41,8 @@ class Stored(msgspec.Struct, gc=False):
     def text(self) -> str:
         """The entry as compact JSON (kept while the entry is among the newest ones)."""
         if self.cached_text is None:
-            self.cached_text = msgspec.json.encode(self.wire).decode()
+            self.cached_text = _ENCODER.encode(self.wire).decode()
         return self.cached_text
-
-    def forget_text(self) -> None:
-        """Drop the cached JSON (the store keeps it only for recent entries)."""
-        self.cached_text = None
 
     def __repr__(self) -> str:
         return f"Stored({self.seq}, {self.wire!r})"
@@ -84,14 +81,14 @@ class EntryStore:
         A batch larger than the capacity evicts some of its own entries: they are in both lists,
         so a consumer that adds ``added`` and then removes ``evicted`` stays consistent.
         """
-        added = []
-        for wire in wires:
-            added.append(Stored(self._next_seq, wire, _flow(wire)))
-            self._next_seq += 1
+        first = self._next_seq
+        added = [Stored(seq, wire, _flow(wire)) for seq, wire in enumerate(wires, start=first)]
+        self._next_seq = first + len(added)
         self._entries.extend(added)
         self._recent.extend(added)
-        while len(self._recent) > TEXT_WINDOW:
-            self._recent.popleft().forget_text()
+        recent = self._recent
+        for _ in range(len(recent) - TEXT_WINDOW):
+            recent.popleft().cached_text = None  # older entries re-encode if ever sent
         overflow = len(self._entries) - self._capacity
         evicted = [self._entries.popleft() for _ in range(max(0, overflow))]
         return added, evicted
