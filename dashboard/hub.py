@@ -5,8 +5,8 @@ repeats (:mod:`dashboard.merge`), name the decoded wire dicts
 (:meth:`~dashboard.naming.ClusterIndex.name_wire`), store them (evicting the oldest), update
 the maps of every stored entry (:mod:`dashboard.storemaps`) and the metrics from each entry's
 flow, read once, then let the session registry update the per-filter maps and queue the
-matching entries. Everything runs on
-the event loop's thread, so no lock is needed between ingest, sessions and the API views.
+matching entries. Everything runs on the event loop's thread, so no lock is needed between
+ingest, sessions and the API views.
 
 :func:`install` makes a hub the process's hub; :func:`current` returns it, building one from the
 Django settings the first time (a Redis reader when ``REDIS_URL`` is set, else an empty hub that
