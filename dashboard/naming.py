@@ -108,19 +108,16 @@ def _named_endpoint(endpoint: Endpoint, names: EndpointNames) -> Endpoint:
     return Endpoint(endpoint.ip, endpoint.port, *names)
 
 
-def _wire_endpoint(ip: str, port: int, names: EndpointNames) -> dict[str, Any]:
-    """The wire dict of an endpoint with ``names``, keys in ``Endpoint`` field order."""
-    name, namespace, pod, service, workload, kind = names
-    return {
-        "ip": ip,
-        "port": port,
-        "name": name,
-        "namespace": namespace,
-        "pod": pod,
-        "service": service,
-        "workload": workload,
-        "kind": kind,
-    }
+def _name_endpoint(endpoint: dict[str, Any], names: EndpointNames) -> None:
+    """Set an endpoint wire dict's names in place (its keys, and so their order, stay)."""
+    (
+        endpoint["name"],
+        endpoint["namespace"],
+        endpoint["pod"],
+        endpoint["service"],
+        endpoint["workload"],
+        endpoint["kind"],
+    ) = names
 
 
 def _now_ms() -> int:
@@ -232,8 +229,8 @@ class ClusterIndex:
         with self._lock:
             src_names = self._names(src["ip"], src["port"], src["name"], at_ms)
             dst_names = self._server_names(dst["ip"], dst["port"], dst["name"], at_ms)
-        wire["src"] = _wire_endpoint(src["ip"], src["port"], src_names)
-        wire["dst"] = _wire_endpoint(dst["ip"], dst["port"], dst_names)
+        _name_endpoint(src, src_names)
+        _name_endpoint(dst, dst_names)
         return wire
 
     def pods(self) -> list[PodInfo]:
