@@ -32,7 +32,7 @@ from dashboard.metrics import HubMetrics
 from dashboard.naming import ClusterIndex
 from dashboard.scopes import RedisScopes, ScopeSink, Targeting
 from dashboard.sessions import SessionLimits, SessionRegistry
-from dashboard.store import EntryStore
+from dashboard.store import EntryStore, flows_of
 from dashboard.storemaps import StoreMaps
 from dashboard.targeting import TargetingError, TargetingSpec, spec_from_settings
 from kfl import Filter, KflError, compile_filter
@@ -147,11 +147,11 @@ class Hub:
             wires = kept
         added, evicted = self.store.add(wires)
         # the flows the store read once feed the map levels and the metrics
-        flows = [stored.flow for stored in added if stored.flow is not None]
+        flows = flows_of(added)
         self.metrics.observe_flows(flows)
         if len(flows) < len(added):  # count why the others are no flow
-            self.metrics.observe_skipped(s.wire for s in added if s.flow is None)
-        gone = [stored.flow for stored in evicted if stored.flow is not None]
+            self.metrics.observe(s.wire for s in added if s.flow is None)
+        gone = flows_of(evicted)
         self.maps.update(flows, gone)
         self.sessions.dispatch(added, evicted)
         self.accepted += len(added)
@@ -183,7 +183,7 @@ class Hub:
             if session.view.key == (flt.query, level):
                 return session.view.graph.to_dict()
         graph = ConnectivityGraph(level)
-        graph.add_flows(s.flow for s in self.store if s.flow is not None and flt(s.wire))
+        graph.add_flows(flows_of(s for s in self.store if flt(s.wire)))
         return graph.to_dict()
 
     def export(self, flt: Filter, fmt: str) -> str:

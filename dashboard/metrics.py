@@ -174,25 +174,16 @@ class HubMetrics:
         """How many distinct traffic label sets exist (``other`` included)."""
         return len(self._children)
 
-    def observe(self, entry: Mapping[str, Any]) -> None:
-        """Count a named wire entry's traffic (entries that are no flow are counted by reason)."""
-        try:
-            flow = read_flow(entry)
-        except NotAFlowError as exc:
-            self.entries_not_flows.labels(exc.reason).inc()
-            return
-        self.observe_flows((flow,))
-
-    def observe_skipped(self, entries: Iterable[Mapping[str, Any]]) -> None:
-        """Count entries that are no flow by reason (one increment per reason and batch)."""
-        reasons: collections.Counter[str] = collections.Counter()
+    def observe(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Count named wire entries' traffic; those that are no flow are counted by reason (one
+        increment per reason and call)."""
+        flows, reasons = [], collections.Counter[str]()
         for entry in entries:
             try:
-                flow = read_flow(entry)
+                flows.append(read_flow(entry))
             except NotAFlowError as exc:
                 reasons[exc.reason] += 1
-            else:
-                self.observe_flows((flow,))
+        self.observe_flows(flows)
         for reason, count in reasons.items():
             self.entries_not_flows.labels(reason).inc(count)
 

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from dashboard.flows import Flow
 from dashboard.graph import LEVELS, ConnectivityGraph, Level
-from dashboard.store import EntryStore, Stored
+from dashboard.store import EntryStore, Stored, flows_of
 from dashboard.storemaps import StoreMaps
 from dashboard.viewindex import ViewIndex
 from kfl import Filter, compile_filter
@@ -153,7 +153,7 @@ class View:
             self.graph.remove_flows(self._uncount(evicted[-1].seq))
 
     def _count(self, matched: list[Stored]) -> None:
-        flows = [flow for stored in matched if (flow := stored.flow) is not None]
+        flows = flows_of(matched)
         if flows:
             self.graph.add_flows(flows)
             seqs = [stored.seq for stored in matched if stored.flow is not None]

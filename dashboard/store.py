@@ -111,6 +111,11 @@ class EntryStore:
         return newer
 
 
+def flows_of(entries: Iterable[Stored]) -> list[Flow]:
+    """The flows of stored entries, in order (entries that are no flow left out)."""
+    return [flow for stored in entries if (flow := stored.flow) is not None]
+
+
 def _flow(wire: WireEntry) -> Flow | None:
     try:
         return read_flow(wire)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from dashboard.flows import Flow
 from dashboard.graph import LEVELS, ConnectivityGraph, Level
-from dashboard.store import EntryStore
+from dashboard.store import EntryStore, flows_of
 
 ALWAYS_KEPT: Level = "namespace"
 KEEP_SECONDS = 120.0  # a map asked for once is kept this long (Grafana polls every few seconds)
@@ -81,5 +81,5 @@ class StoreMaps:
         graph = self._graphs.get(level)
         if graph is None:
             graph = self._graphs[level] = ConnectivityGraph(level)
-            graph.add_flows([s.flow for s in self._store if s.flow is not None])
+            graph.add_flows(flows_of(self._store))
         return graph

@@ -54,7 +54,7 @@ def test_traffic_between_workloads() -> None:
         tcp(FRONTEND, CART, "refused"),
         udp(FRONTEND, CART, elapsed=20, sent=48, received=48),
     ]:
-        metrics.observe(entry)
+        metrics.observe([entry])
     found = samples(metrics)
     labels = pair(FRONT, ("shop", "cart"))
     assert found["podscope_connections_total", labels] == 3  # connect, refused, udp
@@ -72,7 +72,7 @@ def test_labels_never_carry_ips_pods_or_ports() -> None:
     metrics = HubMetrics()
     extra = [tcp(FRONTEND, NAMELESS, "connect"), tcp(FRONTEND, STRAY, "connect")]
     for entry in [*generate(3_000, seed=6), *extra]:
-        metrics.observe(entry)
+        metrics.observe([entry])
     found = samples(metrics)
     pods = {e["src"]["pod"] for e in generate(3_000, seed=6)} - {""}
     for _, labels in found:
@@ -88,9 +88,9 @@ def test_labels_never_carry_ips_pods_or_ports() -> None:
 
 def test_entries_that_are_no_traffic_are_counted_by_reason() -> None:
     metrics = HubMetrics()
-    metrics.observe(dns(FRONTEND, CART_SERVICE, "api.stripe.com", STRIPE.ip))
-    metrics.observe({"protocol": {"name": "tcp"}})
-    metrics.observe(None)  # type: ignore[arg-type]
+    metrics.observe([dns(FRONTEND, CART_SERVICE, "api.stripe.com", STRIPE.ip)])
+    metrics.observe([{"protocol": {"name": "tcp"}}])
+    metrics.observe([None])  # type: ignore[list-item]
     found = samples(metrics)
     skipped = "podscope_metrics_entries_skipped_total"
     assert found[skipped, (("reason", "dns answer"),)] == 1
@@ -103,7 +103,7 @@ def test_skipped_entries_are_counted_by_reason_per_batch() -> None:
     metrics = HubMetrics()
     answer = dns(FRONTEND, CART_SERVICE, "api.stripe.com", STRIPE.ip)
     flow = tcp(FRONTEND, CART, "connect")  # counted as traffic, not skipped
-    metrics.observe_skipped([answer, answer, {"protocol": {"name": "tcp"}}, flow])
+    metrics.observe([answer, answer, {"protocol": {"name": "tcp"}}, flow])
     found = samples(metrics)
     skipped = "podscope_metrics_entries_skipped_total"
     assert found[skipped, (("reason", "dns answer"),)] == 2
@@ -115,8 +115,8 @@ def test_label_sets_are_capped_and_the_rest_is_other() -> None:
     metrics = HubMetrics(max_label_sets=3)
     clients = [pod("ns", f"app-{n}", f"app-{n}-0", f"10.0.0.{n + 1}") for n in range(6)]
     for client in clients:
-        metrics.observe(tcp(client, CART, "connect"))
-    metrics.observe(tcp(clients[0], CART, "connect"))  # known set: still its own
+        metrics.observe([tcp(client, CART, "connect")])
+    metrics.observe([tcp(clients[0], CART, "connect")])  # known set: still its own
     found = samples(metrics)
     assert metrics.label_sets == 4
     assert found["podscope_connections_total", pair(("ns", "app-0"), ("shop", "cart"))] == 2

@@ -15,7 +15,7 @@ from dashboard.sessions import (
     SessionLimits,
     SessionRegistry,
 )
-from dashboard.store import EntryStore, Stored
+from dashboard.store import EntryStore, Stored, flows_of
 from dashboard.storemaps import StoreMaps
 from kfl import KflError
 from tests.dashboard.hubentries import tcp_entry
@@ -211,14 +211,14 @@ def test_every_view_map_is_the_map_of_its_stored_entries_while_the_store_evicts(
     for start in range(0, len(wires), batch):
         added, evicted = store.add(wires[start : start + batch])
         maps.update(  # as the hub does, for the match-everything view
-            [s.flow for s in added if s.flow is not None],
-            [s.flow for s in evicted if s.flow is not None],
+            flows_of(added),
+            flows_of(evicted),
         )
         registry.dispatch(added, evicted)
         for session in registry.sessions():
             flt = session.view.filter
             expected = ConnectivityGraph("namespace")
-            expected.add_flows([s.flow for s in store if s.flow is not None and flt(s.wire)])
+            expected.add_flows(flows_of(s for s in store if flt(s.wire)))
             assert session.view.graph.to_dict() == expected.to_dict(), (flt.query, start)
 
 

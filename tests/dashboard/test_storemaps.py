@@ -6,7 +6,7 @@ import pytest
 
 from bench.entrygen import generate
 from dashboard.graph import LEVELS, ConnectivityGraph
-from dashboard.store import EntryStore
+from dashboard.store import EntryStore, flows_of
 from dashboard.storemaps import StoreMaps
 
 ENTRIES = generate(600, seed=6)
@@ -24,14 +24,14 @@ def fill(store: EntryStore, maps: StoreMaps, wires: list[dict[str, object]]) -> 
     """Store entries and update the maps as the hub does."""
     added, evicted = store.add(wires)
     maps.update(
-        [s.flow for s in added if s.flow is not None],
-        [s.flow for s in evicted if s.flow is not None],
+        flows_of(added),
+        flows_of(evicted),
     )
 
 
 def expected(store: EntryStore, level: str) -> dict[str, object]:
     graph = ConnectivityGraph(level)  # type: ignore[arg-type]
-    graph.add_flows([s.flow for s in store if s.flow is not None])
+    graph.add_flows(flows_of(store))
     return graph.to_dict()
 
 
