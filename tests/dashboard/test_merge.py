@@ -50,6 +50,23 @@ def test_memory_is_bounded() -> None:
     assert not merger.is_duplicate(tcp_entry(0, src=("10.0.0.1", 1000)))  # forgotten
 
 
+def test_ids_and_events_outlive_half_the_memory_and_never_all_of_it() -> None:
+    merger = Merger(memory=10)
+
+    def others(first: int, count: int) -> None:
+        for number in range(first, first + count):
+            assert not merger.is_duplicate(tcp_entry(number, src=("10.0.0.1", 1000 + number)))
+
+    others(100, 4)  # the one remembered is the last of the first generation
+    assert not merger.is_duplicate(tcp_entry(1, worker="w1", timestamp=T0))
+    others(200, 4)  # not yet half the memory later
+    assert merger.is_duplicate(tcp_entry(1, worker="w1", timestamp=T0))  # the id
+    assert merger.is_duplicate(tcp_entry(2, worker="w2", timestamp=T0))  # the event
+    others(300, 10)  # the whole memory later
+    assert not merger.is_duplicate(tcp_entry(1, worker="w1", timestamp=T0))
+    assert merger.stats.to_dict() == {"redelivered": 1, "merged": 1}
+
+
 def test_event_key_ignores_worker_and_names() -> None:
     entry = tcp_entry(1)
     other = msgspec.structs.replace(tcp_entry(9, worker="w2"), summary="x")
