@@ -2,11 +2,11 @@
 
 Many sessions filter on the same few fields (``src.namespace == "shop" and ...``). KFL tells,
 for each compiled filter, the field values it cannot match without (``Filter.required``). A
-:class:`ViewIndex` files each view under one of them, the most selective, and for each entry
-looks up its value of each filed field: only the views filed under that value run their
-filter, and those whose filter is nothing but that requirement (``Filter.exact``) match without
-running it. Views whose filter requires nothing run it on every entry; the match-everything
-views take every entry without running anything.
+:class:`ViewIndex` files each view under one of them, the most selective, and groups each batch
+of entries by their value of each filed field: only the views filed under a value run their
+filter, on that value's group alone, and those whose filter is nothing but that requirement
+(``Filter.exact``) take the whole group without running it. Views whose filter requires nothing
+run it on every entry; the match-everything views take every entry without running anything.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from kfl.access import getter
+from kfl.access import Getter, getter
 from kfl.lookup import FieldKeys
 
 if TYPE_CHECKING:
@@ -68,19 +68,38 @@ class ViewIndex:
             if matched:
                 result[view] = matched
         for get, table in self.filed:
-            candidates_of = table.get
-            for stored in added:
-                try:
-                    candidates = candidates_of(get(stored.wire))
-                except TypeError:  # an unhashable value (an object where a string was filed)
-                    continue
-                if candidates is None:
-                    continue
-                for view in candidates:
-                    if view.filter.exact or view.filter(stored.wire):  # exact: the value decides
-                        found = result.get(view)
-                        if found is None:
-                            result[view] = [stored]
-                        else:
-                            found.append(stored)
+            for value, group in _grouped(get, added).items():
+                for view in table.get(value, ()):
+                    flt = view.filter
+                    # exact: the value decides; else the filter runs on the group only
+                    matched = list(group) if flt.exact else [s for s in group if flt(s.wire)]
+                    if not matched:
+                        continue
+                    found = result.get(view)
+                    if found is None:
+                        result[view] = matched
+                    else:  # a view filed under several values: keep store order
+                        found += matched
+                        found.sort(key=_seq)
         return result
+
+
+def _grouped(get: Getter, added: Sequence[Stored]) -> dict[Hashable, list[Stored]]:
+    """The entries of ``added`` by their value of one field, each group in store order (entries
+    whose value is unhashable, an object where a string was filed, are left out)."""
+    groups: dict[Hashable, list[Stored]] = {}
+    for stored in added:
+        try:
+            value = get(stored.wire)
+            group = groups.get(value)
+        except TypeError:
+            continue
+        if group is None:
+            groups[value] = [stored]
+        else:
+            group.append(stored)
+    return groups
+
+
+def _seq(stored: Stored) -> int:
+    return stored.seq
