@@ -149,8 +149,8 @@ class Hub:
         # the flows the store read once feed the map levels and the metrics
         flows = flows_of(added)
         self.metrics.observe_flows(flows)
-        if len(flows) < len(added):  # count why the others are no flow
-            self.metrics.observe(s.wire for s in added if s.flow is None)
+        if len(flows) < len(added):
+            self.metrics.observe_not_flows(added)
         gone = flows_of(evicted)
         self.maps.update(flows, gone)
         self.sessions.dispatch(added, evicted)

@@ -16,7 +16,7 @@ Health: the ingest counters and gauges below are attributes the hub updates itse
 names as the worker's own ``/metrics`` (:mod:`capture.stats`), labelled by worker and node.
 
 Everything lives in the instance's own CollectorRegistry. Not thread-safe: the caller
-serializes calls to :meth:`HubMetrics.observe` (prometheus-client's own updates are).
+serializes calls to its ``observe`` methods (prometheus-client's own updates are).
 """
 
 from __future__ import annotations
@@ -25,14 +25,17 @@ import collections
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from capture.stats import snapshot_families
-from dashboard.flows import Flow, NotAFlowError, Pair, Side, read_flow
+from dashboard.flows import Flow, Pair, Side
+
+if TYPE_CHECKING:
+    from dashboard.store import Stored
 
 PAIR_LABELS = ("src_namespace", "src_workload", "dst_namespace", "dst_workload")
 OTHER = ("other", "other", "other", "other")
@@ -174,16 +177,10 @@ class HubMetrics:
         """How many distinct traffic label sets exist (``other`` included)."""
         return len(self._children)
 
-    def observe(self, entries: Iterable[Mapping[str, Any]]) -> None:
-        """Count named wire entries' traffic; those that are no flow are counted by reason (one
-        increment per reason and call)."""
-        flows, reasons = [], collections.Counter[str]()
-        for entry in entries:
-            try:
-                flows.append(read_flow(entry))
-            except NotAFlowError as exc:
-                reasons[exc.reason] += 1
-        self.observe_flows(flows)
+    def observe_not_flows(self, entries: Iterable[Stored]) -> None:
+        """Count the stored entries that are no flow by their reason (one increment per reason
+        and call)."""
+        reasons = collections.Counter(s.not_flow for s in entries if s.flow is None)
         for reason, count in reasons.items():
             self.entries_not_flows.labels(reason).inc(count)
 

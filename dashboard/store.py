@@ -26,16 +26,18 @@ Predicate = Callable[[WireEntry], bool]
 class Stored(msgspec.Struct, gc=False):
     """One stored entry: its hub sequence number, the named wire dict, what the map reads of it.
 
-    ``flow`` is read once when the entry is stored (``dashboard.flows.read_flow``; None when the
-    entry is no flow) and shared by every per-filter map; ``text``, the entry's JSON, is encoded
-    once, the first time a session sends it, and shared by every session that sends it. Stored
-    entries hold no reference cycles, so they are not tracked by the garbage collector.
+    ``flow`` is read once when the entry is stored (``dashboard.flows.read_flow``) and shared by
+    every per-filter map; when the entry is no flow it is None and ``not_flow`` says why (the
+    reason the metrics count it under). ``text``, the entry's JSON, is encoded once, the first
+    time a session sends it, and shared by every session that sends it. Stored entries hold no
+    reference cycles, so they are not tracked by the garbage collector.
     """
 
     seq: int
     wire: WireEntry
     flow: Flow | None = None
     cached_text: str | None = None
+    not_flow: str = ""
 
     @property
     def text(self) -> str:
@@ -82,7 +84,7 @@ class EntryStore:
         so a consumer that adds ``added`` and then removes ``evicted`` stays consistent.
         """
         first = self._next_seq
-        added = [Stored(seq, wire, _flow(wire)) for seq, wire in enumerate(wires, start=first)]
+        added = [_stored(seq, wire) for seq, wire in enumerate(wires, start=first)]
         self._next_seq = first + len(added)
         self._entries.extend(added)
         self._recent.extend(added)
@@ -116,8 +118,8 @@ def flows_of(entries: Iterable[Stored]) -> list[Flow]:
     return [flow for stored in entries if (flow := stored.flow) is not None]
 
 
-def _flow(wire: WireEntry) -> Flow | None:
+def _stored(seq: int, wire: WireEntry) -> Stored:
     try:
-        return read_flow(wire)
-    except NotAFlowError:
-        return None
+        return Stored(seq, wire, read_flow(wire))
+    except NotAFlowError as exc:
+        return Stored(seq, wire, not_flow=exc.reason)

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.entrygen import generate
 from dashboard.flows import NotAFlowError, read_flow
 from dashboard.metrics import PAIR_LABELS, HubMetrics
+from dashboard.store import EntryStore, flows_of
 from tests.dashboard.flowdata import (
     CART,
     CART_SERVICE,
@@ -46,6 +47,13 @@ def pair(src: tuple[str, str], dst: tuple[str, str]) -> tuple[tuple[str, str], .
 FRONT = ("shop", "frontend")
 
 
+def observe(metrics: HubMetrics, wires: list[dict[str, Any]]) -> None:
+    """Store the entries and count them as the hub does."""
+    added, _ = EntryStore(len(wires)).add(wires)
+    metrics.observe_flows(flows_of(added))
+    metrics.observe_not_flows(added)
+
+
 def test_traffic_between_workloads() -> None:
     metrics = HubMetrics()
     for entry in [
@@ -54,7 +62,7 @@ def test_traffic_between_workloads() -> None:
         tcp(FRONTEND, CART, "refused"),
         udp(FRONTEND, CART, elapsed=20, sent=48, received=48),
     ]:
-        metrics.observe([entry])
+        observe(metrics, [entry])
     found = samples(metrics)
     labels = pair(FRONT, ("shop", "cart"))
     assert found["podscope_connections_total", labels] == 3  # connect, refused, udp
@@ -72,7 +80,7 @@ def test_labels_never_carry_ips_pods_or_ports() -> None:
     metrics = HubMetrics()
     extra = [tcp(FRONTEND, NAMELESS, "connect"), tcp(FRONTEND, STRAY, "connect")]
     for entry in [*generate(3_000, seed=6), *extra]:
-        metrics.observe([entry])
+        observe(metrics, [entry])
     found = samples(metrics)
     pods = {e["src"]["pod"] for e in generate(3_000, seed=6)} - {""}
     for _, labels in found:
@@ -88,9 +96,9 @@ def test_labels_never_carry_ips_pods_or_ports() -> None:
 
 def test_entries_that_are_no_traffic_are_counted_by_reason() -> None:
     metrics = HubMetrics()
-    metrics.observe([dns(FRONTEND, CART_SERVICE, "api.stripe.com", STRIPE.ip)])
-    metrics.observe([{"protocol": {"name": "tcp"}}])
-    metrics.observe([None])  # type: ignore[list-item]
+    observe(metrics, [dns(FRONTEND, CART_SERVICE, "api.stripe.com", STRIPE.ip)])
+    observe(metrics, [{"protocol": {"name": "tcp"}}])
+    observe(metrics, [None])  # type: ignore[list-item]
     found = samples(metrics)
     skipped = "podscope_metrics_entries_skipped_total"
     assert found[skipped, (("reason", "dns answer"),)] == 1
@@ -103,7 +111,7 @@ def test_skipped_entries_are_counted_by_reason_per_batch() -> None:
     metrics = HubMetrics()
     answer = dns(FRONTEND, CART_SERVICE, "api.stripe.com", STRIPE.ip)
     flow = tcp(FRONTEND, CART, "connect")  # counted as traffic, not skipped
-    metrics.observe([answer, answer, {"protocol": {"name": "tcp"}}, flow])
+    observe(metrics, [answer, answer, {"protocol": {"name": "tcp"}}, flow])
     found = samples(metrics)
     skipped = "podscope_metrics_entries_skipped_total"
     assert found[skipped, (("reason", "dns answer"),)] == 2
@@ -115,8 +123,8 @@ def test_label_sets_are_capped_and_the_rest_is_other() -> None:
     metrics = HubMetrics(max_label_sets=3)
     clients = [pod("ns", f"app-{n}", f"app-{n}-0", f"10.0.0.{n + 1}") for n in range(6)]
     for client in clients:
-        metrics.observe([tcp(client, CART, "connect")])
-    metrics.observe([tcp(clients[0], CART, "connect")])  # known set: still its own
+        observe(metrics, [tcp(client, CART, "connect")])
+    observe(metrics, [tcp(clients[0], CART, "connect")])  # known set: still its own
     found = samples(metrics)
     assert metrics.label_sets == 4
     assert found["podscope_connections_total", pair(("ns", "app-0"), ("shop", "cart"))] == 2

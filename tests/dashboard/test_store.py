@@ -5,7 +5,7 @@ import gc
 import pytest
 
 from dashboard.store import EntryStore
-from tests.dashboard.hubentries import tcp_entry
+from tests.dashboard.hubentries import dns_entry, tcp_entry
 
 
 def wires(first: int, count: int) -> list[dict[str, int]]:
@@ -78,3 +78,13 @@ def test_stored_entries_are_not_tracked_by_the_garbage_collector() -> None:
     assert not gc.is_tracked(stored.flow.client)
     gc.collect()
     assert not gc.is_tracked(stored.wire["tcp"])  # its flags are a tuple, untracked in turn
+
+
+def test_an_entry_that_is_no_flow_is_stored_with_the_reason() -> None:
+    store = EntryStore(10)
+    flow, answer, broken = store.add(
+        [tcp_entry(1).to_stored_wire(), dns_entry(2, "a.example", "1.2.3.4").to_stored_wire(), {}]
+    )[0]
+    assert (flow.flow is not None, flow.not_flow) == (True, "")
+    assert (answer.flow, answer.not_flow) == (None, "dns answer")
+    assert (broken.flow, broken.not_flow) == (None, "bad protocol")
