@@ -23,6 +23,7 @@ from dashboard.ingest import (
     next_deadline,
     run_ingest,
 )
+from tests.dashboard.fakeclock import FakeClock
 from tests.dashboard.hubentries import dns_entry, tcp_entry
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -88,14 +89,6 @@ async def test_run_ingest_batches_until_stopped() -> None:
 def test_batch_windows_keep_their_cadence_and_a_late_hub_reads_at_once() -> None:
     assert next_deadline(10.0, now=10.06) == pytest.approx(10.1)  # handled in 60 ms: wait 40
     assert next_deadline(10.0, now=10.25) == 10.25  # behind: take what arrived now
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TimedSource(LocalEntrySource):

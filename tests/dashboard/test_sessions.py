@@ -18,6 +18,7 @@ from dashboard.sessions import (
 from dashboard.store import EntryStore, Stored, flows_of
 from dashboard.storemaps import StoreMaps
 from kfl import KflError
+from tests.dashboard.fakeclock import FakeClock
 from tests.dashboard.hubentries import tcp_entry
 
 
@@ -28,14 +29,6 @@ def named(number: int, namespace: str, dst_namespace: str = "shop") -> dict[str,
             namespace=ns, kind="pod", name=f"{side}-1", pod=f"{side}-1", workload=side
         )
     return wire
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def feed(registry: SessionRegistry, store: EntryStore, wires: list[dict[str, Any]]) -> None:
@@ -158,7 +151,7 @@ def test_pause_then_resume_sends_what_arrived_meanwhile() -> None:
 
 
 def test_session_limit_query_length_and_rate_limit() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limits = SessionLimits(max_sessions=1, max_query_chars=10, filters_per_minute=2)
     registry = SessionRegistry(EntryStore(10), limits, clock=clock)
     session = registry.open()

@@ -8,16 +8,9 @@ from bench.entrygen import generate
 from dashboard.graph import LEVELS, ConnectivityGraph
 from dashboard.store import EntryStore, flows_of
 from dashboard.storemaps import StoreMaps
+from tests.dashboard.fakeclock import FakeClock
 
 ENTRIES = generate(600, seed=6)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def fill(store: EntryStore, maps: StoreMaps, wires: list[dict[str, object]]) -> None:
@@ -36,7 +29,7 @@ def expected(store: EntryStore, level: str) -> dict[str, object]:
 
 
 def test_every_level_is_the_map_of_the_stored_entries_whenever_asked() -> None:
-    store, clock = EntryStore(250), Clock()
+    store, clock = EntryStore(250), FakeClock(100.0)
     maps = StoreMaps(store, clock=clock)
     fill(store, maps, ENTRIES[:300])  # only the namespace map is kept so far
     assert maps.kept == ["namespace"]
@@ -48,7 +41,7 @@ def test_every_level_is_the_map_of_the_stored_entries_whenever_asked() -> None:
 
 
 def test_a_level_nobody_uses_is_dropped_after_the_keep_time_and_rebuilt_when_asked() -> None:
-    store, clock = EntryStore(1_000), Clock()
+    store, clock = EntryStore(1_000), FakeClock(100.0)
     maps = StoreMaps(store, keep_seconds=60, clock=clock)
     maps.graph("pod")
     viewed = maps.acquire("workload")
