@@ -167,10 +167,12 @@ export class LiveLog {
       this.following = atBottom;
       this.el.jump.hidden = atBottom;
     }
-    // A scroll event can come after a press (a tail redraw's own scroll, dispatched a frame
-    // later): redrawing then would replace the pressed row and lose the click.
+    // Draw the rows scrolled into view, unless a full redraw is due. While a row is pressed, a
+    // scroll (a tail redraw's own, dispatched a frame later) must not replace it and lose the
+    // click; and rows that arrived since the last redraw are not in the spacer yet: drawing them
+    // now would put them below its end, where the log does not scroll to.
     if (this.pressed) this.dirty = true;
-    else this.drawWindow();
+    else if (!this.dirty) this.drawWindow();
   }
 
   /** Scroll to the newest row and follow the tail again. */

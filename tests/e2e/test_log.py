@@ -122,3 +122,35 @@ def test_a_row_pressed_while_new_rows_arrive_still_opens_its_details(
     page.wait_for_timeout(300)  # well past the log's 100 ms tail redraw
     page.mouse.up()
     expect(page.locator("#details")).to_be_visible()
+
+
+# Animation frames wait until the test runs them, so the test decides when the log redraws.
+HELD_FRAMES = """
+    window.heldFrames = [];
+    window.requestAnimationFrame = (callback) => window.heldFrames.push(callback);
+    window.runHeldFrames = () => {
+        const callbacks = window.heldFrames.splice(0);
+        callbacks.forEach((callback) => callback(performance.now()));
+    };
+"""
+
+
+def test_a_scroll_before_the_redraw_draws_no_row_past_the_end_of_the_log(
+    page: Page, hub_url: str
+) -> None:
+    page.add_init_script(HELD_FRAMES)
+    page.goto(hub_url + "/?q=tcp")
+    # polled on a timer: Playwright's default polling waits for animation frames
+    page.wait_for_function("window.podscope.received > 0", polling=50, timeout=WAIT_MS)
+    page.evaluate("window.runHeldFrames()")  # the log draws what arrived, at its tail
+    received = page.evaluate("window.podscope.received")
+    page.wait_for_function(f"window.podscope.received > {received}", polling=50, timeout=WAIT_MS)
+    overhang = page.evaluate(  # new rows, not redrawn yet; a scroll event comes first
+        """() => {
+            document.querySelector('#log').dispatchEvent(new Event('scroll'));
+            const end = document.querySelector('#log-spacer').getBoundingClientRect().bottom;
+            const last = document.querySelector('#log-rows .row:last-child');
+            return last.getBoundingClientRect().bottom - end;
+        }"""
+    )
+    assert overhang <= 0
