@@ -54,6 +54,10 @@ def test_scrolling_up_stops_following_until_jump(page: Page, hub_url: str) -> No
     open_dashboard(page, hub_url)
     page.wait_for_function("window.podscope.rows() > 80", timeout=30_000)
     log = page.locator("#log")
+    # the log has drawn those rows and followed them down (before that, it has nothing to scroll)
+    page.wait_for_function(
+        "() => document.querySelector('#log').scrollTop > 22 * 40", timeout=WAIT_MS
+    )
     jump = page.locator("#jump")
     expect(jump).to_be_hidden()
     log.evaluate("element => { element.scrollTop = 0; }")
