@@ -165,9 +165,26 @@ async def test_redis_source_reads_the_stream_and_worker_stats(prefix: str) -> No
         assert len(got) == 3
         assert source.worker_stats() == {"w1": {"worker": "w1"}}
         assert decoder.invalid["no entry field"] == 2  # the message without "entry", bad stats
-        assert source.lag_seconds >= 0
         assert await source.read(0.05) == []
-        assert source.lag_seconds == 0
+    finally:
+        await source.close()
+        client.close()
+
+
+@pytest.mark.redis
+async def test_redis_source_lag_is_how_far_the_newest_entry_read_is_behind_the_clock(
+    prefix: str,
+) -> None:
+    keys = RedisKeys(prefix)
+    client = redis.Redis.from_url(REDIS_URL)
+    for number, stream_id in enumerate(("1000000-0", "1004000-0")):  # 1,000 s and 1,004 s
+        client.xadd(keys.entries, {"entry": tcp_entry(number).to_json()}, id=stream_id)
+    source = RedisEntrySource(REDIS_URL, prefix=prefix, clock=FakeClock(1_030.0))
+    try:
+        assert len(await read_until(source, 2)) == 2
+        assert source.lag_seconds == 26.0
+        assert await source.read(0.05) == []  # caught up: nothing is waiting
+        assert source.lag_seconds == 0.0
     finally:
         await source.close()
         client.close()
