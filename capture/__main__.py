@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     sink = parser.add_mutually_exclusive_group()
     sink.add_argument("--redis", metavar="URL", help="publish to Redis, e.g. redis://host:6379/0")
     sink.add_argument(
+        "--redis-env",
+        metavar="VAR",
+        help="publish to the Redis whose URL is in environment variable VAR (so that a password"
+        " in the URL stays out of the process list)",
+    )
+    sink.add_argument(
         "--format",
         choices=("jsonl",),
         help="write entries as JSON lines to stdout (the default without --redis)",
@@ -189,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, stop: threading.Event) -> int:
     if args.export:
         return _export(args)
+    if args.redis_env:
+        args.redis = os.environ.get(args.redis_env, "").strip()
+        if not args.redis:
+            raise UsageError(f"--redis-env {args.redis_env}: that environment variable is empty")
     protocols = _protocols(args.protocols)
     if args.ring_dir and args.mode != "full":
         raise UsageError("--ring-dir needs --mode full")
@@ -227,9 +237,9 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
             try:
                 metrics.serve(args.metrics_port)
             except OSError as exc:
-                raise UsageError(
-                    f"cannot serve metrics on port {args.metrics_port}: {exc}"
-                ) from None
+                # The port is the node's (host network): another process holding it must not
+                # stop the capture, only its /metrics.
+                log.warning("capturing without /metrics: port %d: %s", args.metrics_port, exc)
         worker = Worker(
             Pipeline(config, worker_name, node),
             sink,
