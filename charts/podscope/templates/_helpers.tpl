@@ -7,6 +7,12 @@ Names, labels and the values derived from several keys (Redis wiring, ring size,
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The name of cluster-scoped objects (ClusterRole, its binding): <namespace>-<fullname>, so
+that releases of the same name in different namespaces get their own. */}}
+{{- define "podscope.clusterScopedName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "podscope.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* The object name prefix: fullnameOverride, else <release>-<name> (just <release> when it
 already contains the name). Kept to 50 characters so that suffixes such as "-worker" fit. */}}
 {{- define "podscope.fullname" -}}
