@@ -60,7 +60,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Names of the chart-made Secrets. */}}
 {{- define "podscope.hubSecretName" -}}
-{{- printf "%s-hub" (include "podscope.fullname" .) -}}
+{{- .Values.hub.existingSecret | default (printf "%s-hub" (include "podscope.fullname" .)) -}}
 {{- end -}}
 {{- define "podscope.adminSecretName" -}}
 {{- .Values.auth.adminSecret | default (printf "%s-admin" (include "podscope.fullname" .)) -}}
@@ -167,10 +167,26 @@ hosts and hub.allowedHosts, comma-joined for PODSCOPE_ALLOWED_HOSTS. */}}
 {{- $hosts = concat $hosts .Values.ingress.hosts -}}
 {{- end -}}
 {{- $extra := list -}}
+{{- if and (has .Values.hub.service.type (list "NodePort" "LoadBalancer")) (not .Values.hub.allowedHosts) -}}
+{{- /* Reached on node or load-balancer addresses the chart cannot know: any Host. */ -}}
+{{- $extra = append $extra "*" -}}
+{{- end -}}
 {{- range .Values.hub.allowedHosts -}}
 {{- $extra = append $extra (include "podscope.escapeVars" .) -}}
 {{- end -}}
 {{- concat $hosts $extra | uniq | join "," -}}
+{{- end -}}
+
+{{/* The origins a login form may be posted from: https:// and http:// of each ingress host. */}}
+{{- define "podscope.csrfTrustedOrigins" -}}
+{{- $origins := list -}}
+{{- if .Values.ingress.enabled -}}
+{{- range .Values.ingress.hosts -}}
+{{- $origins = append $origins (printf "https://%s" .) -}}
+{{- $origins = append $origins (printf "http://%s" .) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $origins -}}
 {{- end -}}
 
 {{/* Fail early, with the value to change, on settings that would render but not work. */}}
