@@ -9,6 +9,7 @@ then keep forwarding until Ctrl-C. The release stays installed; ``clean`` remove
 
 from __future__ import annotations
 
+import shlex
 import signal
 import time
 import urllib.error
@@ -102,6 +103,20 @@ def tap(request: TapRequest, out: TextIO) -> None:
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def dry_run(request: TapRequest, out: TextIO) -> None:
+    """Print the helm command ``tap`` would run (every value it sets is a flag of it) and
+    change nothing: no API server is contacted (the kube context is read from kubeconfig)."""
+    chart = check_chart(request.chart)
+    helm_path = find_tool("helm")
+    context = kube.resolve_context(request.placement.context)
+    release = Release(request.placement.release, request.placement.namespace, context.name)
+    argv = helm.install_argv(helm_path, release, chart, request.values, request.timeout_s)
+    print(
+        f"# podscope tap --dry-run: nothing was changed; tap would run:\n{shlex.join(argv)}",
+        file=out,
+    )
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
