@@ -192,13 +192,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def _redis_url(args: argparse.Namespace) -> str | None:
+    """--redis, or the URL in the environment variable --redis-env names."""
+    if not args.redis_env:
+        redis_url: str | None = args.redis
+        return redis_url
+    url = os.environ.get(args.redis_env, "").strip()
+    if not url:
+        raise UsageError(f"--redis-env {args.redis_env}: that environment variable is empty")
+    return url
+
+
 def _run(args: argparse.Namespace, stop: threading.Event) -> int:
     if args.export:
         return _export(args)
-    if args.redis_env:
-        args.redis = os.environ.get(args.redis_env, "").strip()
-        if not args.redis:
-            raise UsageError(f"--redis-env {args.redis_env}: that environment variable is empty")
+    args.redis = _redis_url(args)
     protocols = _protocols(args.protocols)
     if args.ring_dir and args.mode != "full":
         raise UsageError("--ring-dir needs --mode full")

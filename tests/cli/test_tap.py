@@ -170,3 +170,18 @@ def test_tap_installs_upgrades_and_clean_removes(
     nothing = podscope("clean", kubeconfig=kubeconfig)
     assert (nothing.returncode, nothing.stderr) == (0, "")
     assert nothing.stdout.startswith("nothing to clean: no release podscope in namespace podscope")
+
+
+def test_dry_run_prints_the_helm_command_and_changes_nothing(
+    podscope: Run, cluster: FakeCluster, kubeconfig: Path
+) -> None:
+    args = ("-n", "shop,payments", "--image", "registry.example/podscope:dev", "--dry-run")
+    done = podscope("tap", "^api-", *args, kubeconfig=kubeconfig)
+    assert (done.returncode, done.stderr) == (0, "")
+    command = done.stdout.splitlines()[-1]
+    assert " upgrade --install podscope " in command
+    assert "--kube-context fake" in command
+    assert "'tap.namespaces={shop,payments}'" in command
+    assert "--set-string image.repository=registry.example/podscope" in command
+    assert "--set-string image.tag=dev" in command
+    assert cluster.requests == []
