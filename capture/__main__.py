@@ -19,10 +19,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from types import FrameType
 
 from capture.bpf import KNOWN_PROTOCOLS, BpfError, CompiledFilter, compile_filter
 from capture.frames import LINKTYPE_RAW, Frame
+from capture.health import HealthFile, Report
 from capture.jsonl import JsonlSink
 from capture.pcapfile import PcapError, read_frames
 from capture.pcapring import PcapRing, RingError, export_directory
@@ -146,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port", type=_port, metavar="N", help="serve Prometheus /metrics on port N"
     )
     parser.add_argument(
+        "--health-file",
+        type=Path,
+        metavar="FILE",
+        help="touch FILE with every stats snapshot (every 5 s), for a liveness probe",
+    )
+    parser.add_argument(
         "--syn-timeout",
         type=_positive_float,
         default=5.0,
@@ -190,6 +198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SnifferError as exc:
         print(f"{PROG}: capture failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _report(args: argparse.Namespace, publisher: Publisher | None) -> Report | None:
+    """What every stats snapshot goes to: Redis, and the health file when one is asked for."""
+    report = publisher.publish_stats if publisher is not None else None
+    if args.health_file is None:
+        return report
+    return HealthFile(args.health_file).reporting(report)
 
 
 def _redis_url(args: argparse.Namespace) -> str | None:
@@ -254,7 +270,7 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
             settings,
             ring=ring,
             metrics=metrics,
-            report=publisher.publish_stats if publisher is not None else None,
+            report=_report(args, publisher),
         )
         _tune_gc()
         if args.read:

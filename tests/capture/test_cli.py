@@ -83,7 +83,7 @@ def test_help_documents_every_option() -> None:
     assert result.returncode == 0
     for option in (
         "--interface", "--read", "--mode", "--bpf", "--protocols", "--redis", "--prefix",
-        "--maxlen", "--format", "--node", "--redis-env", "--worker", "--ring-dir", "--ring-bytes",
+        "--maxlen", "--format", "--node", "--redis-env", "--health-file", "--worker", "--ring-dir", "--ring-bytes",
         "--metrics-port", "--buffer-bytes", "--syn-timeout", "--ongoing-interval",
         "--local-cidr", "--export", "--since", "--until", "Exit codes",
     ):  # fmt: skip
@@ -142,6 +142,13 @@ def test_busy_metrics_port_leaves_the_capture_running(one_connection_pcap: Path)
     assert result.returncode == 0, result.stderr
     assert f"capturing without /metrics: port {port}" in result.stderr
     assert '"event":"close"' in result.stdout.replace(" ", "")
+
+
+def test_health_file_is_touched_while_capturing(tmp_path: Path, one_connection_pcap: Path) -> None:
+    health = tmp_path / "alive"
+    result = run_cli("--read", str(one_connection_pcap), "--health-file", str(health))
+    assert result.returncode == 0, result.stderr
+    assert health.exists()
 
 
 def test_usage_errors_from_argparse_exit_2() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,7 +106,7 @@ def test_full_mode_writes_the_ring_into_the_size_limited_volume() -> None:
     assert option(args, "--ring-bytes") == str(2 * 1024**3 * 8 // 10)
     mounts = {m["name"]: m["mountPath"] for m in manifest.container(*WORKER)["volumeMounts"]}
     volumes = {v["name"]: v for v in manifest.pod_spec(*WORKER)["volumes"]}
-    assert mounts == {"ring": RING_DIR}
+    assert mounts["ring"] == RING_DIR
     assert volumes["ring"]["emptyDir"] == {"sizeLimit": "2Gi"}
     assert option(args, "--bpf") == "not port 22"
     local = [args[i + 1] for i, arg in enumerate(args) if arg == "--local-cidr"]
@@ -171,3 +172,15 @@ def test_worker_resources_and_priority_come_from_values() -> None:
         "limits": {"memory": "1Gi"},
     }
     assert manifest.pod_spec(*WORKER)["priorityClassName"] == "system-node-critical"
+
+
+def test_worker_probes_read_the_health_file_it_touches() -> None:
+    manifest = render()
+    container = manifest.container(*WORKER)
+    health = option(container["args"], "--health-file")
+    assert health is not None
+    assert container["readinessProbe"]["exec"]["command"] == ["test", "-e", health]
+    assert health in container["livenessProbe"]["exec"]["command"][-1]
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in manifest.pod_spec(*WORKER)["volumes"]}
+    assert "emptyDir" in volumes[mounts[str(Path(health).parent)]]

@@ -106,8 +106,7 @@ class Release:
         pod = self.manifest.pod_spec("Deployment", "podscope-hub")
         container = dict(self.manifest.container("Deployment", "podscope-hub"))
         container["command"] = [
-            self.address if part == "0.0.0.0" else part
-            for part in container["command"]
+            self.address if part == "0.0.0.0" else part for part in container["command"]
         ]
         args = run_args(pod, container, self.inputs, self.name("hub"), self.image)
         self.engine.docker("run", *args)

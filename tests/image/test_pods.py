@@ -49,9 +49,9 @@ def serve_once(address: str) -> tuple[int, threading.Thread]:
 
 
 def connect_and_send(address: str, port: int, size: int) -> None:
-    """One TCP connection: send ``size`` bytes, then close."""
-    with socket.create_connection((address, port), timeout=5) as client:
-        client.sendall(b"x" * size)
+    """One TCP connection from ``address`` to itself: send ``size`` bytes, then close."""
+    with socket.create_connection((address, port), timeout=5, source_address=(address, 0)) as c:
+        c.sendall(b"x" * size)
 
 
 def wait_for_entry(release: Release, query: str) -> dict[str, Any]:
@@ -69,8 +69,7 @@ def wait_for_entry(release: Release, query: str) -> dict[str, Any]:
     raise AssertionError(f"no entry for {query}: {release.logs(release.name('worker'))}")
 
 
-@pytest.fixture
-def release(engine: DockerEngine, image: BuiltImage) -> Iterator[Release]:
+def started(engine: DockerEngine, image: BuiltImage) -> Iterator[Release]:
     """Redis, hub and worker of one rendering of the chart, removed afterwards."""
     release = Release.render(engine, image.tag)
     try:
@@ -82,7 +81,19 @@ def release(engine: DockerEngine, image: BuiltImage) -> Iterator[Release]:
         release.remove()
 
 
+@pytest.fixture(scope="module")
+def release(engine: DockerEngine, image: BuiltImage) -> Iterator[Release]:
+    """One release shared by the tests that only look at it."""
+    yield from started(engine, image)
+
+
 @pytest.fixture
+def fresh_release(engine: DockerEngine, image: BuiltImage) -> Iterator[Release]:
+    """A release of the test's own (for a test that stops its containers)."""
+    yield from started(engine, image)
+
+
+@pytest.fixture(scope="module")
 def traffic(release: Release) -> dict[str, Any]:
     """One 1000-byte TCP connection on the release's address, as the hub reports it."""
     port, server = serve_once(release.address)
@@ -146,12 +157,26 @@ async def test_websocket_streams_the_entry(release: Release, traffic: dict[str, 
     raise AssertionError("the websocket never sent the entry")
 
 
-@pytest.mark.parametrize("component", ["hub", "worker"])
-def test_sigterm_stops_well_inside_the_grace_period(release: Release, component: str) -> None:
-    name = release.name(component)
-    started = time.monotonic()
-    release.engine.docker("stop", name, timeout=60)
-    elapsed = time.monotonic() - started
-    code = release.engine.docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout
-    assert elapsed < STOP_SECONDS, f"{component} took {elapsed:.1f} s: {release.logs(name)}"
-    assert int(code) != 137, f"{component} was killed, not stopped: {release.logs(name)}"
+def test_worker_probes_pass_and_no_password_is_on_a_command_line(release: Release) -> None:
+    worker = release.manifest.container("DaemonSet", "podscope-worker")
+    for probe in ("readinessProbe", "livenessProbe"):
+        command = worker[probe]["exec"]["command"]
+        done = release.engine.docker("exec", release.name("worker"), *command, check=False)
+        assert done.returncode == 0, f"{probe}: {done.stderr}"
+    password = release.inputs.secrets[("podscope-redis", "redis-password")]
+    for component in ("redis", "hub", "worker"):
+        name = release.name(component)
+        command_line = release.engine.docker("exec", name, "cat", "/proc/1/cmdline").stdout
+        assert password not in command_line, component
+
+
+def test_sigterm_stops_each_well_inside_the_grace_period(fresh_release: Release) -> None:
+    for component in ("hub", "worker"):
+        name = fresh_release.name(component)
+        started = time.monotonic()
+        fresh_release.engine.docker("stop", name, timeout=60)
+        elapsed = time.monotonic() - started
+        code = fresh_release.engine.docker("inspect", "--format", "{{.State.ExitCode}}", name)
+        logs = fresh_release.logs(name)
+        assert elapsed < STOP_SECONDS, f"{component} took {elapsed:.1f} s: {logs}"
+        assert int(code.stdout) != 137, f"{component} was killed, not stopped: {logs}"
