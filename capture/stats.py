@@ -31,6 +31,8 @@ METRICS: tuple[tuple[str, str, str, _Kind, str], ...] = (
     ("pipeline", "fragments", "fragments", "counter", "IP fragments (not reassembled)"),
     ("pipeline", "filtered", "filtered_packets", "counter", "Frames the mode does not need"),
     ("pipeline", "duplicates", "duplicate_packets", "counter", "Same packet on another interface"),
+    ("pipeline", "nat_copies", "nat_copies", "counter", "Copies of a connection NAT rewrote"),
+    ("pipeline", "nat_joins", "nat_joins", "gauge", "Connections joined across NAT now held"),
     ("pipeline", "unsupported", "unsupported_packets", "counter", "Frames of unsupported types"),
     ("pipeline", "connections_open", "connections_open", "gauge", "TCP connections tracked"),
     ("pipeline", "connections_evicted", "connections_evicted", "counter", "Tracker table full"),
