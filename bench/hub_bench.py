@@ -165,7 +165,8 @@ def bench_ingest(entries: int, sessions: int, batch: int, repeat: int) -> None:
 def ingest_cpu(wires: list[dict[str, Any]], raw: list[bytes], sessions: int, batch: int) -> float:
     """CPU seconds a hub with ``sessions`` filtered sessions, whose store (and every map) holds
     the first half of ``raw``, takes to ingest the second half (each entry evicts one)."""
-    from dashboard.core.hub import Hub, HubConfig  # noqa: PLC0415
+    from dashboard.core.config import HubConfig  # noqa: PLC0415
+    from dashboard.core.hub import Hub  # noqa: PLC0415
 
     gc.collect()  # the last run's hub, sessions and views hold reference cycles
     half = len(raw) // 2

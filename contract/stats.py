@@ -101,3 +101,23 @@ def _number(section: object, key: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def worker_summary(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The capture health of one worker from its stats snapshot (absent counters are 0)."""
+
+    def count(section: str, key: str) -> int:
+        value = snapshot.get(section)
+        number = value.get(key) if isinstance(value, Mapping) else None
+        return number if isinstance(number, int) and not isinstance(number, bool) else 0
+
+    return {
+        "node": str(snapshot.get("node", "")),
+        "mode": str(snapshot.get("mode", "")),
+        "timestamp": snapshot.get("timestamp"),
+        "packets": count("pipeline", "packets"),
+        "entries": count("pipeline", "entries"),
+        "malformed": count("pipeline", "malformed"),
+        "kernelDrops": count("sniffer", "kernel_drops"),
+        "entriesDropped": count("publisher", "dropped"),
+    }

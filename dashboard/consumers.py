@@ -42,8 +42,9 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from dashboard.core.hub import Hub, current
+from dashboard.core.hub import Hub
 from dashboard.core.sessions.registry import Session, SessionError, SessionLimitError
+from dashboard.instance import current
 from kfl import KflError
 
 log = logging.getLogger(__name__)

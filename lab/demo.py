@@ -21,9 +21,8 @@ import logging
 import socket
 import threading
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
-from dashboard.core.naming.index import ClusterIndex
 from lab.servers import (
     DnsServer,
     TcpServer,
@@ -45,6 +44,14 @@ from lab.topology import (
     LabError,
     enter_netns,
 )
+
+
+class ObjectSink(Protocol):
+    """Where the lab's objects go: the hub's naming index takes whole lists of one kind."""
+
+    def replace(self, kind: str, objects: list[dict[str, Any]]) -> object:
+        """Replace every object of ``kind`` with ``objects``."""
+
 
 CART_PORT = 8080
 EXTERNAL_PORT = 443
@@ -165,7 +172,7 @@ def lab_objects(lab: Lab) -> list[dict[str, Any]]:
     return objects
 
 
-def load_objects(index: ClusterIndex, objects: list[dict[str, Any]]) -> None:
+def load_objects(index: ObjectSink, objects: list[dict[str, Any]]) -> None:
     """Put ReplicaSets, Nodes and Pods into ``index`` (owners first)."""
     for kind in ("ReplicaSet", "Node", "Pod"):
         index.replace(kind, [obj for obj in objects if obj["kind"] == kind])

@@ -8,9 +8,8 @@ each entry's flow, read once, then let the session registry update the per-filte
 matching entries. Everything runs on the event loop's thread, so no lock is needed between
 ingest, sessions and the API views.
 
-:func:`install` makes a hub the process's hub; :func:`current` returns it, building one from the
-Django settings the first time (a Redis reader when ``REDIS_URL`` is set, else an empty hub that
-``podscope serve`` feeds from its embedded worker).
+The hub's knobs are :class:`dashboard.core.config.HubConfig`; the process's one hub, built from
+the Django settings, is :mod:`dashboard.instance`.
 """
 
 from __future__ import annotations
@@ -19,10 +18,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
+from contract.stats import worker_summary
+from dashboard.core.config import DEFAULT_CONFIG, HubConfig
 from dashboard.core.ingest.merge import Merger
 from dashboard.core.ingest.sources import (
     EntryDecoder,
@@ -32,16 +32,14 @@ from dashboard.core.ingest.sources import (
     run_ingest,
 )
 from dashboard.core.naming.index import ClusterIndex
-from dashboard.core.naming.watch import ClusterWatcher, WatcherError
 from dashboard.core.outputs.export import render, who_calls_whom
 from dashboard.core.outputs.graph import ConnectivityGraph, Level
 from dashboard.core.outputs.metrics import HubMetrics
 from dashboard.core.outputs.storemaps import StoreMaps
-from dashboard.core.sessions.registry import SessionLimits, SessionRegistry
+from dashboard.core.sessions.registry import SessionRegistry
 from dashboard.core.store.entrystore import EntryStore, flows_of
-from dashboard.core.targeting.scopes import RedisScopes, ScopeSink, Targeting
-from dashboard.core.targeting.spec import TargetingError, TargetingSpec, spec_from_settings
-from kfl import Filter, KflError, compile_filter
+from dashboard.core.targeting.scopes import ScopeSink, Targeting
+from kfl import Filter
 
 TARGETING_REFRESH_SECONDS = 5.0
 GC_FULL_EVERY = 1_000  # gen-1 collections between full ones (CPython's default: 10)
@@ -49,61 +47,12 @@ GC_FULL_EVERY = 1_000  # gen-1 collections between full ones (CPython's default:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class HubConfig:
-    """The hub's knobs (from the ``PODSCOPE`` setting)."""
-
-    store_size: int = 100_000
-    prefix: str = "podscope"
-    demo: bool = False
-    auth: bool = False
-    limits: SessionLimits = field(default_factory=SessionLimits)
-    global_filter: str = ""  # KFL every entry must match to be kept (Kubeshark's globalFilter)
-    targeting: TargetingSpec | None = None  # the pods targeted until a user sets others
-
-    @classmethod
-    def from_settings(cls, podscope: Mapping[str, Any]) -> HubConfig:
-        """Build from ``settings.PODSCOPE``; HubConfigError names a bad filter or targeting."""
-        try:
-            spec = spec_from_settings(podscope)
-        except TargetingError as exc:
-            raise HubConfigError(str(exc)) from None
-        config = cls(
-            store_size=int(podscope["STORE_SIZE"]),
-            prefix=str(podscope["PREFIX"]),
-            demo=bool(podscope["DEMO"]),
-            auth=bool(podscope["AUTH"]),
-            limits=SessionLimits(
-                max_sessions=int(podscope["MAX_SESSIONS"]),
-                max_query_chars=int(podscope["MAX_QUERY_CHARS"]),
-                filters_per_minute=int(podscope["FILTERS_PER_MINUTE"]),
-            ),
-            global_filter=str(podscope.get("GLOBAL_FILTER", "")),
-            targeting=spec,
-        )
-        config.compiled_global_filter()  # a bad global filter stops the hub at start
-        return config
-
-    def compiled_global_filter(self) -> Filter | None:
-        """The global filter compiled (None without one); HubConfigError if it is invalid."""
-        if not self.global_filter.strip():
-            return None
-        try:
-            return compile_filter(self.global_filter)
-        except KflError as exc:
-            raise HubConfigError(f"PODSCOPE_GLOBAL_FILTER: {exc}") from None
-
-
-class HubConfigError(ValueError):
-    """A hub setting that cannot be used (a bad global filter or initial targeting)."""
-
-
 class Hub:
     """Names, stores, aggregates and dispatches entries (see the module docstring)."""
 
     def __init__(
         self,
-        config: HubConfig = HubConfig(),
+        config: HubConfig = DEFAULT_CONFIG,
         index: ClusterIndex | None = None,
         *,
         source: EntrySource | None = None,
@@ -297,70 +246,3 @@ def tune_gc() -> None:
     """
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, GC_FULL_EVERY)
-
-
-def worker_summary(snapshot: Mapping[str, Any]) -> dict[str, Any]:
-    """The capture health of one worker from its stats snapshot (absent counters are 0)."""
-
-    def count(section: str, key: str) -> int:
-        value = snapshot.get(section)
-        number = value.get(key) if isinstance(value, Mapping) else None
-        return number if isinstance(number, int) and not isinstance(number, bool) else 0
-
-    return {
-        "node": str(snapshot.get("node", "")),
-        "mode": str(snapshot.get("mode", "")),
-        "timestamp": snapshot.get("timestamp"),
-        "packets": count("pipeline", "packets"),
-        "entries": count("pipeline", "entries"),
-        "malformed": count("pipeline", "malformed"),
-        "kernelDrops": count("sniffer", "kernel_drops"),
-        "entriesDropped": count("publisher", "dropped"),
-    }
-
-
-_current: Hub | None = None
-
-
-def install(hub: Hub | None) -> None:
-    """Make ``hub`` the process's hub (None forgets it)."""
-    global _current  # noqa: PLW0603 - the one process-wide hub, as Django has one settings
-    _current = hub
-
-
-def current() -> Hub:
-    """The process's hub, built from the Django settings on first use."""
-    if _current is None:
-        install(from_settings())
-    assert _current is not None
-    return _current
-
-
-def from_settings(index: ClusterIndex | None = None) -> Hub:
-    """A hub configured by ``settings.PODSCOPE``; it reads Redis when ``REDIS_URL`` is set.
-
-    Without ``index``, names come from the Kubernetes API when a configuration is found.
-    """
-    from django.conf import settings  # noqa: PLC0415 - settings are configured by then
-
-    config = HubConfig.from_settings(settings.PODSCOPE)
-    if index is None:
-        index = watched_index()
-    url = settings.REDIS_URL
-    if not url:
-        log.info("no REDIS_URL: the hub waits for entries from an embedded worker")
-        return Hub(config, index)
-    decoder = EntryDecoder()
-    source = RedisEntrySource(url, prefix=config.prefix, decoder=decoder)
-    scopes = None if config.demo else RedisScopes(url, config.prefix)
-    return Hub(config, index, source=source, scopes=scopes, decoder=decoder)
-
-
-def watched_index() -> ClusterIndex:
-    """An index kept up to date by a ClusterWatcher, or an empty one without a kube config."""
-    index = ClusterIndex()
-    try:
-        ClusterWatcher(index).start()
-    except WatcherError as exc:
-        log.info("no Kubernetes names (IPs and DNS names only): %s", exc)
-    return index

@@ -12,7 +12,8 @@ from django.test import AsyncClient
 from tests.dashboard.djangoenv import installed  # isort: skip  (sets Django up)
 
 from contract.bus import RedisKeys
-from dashboard.core.hub import Hub, HubConfig
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.targeting.scopes import LocalScopes, RedisScopes
 from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry

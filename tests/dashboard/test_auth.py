@@ -12,7 +12,8 @@ from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (s
 from django.contrib.auth.models import User
 
 from dashboard.asgi import build_application
-from dashboard.core.hub import Hub, HubConfig
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
 from dashboard.core.naming.index import ClusterIndex
 
 

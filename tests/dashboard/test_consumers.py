@@ -14,7 +14,8 @@ from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (s
 
 from dashboard.asgi import application
 from dashboard.consumers import LiveConsumer
-from dashboard.core.hub import Hub, HubConfig
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
 from dashboard.core.sessions.registry import SessionLimits
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.core.targeting.spec import TargetingSpec

@@ -21,7 +21,8 @@ from capture.sources.live import Sniffer
 from capture.worker import FilterSpec, Worker, WorkerSettings
 from contract.schema import Node
 from dashboard.asgi import application
-from dashboard.core.hub import Hub, HubConfig
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
 from dashboard.core.ingest.sources import EntryDecoder, RedisEntrySource
 from dashboard.core.naming.index import ClusterIndex
 from kfl import compile_filter

@@ -301,7 +301,7 @@ class SessionRegistry:
         self._clock = clock
         self._ids = itertools.count(1)
         self._views: dict[tuple[str, str], View] = {}
-        self._index: ViewIndex | None = None  # rebuilt when the set of views changes
+        self._index: ViewIndex[View] | None = None  # rebuilt when the set of views changes
         self._sessions: dict[int, Session] = {}
         self.closed_dropped = 0
 

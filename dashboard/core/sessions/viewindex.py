@@ -12,14 +12,27 @@ run it on every entry; the match-everything views take every entry without runni
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
+from dashboard.core.store.entrystore import Stored
+from kfl import Filter
 from kfl.access import Getter, getter
 from kfl.lookup import FieldKeys
 
-if TYPE_CHECKING:
-    from dashboard.core.sessions.registry import View
-    from dashboard.core.store.entrystore import Stored
+
+class IndexedView(Hashable, Protocol):
+    """What the index needs of a view: its filter, and whether it takes every entry."""
+
+    @property
+    def filter(self) -> Filter:
+        """The view's compiled filter."""
+
+    @property
+    def matches_everything(self) -> bool:
+        """True for a view that takes every entry without running its filter."""
+
+
+View = TypeVar("View", bound=IndexedView)
 
 ENDPOINTS = frozenset({"src", "dst"})
 NAME_FIELDS = frozenset({"namespace", "name", "pod", "workload", "service", "ip"})
@@ -33,7 +46,7 @@ def selectivity(keys: FieldKeys, values: frozenset[Hashable]) -> tuple[int, int]
     return (len(values), rank)
 
 
-class ViewIndex:
+class ViewIndex(Generic[View]):
     """Views filed by one required field value each (see the module docstring)."""
 
     def __init__(self, views: Iterable[View]) -> None:

@@ -36,12 +36,14 @@ from capture.sources.bpf import BpfError
 from capture.sources.live import SnifferError
 from capture.sources.pcapfile import PcapError
 from contract.schema import Node
-from dashboard.core.hub import Hub, HubConfig, HubConfigError, from_settings, install, watched_index
+from dashboard.core.config import HubConfig, HubConfigError
+from dashboard.core.hub import Hub
 from dashboard.core.ingest.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
 from dashboard.core.ingest.sources import EntryDecoder, LocalEntrySource
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.naming.snapshot import SnapshotError, load_snapshot
 from dashboard.core.targeting.scopes import LocalScopes
+from dashboard.instance import from_settings, install, watched_index
 from lab.demo import LabTraffic, lab_objects, load_objects
 from lab.topology import NODE_IP, NODE_NAME, POD_CIDR, Lab, LabError, check_prerequisites
 

@@ -4,7 +4,8 @@ import gc
 
 import pytest
 
-from dashboard.core.hub import GC_FULL_EVERY, Hub, HubConfig, HubConfigError
+from dashboard.core.config import HubConfig, HubConfigError
+from dashboard.core.hub import GC_FULL_EVERY, Hub
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.core.targeting.spec import TargetingSpec
 from kfl import compile_filter
