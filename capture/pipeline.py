@@ -30,15 +30,13 @@ from capture.decode.icmp import is_error, parse_error
 from capture.decode.packets import (
     IPPROTO_TCP,
     IPPROTO_UDP,
-    DecodeError,
-    FragmentError,
-    MalformedError,
     Packet,
     common_tcp_header,
     decode_general,
     sll2_ifindex,
     tcp_packet,
 )
+from capture.errors import DecodeError, FragmentError, MalformedError
 from capture.sources.frames import DLT_EN10MB, DLT_LINUX_SLL2
 from capture.track.dedupe import Deduper
 from capture.track.dns import DnsTracker, NameIndex, TcpDnsStreams

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from capture.errors import BpfError
 from capture.sinks.pcapring import PcapRing
-from capture.sources.bpf import BpfError, build_filter
+from capture.sources.bpf import build_filter
 from capture.sources.frames import Frame
 from capture.sources.live import Sniffer
 from contract.schema import Entry, Node

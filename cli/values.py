@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 
 from cli.errors import UsageError
-from dashboard.core.targeting.spec import TargetingError, TargetingSpec
+from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.errors import TargetingError
 
 DISSECTORS = ("tcp", "udp", "dns", "icmp")
 MODES = ("connections", "full")

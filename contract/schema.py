@@ -14,9 +14,9 @@ endpoint kind, TCP event, schema version) are checked after it. Entries hold no 
 cycles, so the Structs are not tracked by the garbage collector (``gc=False``): a hub holding
 100,000 of them adds nothing to a full collection's work.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`contract.errors`)::
 
-    ValueError
+    ContractError, ValueError
      └── SchemaError    a wire entry that is not a valid v1 entry (never a half-built entry)
 
 Standard library and msgspec only: no scapy, no Redis, no Django.
@@ -34,6 +34,8 @@ from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
+
+from contract.errors import SchemaError
 
 SCHEMA_VERSION = 1
 MAX_STRING_CHARS = 1024
@@ -59,15 +61,6 @@ PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "dns": "DNS", "icmp": "ICMP"}
 ENDPOINT_KINDS = frozenset({"pod", "service", "node", "external", "unknown"})
 TCP_EVENTS = frozenset({"connect", "close", "reset", "refused", "timeout", "ongoing"})
 RESET_BY = frozenset({"", "client", "server"})
-
-
-class SchemaError(ValueError):
-    """A wire entry that is not a valid schema v1 entry; ``path`` names the offending field."""
-
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
 
 
 class _Wire(msgspec.Struct, frozen=True, gc=False, rename="camel", forbid_unknown_fields=True):

@@ -23,7 +23,8 @@ from dashboard.core.hub import Hub
 from dashboard.core.outputs import nodegraph
 from dashboard.core.outputs.export import FORMATS
 from dashboard.core.outputs.graph import LEVELS, Level
-from dashboard.core.targeting.spec import TargetingError, TargetingSpec
+from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.errors import BadRequestError, TargetingError
 from dashboard.instance import current
 from kfl import Filter, KflError, compile_filter
 from kfl.fields import completions
@@ -34,15 +35,6 @@ MAX_BODY_BYTES = 16 * 1024
 EXPORT_TYPES = {"text": "text/plain", "json": "application/json", "yaml": "application/yaml"}
 
 View = Callable[..., Awaitable[HttpResponse]]
-
-
-class BadRequestError(ValueError):
-    """A request the API refuses with a 400 and this message (or error dict)."""
-
-    def __init__(self, message: str, error: dict[str, Any] | None = None, status: int = 400):
-        super().__init__(message)
-        self.error = error or {"message": message}
-        self.status = status
 
 
 def api_view(*, login: bool = True) -> Callable[[View], Callable[..., Any]]:

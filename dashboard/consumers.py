@@ -43,7 +43,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from dashboard.core.hub import Hub
-from dashboard.core.sessions.registry import Session, SessionError, SessionLimitError
+from dashboard.core.sessions.registry import Session
+from dashboard.errors import SessionError, SessionLimitError
 from dashboard.instance import current
 from kfl import KflError
 

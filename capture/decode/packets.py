@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+from capture.errors import FragmentError, MalformedError, UnsupportedError
 from capture.sources.frames import (
     DLT_EN10MB,
     DLT_LINUX_SLL,
@@ -76,22 +77,6 @@ _U32_LE = struct.Struct("<I")
 # MSS, SACK permitted, timestamps, NOP, window scale: kind/length, value, ... of each.
 _LINUX_SYN_OPTIONS = struct.Struct("!HHHHIIHBB")
 _U32_BE = struct.Struct("!I")
-
-
-class DecodeError(ValueError):
-    """A frame that cannot be turned into a Packet."""
-
-
-class MalformedError(DecodeError):
-    """Truncated or inconsistent headers."""
-
-
-class UnsupportedError(DecodeError):
-    """A link type, ethertype or transport protocol that is not tracked."""
-
-
-class FragmentError(DecodeError):
-    """A non-first IP fragment: it carries no transport header."""
 
 
 class TcpOptions(NamedTuple):

@@ -9,9 +9,9 @@ the same directory stay part of the ring (counted, exportable, dropped first).
 :meth:`PcapRing.export` writes the frames of a time window, optionally filtered by a BPF
 expression (run in user space by libpcap), to one pcap file.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`capture.errors`)::
 
-    Exception
+    CaptureError
      └── RingError    an unusable ring directory or size, or an export that cannot be written
 """
 
@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from capture.errors import RingError
 from capture.sources.bpf import CompiledFilter, compile_filter
 from capture.sources.frames import Frame
 
@@ -34,10 +35,6 @@ PCAP_HEADER_BYTES = 24
 RECORD_HEADER_BYTES = 16
 MIN_RING_BYTES = 64 * 1024
 SNAPLEN = 262_144
-
-
-class RingError(Exception):
-    """An unusable ring directory or size, or an export that cannot be written."""
 
 
 @dataclass(slots=True)

@@ -12,9 +12,9 @@ dedupes by entry ``id``.
 
 :class:`ScopeWatcher` follows the scope key of one node from a background thread.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`capture.errors`)::
 
-    Exception
+    CaptureError
      └── PublishError    a bad Redis URL, or Redis unreachable where an answer is required
 """
 
@@ -31,6 +31,7 @@ from typing import Any
 
 import redis
 
+from capture.errors import PublishError
 from contract import bus
 from contract.bus import (
     ALL_NODES,
@@ -42,15 +43,12 @@ from contract.bus import (
     Backoff,
     RedisKeys,
 )
+from contract.errors import BusUrlError
 from contract.schema import Entry
 
 DEFAULT_QUEUE_SIZE = 100_000
 
 log = logging.getLogger(__name__)
-
-
-class PublishError(Exception):
-    """A bad Redis URL, or Redis unreachable where an answer is required."""
 
 
 @dataclass(slots=True)
@@ -75,7 +73,7 @@ def connect(url: str, timeout: float = 2.0) -> redis.Redis:
     """A Redis client for ``url`` (no I/O yet); raise PublishError for a malformed URL."""
     try:
         return bus.connect(url, timeout)
-    except bus.BusUrlError as exc:
+    except BusUrlError as exc:
         raise PublishError(str(exc)) from None
 
 

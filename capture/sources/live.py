@@ -28,9 +28,9 @@ read; this module accumulates them).
 No scapy object is built per packet: frames are plain bytes in
 :class:`~capture.sources.frames.Frame`.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`capture.errors`)::
 
-    Exception
+    CaptureError
      └── SnifferError            cannot capture; the message says why, in one line
           ├── InterfaceError     no such interface, or a link type we cannot decode
           └── CapturePermissionError   not root and no CAP_NET_RAW
@@ -51,7 +51,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from types import TracebackType
 
-from capture.sources.bpf import BpfError, compile_filter
+from capture.errors import BpfError, CapturePermissionError, InterfaceError, SnifferError
+from capture.sources.bpf import compile_filter
 from capture.sources.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
 from capture.sources.links import LinkTable
 from capture.sources.rxring import RxRing
@@ -75,18 +76,6 @@ HATYPE_TO_LINKTYPE = {
 DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024
 LINK_REFRESH_SECONDS = 10.0
 _TPACKET_STATS = struct.Struct("II")
-
-
-class SnifferError(Exception):
-    """Live capture cannot start or continue; the message says why in one line."""
-
-
-class InterfaceError(SnifferError):
-    """No such interface, or an interface whose link type podscope cannot decode."""
-
-
-class CapturePermissionError(SnifferError):
-    """Opening a packet socket needs root or CAP_NET_RAW."""
 
 
 @dataclass(slots=True)

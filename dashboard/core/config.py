@@ -1,8 +1,8 @@
 """The hub's knobs, read from the ``PODSCOPE`` Django setting into a frozen :class:`HubConfig`.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    ValueError
+    DashboardError, ValueError
      └── HubConfigError    a bad global filter or initial targeting: the message says which
 """
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.core.sessions.registry import SessionLimits
-from dashboard.core.targeting.spec import TargetingError, TargetingSpec, spec_from_settings
+from dashboard.core.targeting.spec import TargetingSpec, spec_from_settings
+from dashboard.errors import HubConfigError, TargetingError
 from kfl import Filter, KflError, compile_filter
 
 
@@ -60,10 +61,6 @@ class HubConfig:
             return compile_filter(self.global_filter)
         except KflError as exc:
             raise HubConfigError(f"PODSCOPE_GLOBAL_FILTER: {exc}") from None
-
-
-class HubConfigError(ValueError):
-    """A hub setting that cannot be used (a bad global filter or initial targeting)."""
 
 
 DEFAULT_CONFIG = HubConfig()

@@ -9,9 +9,9 @@ after a capped, jittered exponential backoff. Nothing raises into the caller: th
 its last state (names degrade, IPs still show) and :attr:`ClusterWatcher.stats` counts what
 happened, per kind.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    Exception
+    DashboardError
      └── WatcherError    no usable Kubernetes configuration (raised by the constructor only)
 """
 
@@ -40,6 +40,7 @@ from dashboard.core.naming.resources import (
     REPLICA_SET,
     SERVICE,
 )
+from dashboard.errors import WatcherError
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,6 @@ _LIST_CALLS: dict[str, Callable[[client.ApiClient], ListCall]] = {
     JOB: lambda api: client.BatchV1Api(api).list_job_for_all_namespaces,
 }
 WATCHED_KINDS = tuple(_LIST_CALLS)
-
-
-class WatcherError(Exception):
-    """The watcher cannot start: no in-cluster config, no kubeconfig, or an unknown kind."""
 
 
 class _GoneError(Exception):

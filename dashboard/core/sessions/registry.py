@@ -12,9 +12,9 @@ acknowledged (``{"type": "ack", "seq": n}``). What it cannot send waits in a que
 ``max_queued_entries`` entries; past that the oldest batches are dropped, counted, and the next
 entries message says how many entries were ``missed``. Ingest never waits for a session.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    Exception
+    DashboardError
      └── SessionError         a request the registry refuses (sent to the browser as a message)
           ├── SessionLimitError   too many sessions open
           ├── RateLimitError      too many filter changes in the last minute
@@ -37,37 +37,11 @@ from dashboard.core.outputs.storemaps import StoreMaps
 from dashboard.core.sessions.viewindex import ViewIndex
 from dashboard.core.store.entrystore import EntryStore, Stored, flows_of
 from dashboard.core.store.flows import Flow
+from dashboard.errors import QueryTooLongError, RateLimitError, SessionLimitError
 from kfl import Filter, compile_filter
 
 DEFAULT_LEVEL: Level = "namespace"
 RATE_WINDOW_SECONDS = 60.0
-
-
-class SessionError(Exception):
-    """A request the registry refuses; the message is meant for the viewer."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The same JSON shape as a KFL error (line and column 1, no caret context)."""
-        return {
-            "message": str(self),
-            "line": 1,
-            "column": 1,
-            "endLine": 1,
-            "endColumn": 1,
-            "context": "",
-        }
-
-
-class SessionLimitError(SessionError):
-    """Too many sessions are open."""
-
-
-class RateLimitError(SessionError):
-    """Too many filter changes in the last minute."""
-
-
-class QueryTooLongError(SessionError):
-    """A query over the length limit."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,11 @@ import gc
 
 import pytest
 
-from dashboard.core.config import HubConfig, HubConfigError
+from dashboard.core.config import HubConfig
 from dashboard.core.hub import GC_FULL_EVERY, Hub
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.errors import HubConfigError
 from kfl import compile_filter
 from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 

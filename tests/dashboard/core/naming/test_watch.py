@@ -10,7 +10,8 @@ from kubernetes import client
 
 from contract.schema import Endpoint, Entry, Node, TcpInfo, protocol
 from dashboard.core.naming.index import UNKNOWN, ClusterIndex
-from dashboard.core.naming.watch import WATCHED_KINDS, ClusterWatcher, WatcherError
+from dashboard.core.naming.watch import WATCHED_KINDS, ClusterWatcher
+from dashboard.errors import WatcherError
 from tests.dashboard import objects as k8s
 from tests.dashboard.fake_apiserver import FakeApiServer
 
