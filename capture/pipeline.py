@@ -44,6 +44,7 @@ from capture.track.entries import EntryFactory
 from capture.track.tcp import CONTROL, TcpEvent, TcpTracker
 from capture.track.udp import UdpTracker
 from contract.schema import PROTOCOLS, Entry, Node
+from contract.stats import counters
 
 DNS_PORT = 53
 MAX_PAYLOAD_BYTES = 65536  # its base64 fits the schema's MAX_PAYLOAD_CHARS
@@ -120,7 +121,7 @@ class PipelineStats:
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for JSON and metrics)."""
-        return dataclasses.asdict(self)
+        return counters(self)
 
 
 class Pipeline:

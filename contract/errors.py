@@ -5,7 +5,8 @@
     Exception
      └── ContractError
           ├── SchemaError (ValueError)   a wire entry that is not a valid schema v1 entry
-          └── BusUrlError (ValueError)   a Redis URL that redis-py cannot use
+          ├── BusUrlError (ValueError)   a Redis URL that redis-py cannot use
+          └── MessageError (ValueError)  a websocket message that is not one of the protocol's
 """
 
 from __future__ import annotations
@@ -26,3 +27,7 @@ class SchemaError(ContractError, ValueError):
 
 class BusUrlError(ContractError, ValueError):
     """A Redis URL that redis-py cannot use; the message names it."""
+
+
+class MessageError(ContractError, ValueError):
+    """A websocket message that is not one of the protocol's; the message says what is wrong."""

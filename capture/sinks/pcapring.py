@@ -21,7 +21,7 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -29,6 +29,7 @@ from typing import IO, Any
 from capture.errors import RingError
 from capture.sources.bpf import CompiledFilter, compile_filter
 from capture.sources.frames import Frame
+from contract.stats import counters
 
 FILE_PATTERN = re.compile(r"^podscope-(\d{10})\.pcap$")
 PCAP_HEADER_BYTES = 24
@@ -49,7 +50,7 @@ class RingStats:
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
-        return asdict(self)
+        return counters(self)
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ class PcapRing:
         """A copy of the counters."""
         self._stats.bytes = sum(f.size for f in self._files)
         self._stats.files = len(self._files)
-        return RingStats(**self._stats.to_dict())
+        return replace(self._stats)
 
     def write(self, frame: Frame) -> None:
         """Append one frame; a disk error is counted, never raised."""

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -45,6 +45,7 @@ from contract.bus import (
 )
 from contract.errors import BusUrlError
 from contract.schema import Entry
+from contract.stats import counters
 
 DEFAULT_QUEUE_SIZE = 100_000
 
@@ -66,7 +67,7 @@ class PublisherStats:
 
     def to_dict(self) -> dict[str, int | bool]:
         """The counters as a plain dict."""
-        return asdict(self)
+        return counters(self)
 
 
 def connect(url: str, timeout: float = 2.0) -> redis.Redis:
@@ -136,7 +137,7 @@ class Publisher:
         """A copy of the counters."""
         with self._lock:
             self._stats.queued = len(self._queue)
-            return PublisherStats(**self._stats.to_dict())  # type: ignore[arg-type]
+            return replace(self._stats)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued entry is published (at most ``timeout`` s); True if so."""

@@ -48,7 +48,7 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 from capture.errors import BpfError, CapturePermissionError, InterfaceError, SnifferError
@@ -56,6 +56,7 @@ from capture.sources.bpf import compile_filter
 from capture.sources.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
 from capture.sources.links import LinkTable
 from capture.sources.rxring import RxRing
+from contract.stats import counters
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -95,7 +96,7 @@ class SnifferStats:
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for the stats snapshot)."""
-        return asdict(self)
+        return counters(self)
 
 
 @dataclass(slots=True)
@@ -220,7 +221,7 @@ class Sniffer:
             packets, drops = _TPACKET_STATS.unpack(raw)
             self._stats.kernel_packets += packets
             self._stats.kernel_drops += drops
-        return SnifferStats(**self._stats.to_dict())
+        return replace(self._stats)
 
     def _drain(self, tap: _Tap, frames: list[Frame]) -> None:
         stats = self._stats

@@ -218,7 +218,7 @@ def test_bad_frames_are_counted_and_stats_add_up() -> None:
     assert (stats.malformed, stats.unsupported, stats.fragments, stats.decoded) == (2, 2, 1, 1)
     assert stats_add_up(stats)
     assert set(stats.to_dict()) >= {"packets", "decoded", "malformed", "duplicates",
-                                    "unsupported", "connections_open", "udp_flows_open",
+                                    "unsupported", "connectionsOpen", "udpFlowsOpen",
                                     "entries"}  # fmt: skip
 
 

@@ -260,7 +260,7 @@ class ClusterIndex:
                 "departed": len(self._departed),
                 "events": self._events,
                 "dropped": dict(self._dropped),
-                "last_drop": self._last_drop,
+                "lastDrop": self._last_drop,
             }
 
     # --- resolution ---------------------------------------------------------------------------

@@ -24,12 +24,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import urllib3
 from kubernetes import client, config
 
+from contract.stats import counters
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.naming.resources import (
     ENDPOINT_SLICE,
@@ -133,7 +134,7 @@ class ClusterWatcher:
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per kind: lists, relists, reconnects, errors, events, connected, last sync time..."""
         with self._stats_lock:
-            return {kind: asdict(stats) for kind, stats in self._stats.items()}
+            return {kind: counters(stats) for kind, stats in self._stats.items()}
 
     @property
     def synced(self) -> bool:

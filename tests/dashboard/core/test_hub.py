@@ -57,10 +57,10 @@ def test_live_stats_summarise_each_worker() -> None:
             "node": "node-1",
             "mode": "connections",
             "pipeline": {"packets": 10, "entries": 4, "malformed": 1},
-            "sniffer": {"kernel_drops": 2},
+            "sniffer": {"kernelDrops": 2},
             "publisher": {"dropped": 3},
         },
-        "odd": {"pipeline": "not a dict", "sniffer": {"kernel_drops": True}},
+        "odd": {"pipeline": "not a dict", "sniffer": {"kernelDrops": True}},
     }
     workers = hub.live_stats()["workers"]
     assert workers["w1"] == {

@@ -194,7 +194,7 @@ def test_server_errors_back_off_then_recover(server: FakeApiServer, index: Clust
         stats = watcher.stats["Pod"]
         assert stats["errors"] == 3
         assert stats["connected"] is True
-        assert stats["last_error"] == ""
+        assert stats["lastError"] == ""
     finally:
         watcher.stop()
 
@@ -208,7 +208,7 @@ def test_api_server_down_degrades_naming_and_comes_back(
     server.stop()
     eventually(lambda: watcher.stats["Pod"]["errors"] >= 2)
     assert watcher.stats["Pod"]["connected"] is False
-    assert "Error" in watcher.stats["Pod"]["last_error"]
+    assert "Error" in watcher.stats["Pod"]["lastError"]
     # a stream of entries is still named from the last state; unknown IPs still show as IPs
     entries = [make_entry("10.244.1.70", f"10.244.1.{n}") for n in range(71, 171)]
     named = [index.name_entry(entry) for entry in entries]
