@@ -116,7 +116,7 @@ def test_worker_stats_hash_in_redis_has_no_snake_case_key(tmp_path: Path) -> Non
                 "w9",
                 "--node",
                 "n9",
-            ],  # fmt: skip
+            ],
             cwd=REPO,
             capture_output=True,
             text=True,
