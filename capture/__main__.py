@@ -34,6 +34,7 @@ from capture.worker import EntrySink, FilterSpec, Worker, WorkerSettings
 from contract.bus import DEFAULT_MAXLEN, DEFAULT_PREFIX
 from contract.schema import Node
 from contract.stats import CaptureMetrics
+from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE
 
 PROG = "python -m capture"
 EXIT_FAILED = 1
@@ -68,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--mode",
-        choices=("connections", "full"),
-        default="connections",
+        choices=CAPTURE_MODES,
+        default=DEFAULT_CAPTURE_MODE,
         help="connections (default): the kernel passes only TCP SYN/FIN/RST, DNS and ICMP "
         "errors, bytes come from sequence numbers; full: every packet (packet counts, "
         "retransmits, payload preview, pcap ring)",

@@ -24,7 +24,6 @@ import dataclasses
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from capture.decode.icmp import is_error, parse_error
 from capture.decode.packets import (
@@ -45,6 +44,7 @@ from capture.track.tcp import CONTROL, TcpEvent, TcpTracker
 from capture.track.udp import UdpTracker
 from contract.schema import PROTOCOLS, Entry, Node
 from contract.stats import counters
+from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE, CaptureMode
 
 DNS_PORT = 53
 MAX_PAYLOAD_BYTES = 65536  # its base64 fits the schema's MAX_PAYLOAD_CHARS
@@ -54,8 +54,8 @@ MAX_PAYLOAD_BYTES = 65536  # its base64 fits the schema's MAX_PAYLOAD_CHARS
 class PipelineConfig:
     """What the pipeline tracks and its timers and bounds (seconds, bytes, counts)."""
 
-    mode: Literal["connections", "full"] = "connections"
-    protocols: frozenset[str] = frozenset({"tcp", "udp", "dns", "icmp"})
+    mode: CaptureMode = DEFAULT_CAPTURE_MODE
+    protocols: frozenset[str] = frozenset(PROTOCOLS)
     syn_timeout: float = 5.0
     close_timeout: float = 10.0
     ongoing_interval: float = 30.0
@@ -74,7 +74,7 @@ class PipelineConfig:
     tick_interval: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.mode not in ("connections", "full"):
+        if self.mode not in CAPTURE_MODES:
             raise ValueError(f"mode must be 'connections' or 'full', not {self.mode!r}")
         unknown = set(self.protocols) - set(PROTOCOLS)
         if unknown:

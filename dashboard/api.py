@@ -19,9 +19,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from contract.vocabulary import EXPORT_FORMATS
 from dashboard.core.hub import Hub
 from dashboard.core.outputs import nodegraph
-from dashboard.core.outputs.export import FORMATS
 from dashboard.core.outputs.graph import LEVELS, Level
 from dashboard.core.targeting.spec import TargetingSpec
 from dashboard.errors import BadRequestError, TargetingError
@@ -126,8 +126,8 @@ async def graph_map(request: HttpRequest, hub: Hub) -> HttpResponse:
 async def export(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/export?q=&format=text|json|yaml``: who calls whom, at workload level."""
     fmt = request.GET.get("format", "text")
-    if fmt not in FORMATS:
-        raise BadRequestError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt not in EXPORT_FORMATS:
+        raise BadRequestError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
     body = hub.export(_query(request), fmt)
     return HttpResponse(body, content_type=f"{EXPORT_TYPES[fmt]}; charset=utf-8")
 

@@ -29,9 +29,10 @@ from functools import cache
 
 from capture.errors import BpfError
 from capture.sources.frames import DLT_RAW, LINKTYPE_RAW
+from contract.schema import PROTOCOLS
+from contract.vocabulary import CAPTURE_MODES
 
-MODES = ("connections", "full")
-KNOWN_PROTOCOLS = frozenset({"tcp", "udp", "dns", "icmp"})
+KNOWN_PROTOCOLS = frozenset(PROTOCOLS)
 
 TCP_CONTROL_V4 = "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0)"
 TCP_CONTROL_V6 = "(ip6 and ip6[6] == 6 and ip6[53] & 0x07 != 0)"
@@ -79,8 +80,8 @@ def mode_filter(mode: str, protocols: Iterable[str]) -> str:
     if unknown:
         known = ", ".join(sorted(KNOWN_PROTOCOLS))
         raise BpfError(f"unknown protocol(s) {', '.join(sorted(unknown))}; known: {known}")
-    if mode not in MODES:
-        raise BpfError(f"unknown capture mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode not in CAPTURE_MODES:
+        raise BpfError(f"unknown capture mode {mode!r}; expected one of {', '.join(CAPTURE_MODES)}")
     parts: list[str] = []
     if mode == "connections":
         if "tcp" in enabled:

@@ -33,6 +33,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from contract.schema import Node
+from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE
 from dashboard.core.config import HubConfig
 from dashboard.core.hub import Hub
 from dashboard.core.ingest.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
@@ -76,7 +77,7 @@ class Command(BaseCommand):
         )
         source.add_argument("--read", "-r", metavar="FILE", help="read a pcap/pcapng file once")
         serve.add_argument("--cluster-snapshot", metavar="FILE", help="names from kubectl output")
-        serve.add_argument("--mode", choices=("connections", "full"), default="connections")
+        serve.add_argument("--mode", choices=CAPTURE_MODES, default=DEFAULT_CAPTURE_MODE)
         serve.add_argument("--node", default=socket.gethostname(), help="this node's name")
         serve.add_argument(
             "--local-cidr", action="append", default=[], metavar="CIDR", help="pod networks here"
