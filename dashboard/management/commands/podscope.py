@@ -45,11 +45,9 @@ from dashboard.errors import EmbeddedCaptureError, HubConfigError, SnapshotError
 from dashboard.instance import from_settings, install, watched_index
 from lab.demo import LabTraffic, lab_objects, load_objects
 from lab.errors import LabError
+from lab.recording import DEMO_PCAP, DEMO_SNAPSHOT
 from lab.topology import NODE_IP, NODE_NAME, POD_CIDR, Lab, check_prerequisites
 
-SAMPLES = Path(__file__).resolve().parents[3] / "samples"
-DEMO_PCAP = SAMPLES / "lab-demo.pcap"
-DEMO_SNAPSHOT = SAMPLES / "lab-demo-snapshot.json"
 # Autobahn applies this to both directions: the consumer itself refuses client messages over
 # 16 KiB; entries messages carry at most 500 entries (about 0.5 MiB).
 WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024 * 1024

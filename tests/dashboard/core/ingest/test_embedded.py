@@ -10,8 +10,9 @@ from contract.schema import Entry, Node
 from dashboard.core.ingest.embedded import pcap_worker, replay_worker
 from dashboard.core.ingest.sources import LocalEntrySource
 from dashboard.errors import EmbeddedCaptureError
+from lab.recording import DEMO_PCAP
 
-PCAP = Path(__file__).resolve().parents[4] / "samples" / "lab-demo.pcap"
+PCAP = DEMO_PCAP
 NODE = Node("lab-node-1", "198.51.100.1")
 
 
