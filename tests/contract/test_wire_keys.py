@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from django.test import AsyncClient
@@ -18,7 +17,6 @@ from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 from tests.dashboard.wsclient import open_session, receive_type
 from tests.wirekeys import snake_case_keys
 
-REPO = Path(__file__).resolve().parents[2]
 WORKER_SNAPSHOT = {
     "timestamp": 1.0,
     "node": "n1",
