@@ -1,4 +1,4 @@
-"""Capture counters as Prometheus metrics, read from the worker's latest stats snapshot.
+"""The workers' stats snapshot: its counters, their Prometheus form, and a summary for viewers.
 
 The worker builds a snapshot every few seconds (a JSON-ready dict with ``pipeline``,
 ``sniffer``, ``publisher`` and ``ring`` sections, see :mod:`capture.worker`) and publishes it to

@@ -17,12 +17,15 @@ from dashboard.core.targeting.spec import TargetingSpec, spec_from_settings
 from dashboard.errors import HubConfigError, TargetingError
 from kfl import Filter, KflError, compile_filter
 
+DEFAULT_STORE_SIZE = 100_000
+"""Entries the hub keeps (``PODSCOPE_STORE_SIZE``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class HubConfig:
     """The hub's knobs (from the ``PODSCOPE`` setting)."""
 
-    store_size: int = 100_000
+    store_size: int = DEFAULT_STORE_SIZE
     prefix: str = "podscope"
     demo: bool = False
     auth: bool = False

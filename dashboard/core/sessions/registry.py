@@ -57,6 +57,11 @@ class SessionLimits:
     max_message_entries: int = 500
 
 
+DEFAULT_LIMITS = SessionLimits()
+DEMO_LIMITS = SessionLimits(max_sessions=50, max_query_chars=512, filters_per_minute=20)
+"""A public demo portal's tighter bounds (``PODSCOPE_DEMO``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class EntriesMessage:
     """One ``entries`` message: its sequence number, whether it is a backfill, what was missed."""
