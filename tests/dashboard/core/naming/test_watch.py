@@ -180,7 +180,7 @@ def test_bookmarks_advance_the_resource_version(
     server.bookmark()
 
     eventually(lambda: watcher.stats["Pod"]["bookmarks"] == 1)
-    assert watcher.stats["Pod"]["resource_version"] == str(server.state.rv)
+    assert watcher.stats["Pod"]["resourceVersion"] == str(server.state.rv)
 
 
 def test_server_errors_back_off_then_recover(server: FakeApiServer, index: ClusterIndex) -> None:
