@@ -342,7 +342,8 @@ class ClusterLab:
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": meta,
-                "spec": {"nodeName": f"lab-node-{pod.node}", "hostNetwork": pod.host_network},
+                "spec": {"nodeName": f"lab-node-{pod.node}", "hostNetwork": pod.host_network,
+                         "containers": [{"name": pod.app, "ports": self._ports(pod)}]},
                 "status": {"phase": "Running", "hostIP": self.node(pod.node).ip,
                            "podIP": pod.ip, "podIPs": [{"ip": pod.ip}]},
             })  # fmt: skip
@@ -358,6 +359,12 @@ class ClusterLab:
         ]
         items = [*pods, *self.services(), *self.endpoint_slices(), *nodes]
         return {"apiVersion": "v1", "kind": "List", "items": items}
+
+    def _ports(self, pod: ClusterPod) -> list[dict[str, Any]]:
+        """The container ports a pod declares (a hostNetwork pod is named by them)."""
+        if pod.host_network:
+            return [{"containerPort": HOST_NETWORK_PORT, "protocol": "TCP"}]
+        return []
 
     def _meta(self, namespace: str, name: str) -> dict[str, Any]:
         return {"name": name, "namespace": namespace, "uid": f"lab-{namespace}-{name}"}

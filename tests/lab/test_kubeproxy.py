@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from lab.cluster import API_VIP, CLUSTER_CIDR, DNS_VIP, EMPTY_VIP, NODE_PORT, ClusterLab
+from dashboard.core.naming.index import ClusterIndex
+from lab.cluster import (
+    API_VIP,
+    CLUSTER_CIDR,
+    DNS_VIP,
+    EMPTY_VIP,
+    HOST_NETWORK_PORT,
+    NODE_PORT,
+    ClusterLab,
+)
 from lab.kubeproxy import ServicePort, chain_name, iptables_rules, service_ports
 
 
@@ -62,3 +71,16 @@ def test_chain_names_are_stable_and_fit_iptables() -> None:
     assert name == chain_name("KUBE-SVC-", "payments/api:http", "tcp")
     assert name != chain_name("KUBE-SVC-", "payments/api:http", "udp")
     assert len(name) <= 28  # iptables' chain name limit
+
+
+def test_the_snapshot_names_the_host_network_pod_by_its_port() -> None:
+    lab = ClusterLab()
+    index = ClusterIndex(cluster_cidrs=[CLUSTER_CIDR])
+    items = lab.snapshot()["items"]
+    for kind in ("Node", "Service", "Pod", "EndpointSlice"):
+        index.replace(kind, [item for item in items if item["kind"] == kind])
+    node2 = lab.node(2).ip
+    assert index.resolve(node2, HOST_NETWORK_PORT, 0).name == "node-exporter-2"
+    assert index.resolve(node2, 22, 0).kind == "node"
+    assert index.resolve(API_VIP, 80, 0).service == "api"
+    assert index.resolve("10.244.2.12", 8000, 0).service == "api"
