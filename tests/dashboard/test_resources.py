@@ -46,6 +46,7 @@ def test_pod_fields() -> None:
         start_ms=T0_MS,
         finished=False,
         finished_ms=None,
+        labels=(("app", "web"), ("pod-template-hash", "5c4f8d")),
     )
     assert info.address_keys() == ("10.244.1.9", ("172.18.0.2", 8443))
 
