@@ -4,7 +4,8 @@ A path of one or two string keys compiles to direct subscripts inside ``try`` (f
 CPython when nothing is raised); a missing key, or a non-object on the way, gives MISSING.
 ``fused_test`` goes one step further and applies a C-level test to the value in the same
 closure, so ``dst.namespace == "shop"`` costs one Python call per entry, and
-``fused_conjunction`` does the same for ``and`` of two or three such tests. The C-level test
+``fused_conjunction`` and ``fused_disjunction`` do the same for ``and`` and ``or`` of two or
+three such tests. The C-level test
 runs only on a value of the field's schema type, where Python's answer is KFL's; any other
 value (a boolean in a port, a list in a name) goes to the test's ``fallback``, which applies
 kfl.values' rules, so a fused test and the general one never disagree.
@@ -168,3 +169,36 @@ def fused_conjunction(tests: Sequence[FieldTest]) -> Predicate | None:
         )
 
     return all_three
+
+
+def fused_disjunction(tests: Sequence[FieldTest]) -> Predicate | None:
+    """One closure for ``a or b [or c]`` of tests on two-key fields; None for other shapes.
+
+    A missing field makes only its own test false.
+    """
+    if not 2 <= len(tests) <= 3 or any(len(test.keys) != 2 for test in tests):
+        return None
+    (a1, a2), test_a, argument_a = tests[0].keys, tests[0].test, tests[0].argument
+    (b1, b2), test_b, argument_b = tests[1].keys, tests[1].test, tests[1].argument
+    type_a, fallback_a = tests[0].exact_type, tests[0].fallback
+    type_b, fallback_b = tests[1].exact_type, tests[1].fallback
+    third = fused_test(tests[2]) if len(tests) == 3 else None
+
+    def either(entry: Entry) -> bool:
+        try:
+            a = entry[a1][a2]
+        except LOOKUP_ERRORS:
+            pass
+        else:
+            if test_a(a, argument_a) if a.__class__ is type_a else fallback_a(a):
+                return True
+        try:
+            b = entry[b1][b2]
+        except LOOKUP_ERRORS:
+            pass
+        else:
+            if test_b(b, argument_b) if b.__class__ is type_b else fallback_b(b):
+                return True
+        return third is not None and third(entry)
+
+    return either

@@ -13,12 +13,20 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import TypeVar
 
 from kfl import fields, helpers, macros, nodes
-from kfl.access import FieldTest, Predicate, fused_conjunction, fused_test, getter
+from kfl.access import (
+    FieldTest,
+    Predicate,
+    fused_conjunction,
+    fused_disjunction,
+    fused_test,
+    getter,
+)
 from kfl.comparisons import (
     MIRRORED,
     Field,
     against_constant,
     between_fields,
+    computed_test,
     constant_result,
     equality,
     field_test,
@@ -169,7 +177,12 @@ class _Compiler(OperandCompiler):
         if isinstance(node, nodes.AnyOf):
             predicates = [self.predicate(item) for item in node.items]
             rows = _recorded(self.equalities, node.items)
-            return (lookup(rows) if rows else None) or any_of(predicates)
+            tests = _recorded(self.field_tests, node.items)
+            return (
+                (lookup(rows) if rows else None)
+                or (fused_disjunction(tests) if tests else None)
+                or any_of(predicates)
+            )
         if isinstance(node, nodes.AllOf):
             return self._conjunction(node)
         if isinstance(node, nodes.Not):
@@ -216,7 +229,7 @@ class _Compiler(OperandCompiler):
             self.equalities[id(node)] = found
         test = field_test(op, field, value)
         if test is None:
-            return against_constant(op, field, value)
+            return computed_test(op, field, value) or against_constant(op, field, value)
         self.field_tests[id(node)] = test
         return fused_test(test)
 

@@ -89,31 +89,28 @@ class OperandCompiler(ABC):
         return self.field(path)
 
     def field(self, path: nodes.Path) -> DynamicOperand:
-        """A path read from the entry: macro variable, entry field or KFL2 variable, in order."""
+        """A path read from the entry: a macro variable, a KFL2 variable or an entry field."""
         head = path.segments[0].key
         if isinstance(head, str) and head in self.scope:
             slot, kind = self.scope[head]
             kind = fields.resolve_segments(path, head, kind, 1)
             return DynamicOperand(Field(_then(macros.bound(slot), path, 1), None, kind), path)
+        found = self._variable(path)
+        if found is not None:
+            return found
         try:
             kind = fields.resolve(path)
         except LocatedError as problem:
-            found = self._variable(path)
-            if found is None:
-                near = _near_variable(path) if "has no field" in problem.message else None
-                raise near or problem from None
-            return found
-        if kind == "object":
-            found = self._variable(path)
-            if found is not None:  # ``protocol``: KFL2's string, where KFL1 has an object
-                return found
+            near = _near_variable(path) if "has no field" in problem.message else None
+            raise near or problem from None
         keys = tuple(segment.key for segment in path.segments)
         plain_keys = tuple(key for key in keys if isinstance(key, str))
         field_keys = plain_keys if len(plain_keys) == len(keys) else None
         return DynamicOperand(Field(getter(keys), field_keys, kind), path)
 
     def _variable(self, path: nodes.Path) -> DynamicOperand | None:
-        """The KFL2 variable the path starts with (the longest such name), if any."""
+        """The KFL2 variable the path starts with (the longest such name), if any; an entry
+        field below an object of the same name wins (``protocol.name`` is the entry's)."""
         segments = path.segments
         for count in range(len(segments), 0, -1):
             if not all(isinstance(segment.key, str) for segment in segments[:count]):
@@ -122,6 +119,8 @@ class OperandCompiler(ABC):
             found = variable(name)
             if found is None:
                 continue
+            if count < len(segments) and fields.SCHEMA_TYPES.get(name) == "object":
+                return None
             if found.renames is not None:
                 kind = fields.resolve_segments(
                     path, found.renames, fields.SCHEMA_TYPES[found.renames], count

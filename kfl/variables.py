@@ -22,6 +22,7 @@ from kfl.values import MISSING
 
 Entry = Any
 Compute = Callable[[Entry], object]
+LOOKUP_ERRORS = (KeyError, IndexError, TypeError)
 
 CONNECTION_PROTOCOLS = frozenset({"tcp", "udp"})
 OPEN_EVENTS = frozenset({"connect", "ongoing"})
@@ -124,9 +125,9 @@ def _labels(side: str) -> Compute:
 def _elapsed_microseconds(entry: Entry) -> object:
     try:
         value = entry["elapsedTime"]
-    except (KeyError, IndexError, TypeError):
+    except LOOKUP_ERRORS:
         return 0
-    return value * 1000 if type(value) is int or type(value) is float else MISSING
+    return value * 1000 if value.__class__ is int or value.__class__ is float else MISSING
 
 
 def _is_connection(entry: Entry) -> object:
@@ -148,20 +149,27 @@ def _connection_state(entry: Entry) -> object:
 
 def _connection_bytes(key: str) -> Compute:
     def compute(entry: Entry) -> object:
-        if _protocol(entry) not in CONNECTION_PROTOCOLS:
+        try:
+            protocol = entry["protocol"]["name"]
+        except LOOKUP_ERRORS:
+            return 0
+        if protocol.__class__ is not str or protocol not in CONNECTION_PROTOCOLS:
             return 0
         try:
             value = entry[key]
-        except (KeyError, IndexError, TypeError):
+        except LOOKUP_ERRORS:
             return 0
-        return value if type(value) is int else MISSING  # null: unknown, never 0
+        return value if value.__class__ is int else MISSING  # null: unknown, never 0
 
     return compute
 
 
 def _tcp_error_type(entry: Entry) -> object:
-    event = _text(_section(entry, "tcp"), "event")
-    return event if event in ERROR_EVENTS else ""
+    try:
+        event = entry["tcp"]["event"]
+    except LOOKUP_ERRORS:
+        return ""
+    return event if event.__class__ is str and event in ERROR_EVENTS else ""
 
 
 def _dns_list(key: str) -> Compute:

@@ -436,7 +436,7 @@ def fast_and_general(draw: st.DrawFn) -> tuple[str, str, str]:
     the same query written so that every comparison goes through the general rules (against
     a macro variable), and the field the test sets to any value."""
     first, second = draw(constants), draw(constants)
-    shape = draw(st.integers(0, 2))
+    shape = draw(st.integers(0, 3))
     if shape == 0:
         path, op = draw(st.sampled_from(TYPED_PATHS)), draw(comparators)
         return f"{path} {op} {first}", f"[{first}].exists(c, {path} {op} c)", path
@@ -446,8 +446,11 @@ def fast_and_general(draw: st.DrawFn) -> tuple[str, str, str]:
         return fast, f"[{first}, {second}].exists(c, {path} == c)", path
     path, other = draw(st.sampled_from(TWO_KEY_PATHS)), draw(st.sampled_from(TWO_KEY_PATHS))
     op, other_op = draw(comparators), draw(comparators)
-    fast = f"{path} {op} {first} and {other} {other_op} {second}"
-    general = f"[{first}].exists(c, {path} {op} c) and [{second}].exists(d, {other} {other_op} d)"
+    joint = "and" if shape == 2 else "or"  # a fused conjunction, a fused disjunction
+    fast = f"{path} {op} {first} {joint} {other} {other_op} {second}"
+    general = (
+        f"[{first}].exists(c, {path} {op} c) {joint} [{second}].exists(d, {other} {other_op} d)"
+    )
     return fast, general, path
 
 
