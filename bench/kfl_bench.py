@@ -73,7 +73,9 @@ def dns_failed_by_hand(entry: dict[str, Any]) -> bool:
     if entry["protocol"]["name"] != "dns":
         return False
     dns = entry["dns"]
-    return dns["rcode"] != "NOERROR" and dns["qtype"] == "A"
+    rcode: str = dns["rcode"]
+    qtype: str = dns["qtype"]
+    return rcode != "NOERROR" and qtype == "A"
 
 
 CASES: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (

@@ -279,6 +279,7 @@ class _Compiler(OperandCompiler):
         return constant_result(op, value, right)
 
     def _method(self, node: nodes.Method) -> Predicate:
+        helpers.check_known(node)
         target = self.operand(node.target)
         test = helpers.method_test(node, self.arguments(node.arguments))
         if isinstance(target, ConstantOperand):

@@ -78,6 +78,15 @@ class MethodTest:
     test: ValueTest
 
 
+def check_known(node: Call | Method) -> None:
+    """Raise LocatedError for a helper name that does not exist (before its arguments are
+    compiled, so that the name is what the error is about)."""
+    if isinstance(node, Call) and node.name not in FUNCTION_NAMES:
+        raise LocatedError(_unknown_function(node.name), node.start, node.name_end)
+    if isinstance(node, Method) and node.name not in METHOD_NAMES:
+        raise LocatedError(_unknown_method(node.name), node.name_start, node.name_end)
+
+
 def call_function(call: Call, arguments: list[Argument], now_ms: int) -> Constant:
     """Evaluate a helper function call at compile time; raise LocatedError if it is invalid."""
     name = call.name

@@ -184,6 +184,7 @@ class OperandCompiler(ABC):
         )
 
     def _call(self, node: nodes.Call) -> Operand:
+        helpers.check_known(node)
         if node.name == "size":
             (target,) = self._arity(node, node.arguments, 1)
             get, size = self.value_getter(self.operand(target)), macros.size

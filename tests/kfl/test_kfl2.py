@@ -171,6 +171,10 @@ ERRORS = [
     ("dst.port in", "expected a list or a map after 'in'"),
     ("tcp ? udp", "expected an operator such as '==', 'and' or 'or' before the end of the query"),
     ("dst.port * ", "expected a number after '*'"),
+    ("tcp.flags.map(x, x)", "unknown helper .map()"),  # before its arguments: x is not a field
+    ("has(dst.name)", "unknown helper has()"),
+    ("dst.name.startsWith(dst.ip)", "helper arguments must be constants, not fields"),
+    ("conn_local_pkts > 1", "unknown field 'conn_local_pkts'; did you mean 'conn_local_bytes'?"),
 ]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from capture.schema import DnsInfo, Endpoint, Entry, IcmpInfo, Node, TcpInfo, protocol
+from contract.schema import DnsInfo, Endpoint, Entry, IcmpInfo, Node, TcpInfo, protocol
 from kfl import KflError, compile_filter
 
 NOW_MS = int(time.time() * 1000)

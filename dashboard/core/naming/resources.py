@@ -33,7 +33,7 @@ INDEXED_KINDS = frozenset({POD, SERVICE, ENDPOINT_SLICE, NODE, NAMESPACE, REPLIC
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 TEMPLATE_HASH_LABEL = "pod-template-hash"
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
-MAX_LABELS = 64  # what an entry endpoint carries (capture.schema.MAX_LABELS)
+MAX_LABELS = 64  # what an entry endpoint carries (contract.schema.MAX_LABELS)
 MAX_LABEL_CHARS = 1024
 
 
