@@ -154,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between 'ongoing' reports of long-lived connections (default 30)",
     )
     parser.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="full mode: seconds without a packet after which an open connection lost its "
+        "FIN/RST and is reported 'expired' (default 300; checked at its 'ongoing' reports)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=200_000,
+        metavar="N",
+        help="TCP connections tracked at once (default 200000); when full, the oldest is "
+        "reported 'expired' and forgotten",
+    )
+    parser.add_argument(
         "--local-cidr",
         action="append",
         default=[],
@@ -206,6 +222,8 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         protocols=protocols,
         syn_timeout=args.syn_timeout,
         ongoing_interval=args.ongoing_interval,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
         local_cidrs=tuple(args.local_cidr),
     )
     settings = WorkerSettings(worker=worker_name, node=node, filters=filters)

@@ -57,7 +57,7 @@ Finite = Annotated[float, Meta(ge=-_FLOAT_MAX, le=_FLOAT_MAX)]  # NaN and infini
 
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "dns": "DNS", "icmp": "ICMP"}
 ENDPOINT_KINDS = frozenset({"pod", "service", "node", "external", "unknown"})
-TCP_EVENTS = frozenset({"connect", "close", "reset", "refused", "timeout", "ongoing"})
+TCP_EVENTS = frozenset({"connect", "close", "reset", "refused", "timeout", "ongoing", "expired"})
 RESET_BY = frozenset({"", "client", "server"})
 
 
@@ -108,6 +108,8 @@ class TcpInfo(_Wire, frozen=True):
     state: Text = ""
     flags: Texts = ()
     rtt: Finite | None = None
+    """Handshake round trip in ms, in both modes from the client's SYN to the server's SYN-ACK
+    (as seen where captured); None when either was not seen."""
     retransmits: Count | None = None
     reset_by: Text = ""
     partial: bool = False
@@ -166,8 +168,11 @@ class Entry(_Wire, frozen=True):
     dst: Endpoint
     elapsed_time: Count = 0
     outgoing: bool = False
-    request_size: Count = 0
-    response_size: Count = 0
+    request_size: Count | None = None
+    """Bytes client -> server; None (absent on the wire) when unknown: a connection whose start
+    ``connections`` mode did not see."""
+    response_size: Count | None = None
+    """Bytes server -> client; None (absent on the wire) when unknown."""
     packets: Count | None = None
     tcp: TcpInfo | None = None
     dns: DnsInfo | None = None

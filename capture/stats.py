@@ -34,6 +34,7 @@ METRICS: tuple[tuple[str, str, str, _Kind, str], ...] = (
     ("pipeline", "unsupported", "unsupported_packets", "counter", "Frames of unsupported types"),
     ("pipeline", "connections_open", "connections_open", "gauge", "TCP connections tracked"),
     ("pipeline", "connections_evicted", "connections_evicted", "counter", "Tracker table full"),
+    ("pipeline", "connections_expired", "connections_expired", "counter", "TCP 'expired' reports"),
     ("pipeline", "udp_flows_open", "udp_flows_open", "gauge", "UDP flows tracked"),
     ("pipeline", "entries", "entries", "counter", "Entries produced by the pipeline"),
     ("publisher", "published", "entries_published", "counter", "Entries written to Redis"),
