@@ -1,7 +1,8 @@
 """``python -m capture``: capture live or read a pcap, and publish entries to Redis or stdout.
 
 Exit codes: 0 done, 1 capture failed while running, 2 bad usage or a setup error (missing
-interface, no permission, unreadable pcap, bad BPF, bad Redis URL), each as one line on stderr.
+interface, no permission, unreadable pcap, bad BPF, bad Redis URL) or a capture file corrupt
+part way (what was read before is reported first), each as one line on stderr.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from types import FrameType
 from capture.bpf import KNOWN_PROTOCOLS, BpfError, CompiledFilter, compile_filter
 from capture.frames import LINKTYPE_RAW, Frame
 from capture.jsonl import JsonlSink
-from capture.pcapfile import PcapError, read_frames
+from capture.pcapfile import CaptureFile, PcapError, read_frames
 from capture.pcapring import PcapRing, RingError, export_directory
 from capture.pipeline import Pipeline, PipelineConfig
 from capture.publish import DEFAULT_MAXLEN, DEFAULT_PREFIX, Publisher, PublishError, ScopeWatcher
@@ -61,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="capture live on IF (repeatable); 'any' = every interface of this network "
         "namespace, including ones created later (needs root or CAP_NET_RAW)",
     )
-    source.add_argument("--read", "-r", metavar="FILE", help="read a pcap or pcapng file")
+    source.add_argument(
+        "--read",
+        "-r",
+        metavar="FILE",
+        help="read a pcap or pcapng file (gzip too), a FIFO or a pipe; '-' = standard input",
+    )
     source.add_argument(
         "--export",
         metavar="FILE",
@@ -200,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SnifferError as exc:
         print(f"{PROG}: capture failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except PcapError as exc:  # corrupt part way: the entries of what came before are out
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace, stop: threading.Event) -> int:
@@ -258,10 +267,7 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         )
         _tune_gc()
         if args.read:
-            frames = _frames(args.read)
-            if args.bpf:
-                frames = _filtered(frames, args.bpf)
-            worker.run_frames(frames, stop)
+            _read_capture(worker, args.read, args.bpf, stop)
             return 0
         sniffer = _open_sniffer(args.interface, expression, args.buffer_bytes)
         stack.callback(sniffer.close)
@@ -313,20 +319,35 @@ def _ring(args: argparse.Namespace) -> PcapRing | None:
         raise UsageError(str(exc)) from None
 
 
-def _frames(path: str) -> Iterator[Frame]:
+def _read_capture(worker: Worker, path: str, bpf: str, stop: threading.Event) -> None:
+    """Run a capture file (or stream) through the worker; say what it had to skip."""
+    capture = _open_capture(path, stop)
+    frames: Iterator[Frame] = capture
+    if bpf:
+        frames = _filtered(frames, bpf)
+    try:
+        worker.run_frames(frames, stop)
+    finally:
+        capture.close()
+        _report_skipped(capture)
+
+
+def _open_capture(path: str, stop: threading.Event) -> CaptureFile:
     """The file's frames; an unreadable or garbage file is a UsageError before any output."""
     try:
-        frames = read_frames(path)
-        first = next(frames, None)
+        return read_frames(path, stop)
     except PcapError as exc:
         raise UsageError(str(exc)) from None
-    if first is None:
-        return
-    yield first
-    try:
-        yield from frames
-    except PcapError as exc:
-        log.error("stopped reading %s: %s", path, exc)
+
+
+def _report_skipped(capture: CaptureFile) -> None:
+    """One line for the packets of a file that could not be decoded at all."""
+    if capture.undefined_interface:
+        print(
+            f"{PROG}: warning: {capture.name}: {capture.undefined_interface} of "
+            f"{capture.records} packets skipped: on an interface the file does not describe",
+            file=sys.stderr,
+        )
 
 
 def _filtered(frames: Iterator[Frame], expression: str) -> Iterator[Frame]:

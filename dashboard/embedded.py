@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from capture.frames import Frame
-from capture.pcapfile import read_frames
+from capture.pcapfile import PcapError, read_frames
 from capture.pipeline import Pipeline, PipelineConfig
 from capture.schema import Node
 from capture.sniffer import Sniffer
@@ -99,7 +99,11 @@ def pcap_worker(
     worker = _worker(source, node, mode, ())
 
     def run(stop: threading.Event) -> None:
-        worker.run_frames(_chain(first, frames), stop)
+        try:
+            worker.run_frames(_chain(first, frames), stop)
+        except PcapError as exc:  # corrupt part way: what came before is in
+            log.error("stopped reading: %s", exc)
+            return
         log.info("finished reading %s", path)
 
     return EmbeddedWorker(worker, run, "podscope-embedded-pcap")
