@@ -146,8 +146,6 @@ def test_pcapng_nanosecond_interfaces_sections_and_undefined_interfaces(tmp_path
     path.write_bytes(content)
     capture = read_frames(path)
     frames = list(capture)
-    assert [(f.interface, f.timestamp, f.data) for f in frames] == [
-        ("eth0", pytest.approx(1.5), data[0]),
-        ("veth1", pytest.approx(2.5), data[2]),
-    ]
+    assert [(f.interface, f.data) for f in frames] == [("eth0", data[0]), ("veth1", data[2])]
+    assert [f.timestamp for f in frames] == pytest.approx([1.5, 2.5])
     assert (capture.records, capture.undefined_interface) == (3, 1)
