@@ -92,7 +92,8 @@ class _ScapyWarnings(logging.Filter):
     @contextmanager
     def catching(self) -> Iterator[list[str]]:
         """Collect (and silence) scapy's runtime warnings in this thread while inside."""
-        self._local.caught = caught = []
+        caught: list[str] = []
+        self._local.caught = caught
         try:
             yield caught
         finally:
