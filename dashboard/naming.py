@@ -4,7 +4,9 @@ Fed with resource JSON as the API server returns it (by :mod:`dashboard.k8s` or
 :mod:`dashboard.snapshot`) through :meth:`ClusterIndex.apply` (watch events) and
 :meth:`ClusterIndex.replace` (after a list). Lookups are dict work under one lock, never an API
 call. Name rules (DESIGN.md): pod name, else ``service.namespace``, else node name, else the DNS
-name the worker put on the entry, else "".
+name the worker put on the entry, else the DNS name the client pod resolved the address from on
+any of its addresses (:mod:`dashboard.clientnames`: a dual-stack pod asks over one family and
+connects over the other), else "".
 
 - A pod IP listed in a Service's EndpointSlices also gets that ``service``.
 - ``workload`` follows the controlling owner chain: pod -> ReplicaSet -> Deployment, pod ->
@@ -33,6 +35,7 @@ from typing import Any
 import msgspec
 
 from capture.schema import Endpoint, Entry
+from dashboard.clientnames import ClientNames, client_key
 from dashboard.iphistory import IpHistory
 from dashboard.resources import (
     INDEXED_KINDS,
@@ -148,6 +151,7 @@ class ClusterIndex:
         self._classified: dict[str, tuple[str, Naming]] = {}
         self._servers: dict[tuple[str, int, str], tuple[Naming, EndpointNames]] = {}
         self._port_ips: set[str] = set()  # IPs with (IP, port) keys; grows with node IPs only
+        self._client_names = ClientNames()
         self._dropped: Counter[str] = Counter()
         self._last_drop = ""
         self._events = 0
@@ -215,6 +219,11 @@ class ClusterIndex:
         with self._lock:
             src_names = self._names(src.ip, src.port, src.name, at_ms)
             dst_names = self._server_names(dst.ip, dst.port, dst.name, at_ms)
+            if entry.dns is not None and entry.dns.rcode == "NOERROR":
+                asker = client_key(src_names[5], src_names[1], src_names[2], src.ip)
+                self._client_names.learn(asker, entry.dns.query, entry.dns.answers, at_ms)
+            elif not dst_names[0]:
+                dst_names = self._client_dns_names(src_names, src.ip, dst.ip, dst_names, at_ms)
         named_src, named_dst = _named_endpoint(src, src_names), _named_endpoint(dst, dst_names)
         if named_src is src and named_dst is dst:
             return entry
@@ -229,6 +238,14 @@ class ClusterIndex:
         with self._lock:
             src_names = self._names(src["ip"], src["port"], src["name"], at_ms)
             dst_names = self._server_names(dst["ip"], dst["port"], dst["name"], at_ms)
+            dns = wire.get("dns")
+            if dns is not None and dns.get("rcode", "NOERROR") == "NOERROR":
+                asker = client_key(src_names[5], src_names[1], src_names[2], src["ip"])
+                self._client_names.learn(asker, dns["query"], dns.get("answers", ()), at_ms)
+            elif not dst_names[0]:
+                dst_names = self._client_dns_names(
+                    src_names, src["ip"], dst["ip"], dst_names, at_ms
+                )
         _name_endpoint(src, src_names)
         _name_endpoint(dst, dst_names)
         return wire
@@ -276,6 +293,20 @@ class ClusterIndex:
         names = _endpoint_names(naming, dns_name)
         self._servers[key] = (naming, names)
         return names
+
+    def _client_dns_names(
+        self, src_names: EndpointNames, src_ip: str, ip: str, names: EndpointNames, at_ms: int
+    ) -> EndpointNames:
+        """``names`` of a destination the worker could not name, with the DNS name its client
+        (pod, on any of its addresses) resolved it from, if any."""
+        if not self._client_names:
+            return names
+        asker = client_key(src_names[5], src_names[1], src_names[2], src_ip)
+        dns_name = self._client_names.lookup(asker, ip, at_ms)
+        if not dns_name:
+            return names
+        _, namespace, pod, service, workload, kind = names
+        return dns_name, namespace, pod, service, workload, kind
 
     def _names(self, ip: str, port: int, dns_name: str, at_ms: int) -> EndpointNames:
         return _endpoint_names(self._resolve(ip, port, at_ms), dns_name)
