@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from scapy.utils import rdpcap
 
-from capture.schema import Entry
+from contract.schema import Entry
 from tests.capture.test_cli import REPO, one_connection_pcap, run_cli
 
 __all__ = ["one_connection_pcap"]  # the fixture, used by name below
