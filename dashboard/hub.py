@@ -23,13 +23,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.export import render, who_calls_whom
+from dashboard.export import CallMap, render
 from dashboard.graph import ConnectivityGraph, Level
 from dashboard.ingest import EntryDecoder, EntrySource, RawEntry, RedisEntrySource, run_ingest
 from dashboard.k8s import ClusterWatcher, WatcherError
 from dashboard.merge import Merger
 from dashboard.metrics import HubMetrics
 from dashboard.naming import ClusterIndex
+from dashboard.scans import Scanner, ScanLimits
 from dashboard.scopes import RedisScopes, ScopeSink, Targeting
 from dashboard.sessions import SessionLimits, SessionRegistry
 from dashboard.store import EntryStore, flows_of
@@ -52,6 +53,7 @@ class HubConfig:
     demo: bool = False
     auth: bool = False
     limits: SessionLimits = field(default_factory=SessionLimits)
+    scans: ScanLimits = field(default_factory=ScanLimits)
     global_filter: str = ""  # KFL every entry must match to be kept (Kubeshark's globalFilter)
     targeting: TargetingSpec | None = None  # the pods targeted until a user sets others
 
@@ -111,7 +113,10 @@ class Hub:
         self.merger = Merger()
         self.maps = StoreMaps(self.store)
         self.metrics = HubMetrics()
-        self.sessions = SessionRegistry(self.store, config.limits, shared=self.maps)
+        self.scanner = Scanner(self.store, config.scans)
+        self.sessions = SessionRegistry(
+            self.store, config.limits, shared=self.maps, scanner=self.scanner
+        )
         self.source = source
         self.targeting = (
             Targeting(self.index, scopes, config.targeting) if scopes is not None else None
@@ -169,27 +174,38 @@ class Hub:
 
     # --- queries ------------------------------------------------------------------------------
 
-    def entries(self, flt: Filter, limit: int, before: int | None) -> list[tuple[int, Any]]:
-        """Newest stored entries matching ``flt`` first: ``(seq, wire)`` pairs."""
+    async def entries(
+        self, flt: Filter, limit: int, before: int | None
+    ) -> list[tuple[int, Any]]:
+        """Newest stored entries matching ``flt`` first: ``(seq, wire)`` pairs (a paced scan:
+        ScanError if the hub refuses it)."""
         if flt.limit is not None:
             limit = min(limit, flt.limit)
-        return [(s.seq, s.wire) for s in self.store.newest(flt, limit, before)]
+        self.scanner.check_cost(flt)
+        found = await self.scanner.select(flt, limit=limit, before=before, newest_first=True)
+        return [(s.seq, s.wire) for s in found]
 
-    def graph(self, flt: Filter, level: Level) -> dict[str, Any]:
-        """The map of the stored entries matching ``flt`` at ``level``."""
+    async def graph(self, flt: Filter, level: Level) -> dict[str, Any]:
+        """The map of the stored entries matching ``flt`` at ``level`` (ScanError if refused)."""
         if not flt.query.strip():
             return self.maps.graph(level).to_dict()
         for session in self.sessions.sessions():
             if session.view.key == (flt.query, level):
                 return session.view.graph.to_dict()
+        self.scanner.check_cost(flt)
         graph = ConnectivityGraph(level)
-        graph.add_flows(flows_of(s for s in self.store if flt(s.wire)))
+        flows = flows_of(await self.scanner.select(flt))
+        await self.scanner.each_slice(flows, graph.add_flows)
         return graph.to_dict()
 
-    def export(self, flt: Filter, fmt: str) -> str:
-        """Who calls whom among the stored entries matching ``flt``, rendered as ``fmt``."""
-        matching = (stored.wire for stored in self.store if flt(stored.wire))
-        return render(who_calls_whom(matching), fmt)  # type: ignore[arg-type]
+    async def export(self, flt: Filter, fmt: str) -> str:
+        """Who calls whom among the stored entries matching ``flt``, rendered as ``fmt``
+        (ScanError if refused)."""
+        self.scanner.check_cost(flt)
+        calls = CallMap()
+        flows = flows_of(await self.scanner.select(flt))
+        await self.scanner.each_slice(flows, calls.add)
+        return render(calls.callers(), fmt)  # type: ignore[arg-type]
 
     def stats(self) -> dict[str, Any]:
         """Hub health: ingest counters, lag, store, sessions, naming, workers' capture stats."""
