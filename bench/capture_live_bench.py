@@ -37,9 +37,9 @@ from typing import cast
 
 import redis
 
-from capture.bpf import KNOWN_PROTOCOLS, mode_filter
-from capture.lab import Lab
-from capture.labnet import TcpServer
+from capture.sources.bpf import KNOWN_PROTOCOLS, mode_filter
+from lab.servers import TcpServer
+from lab.topology import Lab
 
 REPO = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

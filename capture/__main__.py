@@ -21,17 +21,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from types import FrameType
 
-from capture.bpf import KNOWN_PROTOCOLS, BpfError, CompiledFilter, compile_filter
-from capture.frames import LINKTYPE_RAW, Frame
-from capture.jsonl import JsonlSink
-from capture.pcapfile import PcapError, read_frames
-from capture.pcapring import PcapRing, RingError, export_directory
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.publish import DEFAULT_MAXLEN, DEFAULT_PREFIX, Publisher, PublishError, ScopeWatcher
-from capture.schema import Node
-from capture.sniffer import DEFAULT_BUFFER_BYTES, Sniffer, SnifferError
-from capture.stats import CaptureMetrics
+from capture.sinks.jsonl import JsonlSink
+from capture.sinks.pcapring import PcapRing, RingError, export_directory
+from capture.sinks.publish import Publisher, PublishError, ScopeWatcher
+from capture.sources.bpf import KNOWN_PROTOCOLS, BpfError, CompiledFilter, compile_filter
+from capture.sources.frames import LINKTYPE_RAW, Frame
+from capture.sources.live import DEFAULT_BUFFER_BYTES, Sniffer, SnifferError
+from capture.sources.pcapfile import PcapError, read_frames
 from capture.worker import EntrySink, FilterSpec, Worker, WorkerSettings
+from contract.bus import DEFAULT_MAXLEN, DEFAULT_PREFIX
+from contract.schema import Node
+from contract.stats import CaptureMetrics
 
 PROG = "python -m capture"
 EXIT_FAILED = 1

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from capture.decode import (
+from capture.decode.icmp import is_error, parse_error
+from capture.decode.packets import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     DecodeError,
@@ -38,14 +39,13 @@ from capture.decode import (
     sll2_ifindex,
     tcp_packet,
 )
-from capture.dedupe import Deduper
-from capture.dns import DnsTracker, NameIndex, TcpDnsStreams
-from capture.entries import EntryFactory
-from capture.frames import DLT_EN10MB, DLT_LINUX_SLL2
-from capture.icmp import is_error, parse_error
-from capture.schema import PROTOCOLS, Entry, Node
-from capture.tracker import CONTROL, TcpEvent, TcpTracker
-from capture.udp import UdpTracker
+from capture.sources.frames import DLT_EN10MB, DLT_LINUX_SLL2
+from capture.track.dedupe import Deduper
+from capture.track.dns import DnsTracker, NameIndex, TcpDnsStreams
+from capture.track.entries import EntryFactory
+from capture.track.tcp import CONTROL, TcpEvent, TcpTracker
+from capture.track.udp import UdpTracker
+from contract.schema import PROTOCOLS, Entry, Node
 
 DNS_PORT = 53
 MAX_PAYLOAD_BYTES = 65536  # its base64 fits the schema's MAX_PAYLOAD_CHARS

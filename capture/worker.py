@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from capture.bpf import BpfError, build_filter
-from capture.frames import Frame
-from capture.pcapring import PcapRing
-from capture.schema import Entry, Node
-from capture.sniffer import Sniffer
-from capture.stats import CaptureMetrics
+from capture.sinks.pcapring import PcapRing
+from capture.sources.bpf import BpfError, build_filter
+from capture.sources.frames import Frame
+from capture.sources.live import Sniffer
+from contract.schema import Entry, Node
+from contract.stats import CaptureMetrics
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """``podscope export``: who calls whom, from a running hub's ``GET /api/export``.
 
-The hub answers text, JSON or YAML (see :mod:`dashboard.export`). A query the hub refuses comes
-back as a 400 with the KFL error's line, column and caret context, raised as a QueryError; an
-unreachable hub, a login-protected one or any other answer is a HubError.
+The hub answers text, JSON or YAML (see :mod:`dashboard.core.outputs.export`). A query the hub
+refuses comes back as a 400 with the KFL error's line, column and caret context, raised as a
+QueryError; an unreachable hub, a login-protected one or any other answer is a HubError.
 """
 
 from __future__ import annotations

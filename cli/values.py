@@ -1,9 +1,10 @@
 """The chart values ``podscope tap`` sets from its options, checked before anything runs.
 
-The pod regex and namespaces go through the hub's own :class:`~dashboard.targeting.TargetingSpec`
-(RE2, the hub's length limit), so a regex the hub would refuse never reaches the cluster.
-Namespaces and release names must be DNS-1123 labels, dissectors one of the chart's, and each
-``--set`` a helm ``key=value`` with a well-formed key. Every problem is a UsageError.
+The pod regex and namespaces go through the hub's own
+:class:`~dashboard.core.targeting.spec.TargetingSpec` (RE2, the hub's length limit), so a regex the
+hub would refuse never reaches the cluster. Namespaces and release names must be DNS-1123 labels,
+dissectors one of the chart's, and each ``--set`` a helm ``key=value`` with a well-formed key. Every
+problem is a UsageError.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from cli.errors import UsageError
-from dashboard.targeting import TargetingError, TargetingSpec
+from dashboard.core.targeting.spec import TargetingError, TargetingSpec
 
 DISSECTORS = ("tcp", "udp", "dns", "icmp")
 MODES = ("connections", "full")

@@ -19,11 +19,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard import nodegraph
-from dashboard.export import FORMATS
-from dashboard.graph import LEVELS, Level
-from dashboard.hub import Hub, current
-from dashboard.targeting import TargetingError, TargetingSpec
+from dashboard.core.hub import Hub
+from dashboard.core.outputs import nodegraph
+from dashboard.core.outputs.export import FORMATS
+from dashboard.core.outputs.graph import LEVELS, Level
+from dashboard.core.targeting.spec import TargetingError, TargetingSpec
+from dashboard.instance import current
 from kfl import Filter, KflError, compile_filter
 from kfl.fields import completions
 

@@ -24,8 +24,8 @@ Server -> client::
     {"type": "error", "message"}          a malformed message; the session goes on
 
 The server sends at most ``ackWindow`` entries messages ahead of the client's acks; the rest
-waits in the session's bounded queue (:mod:`dashboard.sessions`), and ``missed`` counts what a
-slow client lost. Close codes: 4401 login required, 4429 too many sessions.
+waits in the session's bounded queue (:mod:`dashboard.core.sessions.registry`), and ``missed``
+counts what a slow client lost. Close codes: 4401 login required, 4429 too many sessions.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from dashboard.hub import Hub, current
-from dashboard.sessions import Session, SessionError, SessionLimitError
+from dashboard.core.hub import Hub
+from dashboard.core.sessions.registry import Session, SessionError, SessionLimitError
+from dashboard.instance import current
 from kfl import KflError
 
 log = logging.getLogger(__name__)

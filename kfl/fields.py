@@ -11,7 +11,7 @@ import difflib
 import keyword
 from dataclasses import dataclass
 
-from capture.schema import PROTOCOLS, field_paths
+from contract.schema import PROTOCOLS, field_paths
 from kfl.errors import LocatedError
 from kfl.helpers import FUNCTION_NAMES, METHOD_NAMES
 from kfl.nodes import Path, Scalar

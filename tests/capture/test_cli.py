@@ -22,9 +22,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import RawPcapReader, rdpcap, wrpcap
 
-from capture.lab import Lab, enter_netns
-from capture.labnet import TcpServer, tcp_exchange
-from capture.schema import Entry
+from contract.schema import Entry
+from lab.servers import TcpServer, tcp_exchange
+from lab.topology import Lab, enter_netns
 from tests.capture.livecapture import require_lab
 from tests.capture.redisread import stream_messages
 

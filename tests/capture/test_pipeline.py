@@ -8,9 +8,9 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, CookedLinuxV2, Ether
 from scapy.packet import Raw
 
-from capture.frames import DLT_EN10MB, DLT_LINUX_SLL2
 from capture.pipeline import Pipeline, PipelineConfig, PipelineStats
-from capture.schema import Entry, Node
+from capture.sources.frames import DLT_EN10MB, DLT_LINUX_SLL2
+from contract.schema import Entry, Node
 
 from .packets import (
     CLIENT,

@@ -16,16 +16,17 @@ from prometheus_client import generate_latest
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Packet, Raw
 
-from capture.frames import LINKTYPE_RAW, Frame
-from capture.lab import Lab, enter_netns
-from capture.labnet import TcpServer, tcp_exchange
-from capture.pcapring import PcapRing
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.publish import RedisKeys, ScopeWatcher
-from capture.schema import Entry, Node
-from capture.sniffer import Sniffer, SnifferStats
-from capture.stats import CaptureMetrics
+from capture.sinks.pcapring import PcapRing
+from capture.sinks.publish import ScopeWatcher
+from capture.sources.frames import LINKTYPE_RAW, Frame
+from capture.sources.live import Sniffer, SnifferStats
 from capture.worker import FilterSpec, Worker, WorkerSettings
+from contract.bus import RedisKeys
+from contract.schema import Entry, Node
+from contract.stats import CaptureMetrics
+from lab.servers import TcpServer, tcp_exchange
+from lab.topology import Lab, enter_netns
 from tests.capture.livecapture import ListSink, live_capture, require_lab
 
 NODE = Node("n1", "10.0.0.1")

@@ -14,10 +14,11 @@ from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (s
 
 from dashboard.asgi import application
 from dashboard.consumers import LiveConsumer
-from dashboard.hub import Hub, HubConfig
-from dashboard.scopes import LocalScopes
-from dashboard.sessions import SessionLimits
-from dashboard.targeting import TargetingSpec
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
+from dashboard.core.sessions.registry import SessionLimits
+from dashboard.core.targeting.scopes import LocalScopes
+from dashboard.core.targeting.spec import TargetingSpec
 from tests.dashboard.hubentries import cluster_index, tcp_entry
 
 SHOP = ("10.244.1.10", 40000)

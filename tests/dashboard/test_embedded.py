@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from capture.pcapfile import PcapError
-from capture.schema import Entry, Node
-from dashboard.embedded import pcap_worker, replay_worker
-from dashboard.ingest import LocalEntrySource
+from capture.sources.pcapfile import PcapError
+from contract.schema import Entry, Node
+from dashboard.core.ingest.embedded import pcap_worker, replay_worker
+from dashboard.core.ingest.sources import LocalEntrySource
 
 PCAP = Path(__file__).resolve().parents[2] / "samples" / "lab-demo.pcap"
 NODE = Node("lab-node-1", "198.51.100.1")

@@ -32,18 +32,20 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from capture.bpf import BpfError
-from capture.lab import NODE_IP, NODE_NAME, POD_CIDR, Lab, LabError, check_prerequisites
-from capture.pcapfile import PcapError
-from capture.schema import Node
-from capture.sniffer import SnifferError
-from dashboard.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
-from dashboard.hub import Hub, HubConfig, HubConfigError, from_settings, install, watched_index
-from dashboard.ingest import EntryDecoder, LocalEntrySource
-from dashboard.labtraffic import LabTraffic, lab_objects, load_objects
-from dashboard.naming import ClusterIndex
-from dashboard.scopes import LocalScopes
-from dashboard.snapshot import SnapshotError, load_snapshot
+from capture.sources.bpf import BpfError
+from capture.sources.live import SnifferError
+from capture.sources.pcapfile import PcapError
+from contract.schema import Node
+from dashboard.core.config import HubConfig, HubConfigError
+from dashboard.core.hub import Hub
+from dashboard.core.ingest.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
+from dashboard.core.ingest.sources import EntryDecoder, LocalEntrySource
+from dashboard.core.naming.index import ClusterIndex
+from dashboard.core.naming.snapshot import SnapshotError, load_snapshot
+from dashboard.core.targeting.scopes import LocalScopes
+from dashboard.instance import from_settings, install, watched_index
+from lab.demo import LabTraffic, lab_objects, load_objects
+from lab.topology import NODE_IP, NODE_NAME, POD_CIDR, Lab, LabError, check_prerequisites
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 DEMO_PCAP = SAMPLES / "lab-demo.pcap"
