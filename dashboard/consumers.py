@@ -25,7 +25,12 @@ Server -> client::
 
 The server sends at most ``ackWindow`` entries messages ahead of the client's acks; the rest
 waits in the session's bounded queue (:mod:`dashboard.core.sessions.registry`), and ``missed``
-counts what a slow client lost. Close codes: 4401 login required, 4429 too many sessions.
+counts what a slow client lost. Under daphne the sender also waits while the connection's
+transport holds more than 64 KiB it could not write yet (:mod:`dashboard.transport`), so a
+client that acks without reading holds a bounded number of bytes. A filter the hub refuses
+(a lone UTF-16 surrogate in it, too costly, scans busy) gets a ``filter.error``. The session
+is freed however the connection ends, a crash of this consumer included. Close codes: 4401
+login required, 4429 too many sessions.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ from django.conf import settings
 
 from dashboard.core.hub import Hub
 from dashboard.core.sessions.registry import Session, SessionError, SessionLimitError
+from dashboard.core.store.scans import ScanError
 from dashboard.instance import current
+from dashboard.transport import TransportGate, attach
 from kfl import KflError
 
 log = logging.getLogger(__name__)
@@ -57,7 +64,22 @@ CLOSE_TOO_MANY_SESSIONS = 4429
 
 
 def _dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate from the client: escape it, as JSON allows
+        return json.dumps(message, separators=(",", ":"))
+    return text
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """The position of the first lone UTF-16 surrogate in ``text`` (JSON lets ``\\ud800``
+    through), or None."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -66,6 +88,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
     hub: Hub
     session: Session | None = None
     sender: asyncio.Task[None] | None = None
+    gate: TransportGate | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; free its session however it ends (a crash included)."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
 
     async def connect(self) -> None:
         """Accept the viewer if logged in (when required) and a session slot is free."""
@@ -83,6 +113,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY_SESSIONS)
             return
         await self.accept()
+        self.gate = attach(self.base_send)
         await self.send(text_data=_dumps(self._hello(self.session)))
         self.sender = asyncio.create_task(self._send_loop(self.session))
 
@@ -100,10 +131,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Stop sending and free the session."""
-        if self.sender is not None:
-            self.sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.sender
+        await self._release()
+
+    async def _release(self) -> None:
+        sender, self.sender = self.sender, None
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Disconnected):
+                await sender
         if self.session is not None:
             self.hub.sessions.close(self.session)
             self.session = None
@@ -115,23 +150,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = _parse(text_data, bytes_data)
-            reply = self._handle(session, message)
+            reply = await self._handle(session, message)
         except _BadMessageError as exc:
             reply = {"type": "error", "message": str(exc)}
         if reply is not None:
             await self.send(text_data=_dumps(reply))
         session.wake.set()
 
-    def _handle(self, session: Session, message: dict[str, Any]) -> dict[str, Any] | None:
+    async def _handle(self, session: Session, message: dict[str, Any]) -> dict[str, Any] | None:
         kind = message.get("type")
         registry = self.hub.sessions
         if kind == "filter.set":
             query = message.get("query")
             if not isinstance(query, str):
                 raise _BadMessageError("filter.set needs a string 'query'")
+            at = _lone_surrogate(query)
+            if at is not None:
+                error = SessionError(f"a lone UTF-16 surrogate at character {at + 1}")
+                return {"type": "filter.error", "query": query, "error": error.to_dict()}
             try:
-                flt = registry.set_filter(session, query)
-            except (KflError, SessionError) as exc:
+                flt = await registry.set_filter(session, query)
+            except (KflError, SessionError, ScanError) as exc:
                 return {"type": "filter.error", "query": query, "error": exc.to_dict()}
             return {"type": "filter.ok", "query": flt.query, "limit": flt.limit}
         if kind == "ack":
@@ -147,12 +186,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             registry.pause(session)
             return None
         if kind == "resume":
-            registry.resume(session)
+            try:
+                await registry.resume(session)
+            except ScanError as exc:
+                raise _BadMessageError(str(exc)) from None
             return None
         if kind == "map.level":
             try:
-                registry.set_level(session, str(message.get("level")))
-            except ValueError as exc:
+                await registry.set_level(session, str(message.get("level")))
+            except ValueError as exc:  # ScanError included
                 raise _BadMessageError(str(exc)) from None
             return None
         raise _BadMessageError(f"unknown message type {kind!r}")
@@ -191,14 +233,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await asyncio.wait_for(session.wake.wait(), timeout)
             session.wake.clear()
             while (message := session.next_message()) is not None:
-                await self.send(text_data=message.to_json())
+                await self._send_written(message.to_json())
             now = time.monotonic()
             if now >= next_map:
                 next_map = now + MAP_SECONDS
                 await self._send_map(session)
             if now >= next_stats:
                 next_stats = now + STATS_SECONDS
-                await self.send(text_data=_dumps(self._stats(session)))
+                await self._send_written(_dumps(self._stats(session)))
+
+    async def _send_written(self, text: str) -> None:
+        """Send once the transport has written what it holds (see :mod:`dashboard.transport`)."""
+        if self.gate is not None:
+            await self.gate.wait()
+        await self.send(text_data=text)
 
     def _stats(self, session: Session) -> dict[str, Any]:
         stats = {"type": "stats", "session": session.stats(), "hub": self.hub.live_stats()}
@@ -212,7 +260,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         session.map_version_sent = graph.version
         body = graph.to_dict()
-        await self.send(text_data=_dumps({"type": "map", "version": graph.version, **body}))
+        await self._send_written(_dumps({"type": "map", "version": graph.version, **body}))
 
 
 class _BadMessageError(ValueError):

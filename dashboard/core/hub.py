@@ -36,6 +36,7 @@ from dashboard.core.outputs.export import CallMap, render
 from dashboard.core.outputs.graph import ConnectivityGraph, Level
 from dashboard.core.outputs.metrics import HubMetrics
 from dashboard.core.outputs.storemaps import StoreMaps
+from dashboard.core.sessions.ratelimit import ClientLimiter
 from dashboard.core.sessions.registry import SessionRegistry
 from dashboard.core.store.entrystore import EntryStore, flows_of
 from dashboard.core.store.scans import Scanner
@@ -43,6 +44,7 @@ from dashboard.core.targeting.scopes import ScopeSink, Targeting
 from kfl import Filter
 
 TARGETING_REFRESH_SECONDS = 5.0
+REQUESTS_PER_FILTER_CHANGE = 10  # a client's API requests per filter change it may make
 GC_FULL_EVERY = 1_000  # gen-1 collections between full ones (CPython's default: 10)
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,9 @@ class Hub:
         self.maps = StoreMaps(self.store)
         self.metrics = HubMetrics()
         self.scanner = Scanner(self.store, config.scans)
+        per_minute = config.limits.filters_per_minute
+        self.api_scans = ClientLimiter(per_minute)
+        self.api_requests = ClientLimiter(per_minute * REQUESTS_PER_FILTER_CHANGE)
         self.sessions = SessionRegistry(
             self.store, config.limits, shared=self.maps, scanner=self.scanner
         )
@@ -128,9 +133,7 @@ class Hub:
 
     # --- queries ------------------------------------------------------------------------------
 
-    async def entries(
-        self, flt: Filter, limit: int, before: int | None
-    ) -> list[tuple[int, Any]]:
+    async def entries(self, flt: Filter, limit: int, before: int | None) -> list[tuple[int, Any]]:
         """Newest stored entries matching ``flt`` first: ``(seq, wire)`` pairs (a paced scan:
         ScanError if the hub refuses it)."""
         if flt.limit is not None:

@@ -41,8 +41,8 @@ from dashboard.core.outputs.graph import LEVELS, ConnectivityGraph, Level
 from dashboard.core.outputs.storemaps import StoreMaps
 from dashboard.core.sessions.viewindex import ViewIndex
 from dashboard.core.store.entrystore import EntryStore, Stored, flows_of
-from dashboard.core.store.scans import FilterCostError, Scanner
 from dashboard.core.store.flows import Flow
+from dashboard.core.store.scans import FilterCostError, Scanner
 from kfl import Filter, compile_filter
 
 DEFAULT_LEVEL: Level = "namespace"

@@ -193,11 +193,11 @@ class Scanner:
         began = clock()
         for number, stored in enumerate(entries, start=1):
             seq = stored.seq
-            if (before is None or seq < before) and (after is None or seq > after):
-                if flt(stored.wire):
-                    found.append(stored)
-                    if limit is not None and len(found) >= limit:
-                        break
+            in_range = (before is None or seq < before) and (after is None or seq > after)
+            if in_range and flt(stored.wire):
+                found.append(stored)
+                if limit is not None and len(found) >= limit:
+                    break
             if number % CHECK_EVERY == 0 and (spent := clock() - began) > limits.slice_seconds:
                 worked += spent
                 if worked > limits.scan_seconds:
