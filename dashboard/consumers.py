@@ -154,7 +154,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         except _BadMessageError as exc:
             reply = {"type": "error", "message": str(exc)}
         if reply is not None:
-            await self.send(text_data=_dumps(reply))
+            await self._send_written(_dumps(reply))
         session.wake.set()
 
     async def _handle(self, session: Session, message: dict[str, Any]) -> dict[str, Any] | None:

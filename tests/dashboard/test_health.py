@@ -71,17 +71,19 @@ async def test_probes_need_no_login_and_answer_head() -> None:
 async def test_healthz_answers_while_a_long_scan_runs() -> None:
     """An allowed but slow scan (a few µs an entry over a big store) goes on in slices; the
     probe is answered in the meantime, not after it."""
-    scans = ScanLimits(filter_micros=1_000.0, share=0.5)
+    scans = ScanLimits(filter_micros=1_000.0, share=0.5, scan_seconds=30.0)
     hub = Hub(HubConfig(store_size=60_000, scans=scans), cluster_index())
-    hub.accept([tcp_entry(n, src=("10.244.1.10", 1024 + n % 60_000)) for n in range(60_000)])
+    name = "x1-service-" * 20  # a name the regexes search through: ~4 µs each
+    hub.accept([tcp_entry(n, src=("10.244.1.10", 1024 + n), dst_name=name) for n in range(60_000)])
     slow = " or ".join(f'dst.name == r"x{n}.*y.*z"' for n in range(4))
     with installed(hub):
         scan = asyncio.create_task(AsyncClient().get("/api/export", {"q": slow}))
-        await asyncio.sleep(0.05)  # the scan has started
+        while not (hub.scanner.active or hub.scanner.completed):  # until the scan has started
+            await asyncio.sleep(0.001)
         started = time.perf_counter()
         status, _ = await get("/healthz")
         waited = time.perf_counter() - started
-        assert not scan.done()  # still scanning...
+        assert hub.scanner.completed == 0  # still scanning...
         assert status == 200
         assert waited < 0.25, waited  # ...yet the probe was answered at once
         response = await scan
