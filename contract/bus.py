@@ -14,9 +14,9 @@ Redis layout (``prefix`` defaults to ``podscope``)::
 
 :func:`connect` makes the client both sides use and translates redis-py's URL errors.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`contract.errors`)::
 
-    ValueError
+    ContractError, ValueError
      └── BusUrlError    a Redis URL that redis-py cannot use
 """
 
@@ -26,15 +26,13 @@ from dataclasses import dataclass
 
 import redis
 
+from contract.errors import BusUrlError
+
 DEFAULT_PREFIX = "podscope"
 DEFAULT_MAXLEN = 100_000
 ENTRY_FIELD = b"entry"
 ALL_NODES = "*"
 SCOPE_POLL_SECONDS = 10.0
-
-
-class BusUrlError(ValueError):
-    """A Redis URL that redis-py cannot use; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ endpoint kind, TCP event, schema version) are checked after it. Entries hold no 
 cycles, so the Structs are not tracked by the garbage collector (``gc=False``): a hub holding
 100,000 of them adds nothing to a full collection's work.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`contract.errors`)::
 
-    ValueError
+    ContractError, ValueError
      └── SchemaError    a wire entry that is not a valid v1 entry (never a half-built entry)
 
 Standard library and msgspec only: no scapy, no Redis, no Django.
@@ -34,6 +34,8 @@ from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
+
+from contract.errors import SchemaError
 
 SCHEMA_VERSION = 1
 MAX_STRING_CHARS = 1024
@@ -59,15 +61,6 @@ PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "dns": "DNS", "icmp": "ICMP"}
 ENDPOINT_KINDS = frozenset({"pod", "service", "node", "external", "unknown"})
 TCP_EVENTS = frozenset({"connect", "close", "reset", "refused", "timeout", "ongoing"})
 RESET_BY = frozenset({"", "client", "server"})
-
-
-class SchemaError(ValueError):
-    """A wire entry that is not a valid schema v1 entry; ``path`` names the offending field."""
-
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
 
 
 class _Wire(msgspec.Struct, frozen=True, gc=False, rename="camel", forbid_unknown_fields=True):
@@ -102,7 +95,12 @@ class Protocol(_Wire, frozen=True):
 
 
 class TcpInfo(_Wire, frozen=True):
-    """TCP connection details: the event this entry reports and what the handshake showed."""
+    """TCP connection details: the event this entry reports and what the handshake showed.
+
+    ``isn`` and ``server_isn`` are the two initial sequence numbers (``server_isn`` absent until
+    a SYN-ACK was seen): the connection's identity, which no NAT rewrites, so the hub joins the
+    reports of the client's node and the server's node by them.
+    """
 
     event: Text
     state: Text = ""
@@ -111,6 +109,8 @@ class TcpInfo(_Wire, frozen=True):
     retransmits: Count | None = None
     reset_by: Text = ""
     partial: bool = False
+    isn: Count | None = None
+    server_isn: Count | None = None
 
 
 class DnsInfo(_Wire, frozen=True):
@@ -131,11 +131,16 @@ class Address(_Wire, frozen=True):
 
 
 class AboutTuple(_Wire, frozen=True):
-    """The 5-tuple of the packet an ICMP error is about."""
+    """The 5-tuple of the packet an ICMP error is about.
+
+    ``isn``: the quoted TCP segment's sequence number; for an error answering a SYN (a REJECT)
+    it is the attempt's ``tcp.isn``, naming the connection attempt the error ended.
+    """
 
     protocol: Text
     src: Address
     dst: Address
+    isn: Count | None = None
 
 
 class IcmpInfo(_Wire, frozen=True):
@@ -145,6 +150,18 @@ class IcmpInfo(_Wire, frozen=True):
     code: Octet
     message: Text = ""
     about: AboutTuple | None = None
+
+
+class NatInfo(_Wire, frozen=True):
+    """What the capturing node's NAT rewrote in a connection (absent parts were not rewritten).
+
+    ``dialed``: the address and port the client dialed (a Service VIP, a NodePort) before DNAT
+    sent it to ``dst``; ``snat``: the address and port the client appeared as after SNAT
+    (masquerade of egress, a NodePort's SNAT).
+    """
+
+    dialed: Address | None = None
+    snat: Address | None = None
 
 
 class Payload(_Wire, frozen=True):
@@ -175,6 +192,7 @@ class Entry(_Wire, frozen=True):
     payload: Payload | None = None
     summary: Text = ""
     v: Int64 = SCHEMA_VERSION
+    nat: NatInfo | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-ready wire dict (``"v": 1``, camelCase keys, absent sections omitted)."""

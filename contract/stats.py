@@ -1,4 +1,4 @@
-"""Capture counters as Prometheus metrics, read from the worker's latest stats snapshot.
+"""The workers' stats snapshot: its counters, their Prometheus form, and a summary for viewers.
 
 The worker builds a snapshot every few seconds (a JSON-ready dict with ``pipeline``,
 ``sniffer``, ``publisher`` and ``ring`` sections, see :mod:`capture.worker`) and publishes it to
@@ -9,6 +9,7 @@ packets, entries dropped by the publisher.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
@@ -17,31 +18,35 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from contract.schema import camel
+
 _Kind = Literal["counter", "gauge"]
 
 METRICS: tuple[tuple[str, str, str, _Kind, str], ...] = (
     ("sniffer", "packets", "captured_packets", "counter", "Frames read from the capture sockets"),
-    ("sniffer", "kernel_drops", "kernel_drops", "counter", "Packets the kernel dropped (buffer)"),
+    ("sniffer", "kernelDrops", "kernel_drops", "counter", "Packets the kernel dropped (buffer)"),
     ("sniffer", "truncated", "truncated_packets", "counter", "Frames longer than the snap length"),
-    ("sniffer", "bridge_copies_skipped", "bridge_copies_skipped", "counter", "Bridge copies"),
-    ("sniffer", "interface_down", "interface_down", "counter", "Captured interface went down"),
+    ("sniffer", "bridgeCopiesSkipped", "bridge_copies_skipped", "counter", "Bridge copies"),
+    ("sniffer", "interfaceDown", "interface_down", "counter", "Captured interface went down"),
     ("pipeline", "packets", "packets", "counter", "Frames fed to the pipeline"),
     ("pipeline", "decoded", "decoded_packets", "counter", "Frames decoded"),
     ("pipeline", "malformed", "malformed_packets", "counter", "Frames that failed to decode"),
     ("pipeline", "fragments", "fragments", "counter", "IP fragments (not reassembled)"),
     ("pipeline", "filtered", "filtered_packets", "counter", "Frames the mode does not need"),
     ("pipeline", "duplicates", "duplicate_packets", "counter", "Same packet on another interface"),
+    ("pipeline", "natCopies", "nat_copies", "counter", "Copies of a connection NAT rewrote"),
+    ("pipeline", "natJoins", "nat_joins", "gauge", "Connections joined across NAT now held"),
     ("pipeline", "unsupported", "unsupported_packets", "counter", "Frames of unsupported types"),
-    ("pipeline", "connections_open", "connections_open", "gauge", "TCP connections tracked"),
-    ("pipeline", "connections_evicted", "connections_evicted", "counter", "Tracker table full"),
-    ("pipeline", "udp_flows_open", "udp_flows_open", "gauge", "UDP flows tracked"),
+    ("pipeline", "connectionsOpen", "connections_open", "gauge", "TCP connections tracked"),
+    ("pipeline", "connectionsEvicted", "connections_evicted", "counter", "Tracker table full"),
+    ("pipeline", "udpFlowsOpen", "udp_flows_open", "gauge", "UDP flows tracked"),
     ("pipeline", "entries", "entries", "counter", "Entries produced by the pipeline"),
     ("publisher", "published", "entries_published", "counter", "Entries written to Redis"),
     ("publisher", "dropped", "entries_dropped", "counter", "Entries dropped: publisher queue full"),
     ("publisher", "queued", "entries_queued", "gauge", "Entries waiting for Redis"),
     ("publisher", "reconnects", "redis_reconnects", "counter", "Reconnections to Redis"),
     ("ring", "bytes", "ring_bytes", "gauge", "Bytes held by the pcap ring on disk"),
-    ("ring", "files_dropped", "ring_files_dropped", "counter", "Ring files deleted (oldest first)"),
+    ("ring", "filesDropped", "ring_files_dropped", "counter", "Ring files deleted (oldest first)"),
 )
 """(snapshot section, key, metric name without ``podscope_capture_``, kind, help)."""
 
@@ -118,6 +123,11 @@ def worker_summary(snapshot: Mapping[str, Any]) -> dict[str, Any]:
         "packets": count("pipeline", "packets"),
         "entries": count("pipeline", "entries"),
         "malformed": count("pipeline", "malformed"),
-        "kernelDrops": count("sniffer", "kernel_drops"),
+        "kernelDrops": count("sniffer", "kernelDrops"),
         "entriesDropped": count("publisher", "dropped"),
     }
+
+
+def counters(stats: Any) -> dict[str, Any]:
+    """A dataclass of counters as its wire form: the same values under camelCase keys."""
+    return {camel(field.name): getattr(stats, field.name) for field in dataclasses.fields(stats)}

@@ -13,8 +13,9 @@ from dashboard.core.config import HubConfig
 from dashboard.core.hub import Hub
 from dashboard.core.ingest.sources import EntryDecoder, RedisEntrySource
 from dashboard.core.naming.index import ClusterIndex
-from dashboard.core.naming.watch import ClusterWatcher, WatcherError
+from dashboard.core.naming.watch import ClusterWatcher
 from dashboard.core.targeting.scopes import RedisScopes
+from dashboard.errors import WatcherError
 
 log = logging.getLogger(__name__)
 

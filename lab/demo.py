@@ -23,6 +23,7 @@ import threading
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from lab.errors import LabError
 from lab.servers import (
     DnsServer,
     TcpServer,
@@ -41,7 +42,6 @@ from lab.topology import (
     POD_CIDR,
     UNREACHABLE,
     Lab,
-    LabError,
     enter_netns,
 )
 

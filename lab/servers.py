@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from lab.topology import LabError, enter_netns
+from lab.errors import LabError
+from lab.topology import enter_netns
 
 DNS_PORT = 53
 

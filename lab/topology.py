@@ -22,9 +22,9 @@ Namespace names are ``psl-<pid>-<random>-<role>``, unique per run; :func:`remove
 everything even when the body of the ``with`` block fails. :meth:`Lab.snapshot` describes the
 lab's pods in the shape of ``kubectl get pods -o json``.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`lab.errors`)::
 
-    Exception
+    LabError
      └── LabError    the lab cannot be built (not root, no ``ip netns``): the message says why
 """
 
@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from lab.errors import LabError
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/var/run/netns")
@@ -62,10 +64,6 @@ LAB_NAMES = {
     "unreachable.example.com": UNREACHABLE,
 }
 """The names the lab's DNS server answers (anything else is NXDOMAIN)."""
-
-
-class LabError(Exception):
-    """The lab cannot be built or used; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

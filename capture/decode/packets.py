@@ -2,8 +2,10 @@
 
 Link layers: Ethernet (802.1Q / QinQ VLAN tags), Linux cooked capture v1 and v2, raw IP and the
 BSD loopback headers. Network layers: IPv4 (options, fragments) and IPv6 (extension headers).
-Transport: TCP (data offset, options on SYNs), UDP, ICMP and ICMPv6. No scapy objects are built
-here: scapy costs tens of microseconds per packet, this module about one.
+Transport: TCP (data offset, options on SYNs), UDP, ICMP and ICMPv6. A VXLAN datagram (UDP port
+4789, the overlay between nodes) is decoded as the packet it carries: the same packet is seen
+again, unwrapped, on the node's VXLAN device, and counted once as a copy of it. No scapy objects
+are built here: scapy costs tens of microseconds per packet, this module about one.
 
 Exception hierarchy (``decode`` raises nothing else for any input)::
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+from capture.errors import FragmentError, MalformedError, UnsupportedError
 from capture.sources.frames import (
     DLT_EN10MB,
     DLT_LINUX_SLL,
@@ -59,6 +62,9 @@ _IPV6_FRAGMENT = 44
 _IPV6_AUTH = 51
 _IPV6_EXTENSIONS = _IPV6_SKIPPABLE | {_IPV6_FRAGMENT, _IPV6_AUTH}
 _TRANSPORTS = frozenset({IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6})
+VXLAN_PORT = 4789
+"""The IANA VXLAN port: UDP datagrams to it are unwrapped (flannel, Calico VXLAN mode)."""
+_VXLAN_VNI_VALID = 0x08
 
 _TCP_HEADER = struct.Struct("!HHIIBB")
 _UDP_HEADER = struct.Struct("!HHH")
@@ -76,22 +82,6 @@ _U32_LE = struct.Struct("<I")
 # MSS, SACK permitted, timestamps, NOP, window scale: kind/length, value, ... of each.
 _LINUX_SYN_OPTIONS = struct.Struct("!HHHHIIHBB")
 _U32_BE = struct.Struct("!I")
-
-
-class DecodeError(ValueError):
-    """A frame that cannot be turned into a Packet."""
-
-
-class MalformedError(DecodeError):
-    """Truncated or inconsistent headers."""
-
-
-class UnsupportedError(DecodeError):
-    """A link type, ethertype or transport protocol that is not tracked."""
-
-
-class FragmentError(DecodeError):
-    """A non-first IP fragment: it carries no transport header."""
 
 
 class TcpOptions(NamedTuple):
@@ -148,13 +138,23 @@ _new_packet = tuple.__new__  # builds a Packet without NamedTuple.__new__'s Pyth
 
 
 class InnerTuple(NamedTuple):
-    """The 5-tuple of the packet quoted inside an ICMP error (ports 0 when not TCP/UDP)."""
+    """The 5-tuple of the packet quoted inside an ICMP error (ports 0 when not TCP/UDP).
+
+    ``seq`` is the quoted TCP segment's sequence number (the ISN when it quotes a SYN), None when
+    the quote is not TCP or too short to hold it.
+    """
 
     proto: int
     src: bytes
     dst: bytes
     sport: int
     dport: int
+    seq: int | None = None
+
+    @property
+    def key(self) -> bytes:
+        """The quoted packet's flow key (see :class:`Packet`)."""
+        return self.src + self.dst + self.sport.to_bytes(2) + self.dport.to_bytes(2)
 
 
 def reverse_key(key: bytes) -> bytes:
@@ -292,7 +292,7 @@ def _decode_ip(data: bytes, offset: int) -> Packet:
     raise MalformedError(f"IP version {version}")
 
 
-def _decode_ipv4(data: bytes, start: int) -> Packet:
+def _decode_ipv4(data: bytes, start: int, *, outer: bool = True) -> Packet:
     size = len(data)
     if size < start + 20:
         raise MalformedError("IPv4 header truncated")
@@ -315,10 +315,11 @@ def _decode_ipv4(data: bytes, start: int) -> Packet:
         start + header_len,
         start + total,
         first_fragment=first_fragment,
+        outer=outer,
     )
 
 
-def _decode_ipv6(data: bytes, start: int) -> Packet:
+def _decode_ipv6(data: bytes, start: int, *, outer: bool = True) -> Packet:
     size = len(data)
     if size < start + 40:
         raise MalformedError("IPv6 header truncated")
@@ -344,11 +345,13 @@ def _decode_ipv6(data: bytes, start: int) -> Packet:
             length = (data[l4 + 1] + 2) * 4
         next_header = data[l4]
         l4 += length
-    return _decode_transport(data, start, next_header, l4, end, first_fragment=first_fragment)
+    return _decode_transport(
+        data, start, next_header, l4, end, first_fragment=first_fragment, outer=outer
+    )
 
 
 def _decode_transport(
-    data: bytes, l3: int, proto: int, l4: int, end: int, *, first_fragment: bool
+    data: bytes, l3: int, proto: int, l4: int, end: int, *, first_fragment: bool, outer: bool
 ) -> Packet:
     captured_end = min(end, len(data))
     addresses = data[l3 + 12 : l3 + 20] if data[l3] >> 4 == 4 else data[l3 + 8 : l3 + 40]
@@ -371,6 +374,8 @@ def _decode_transport(
             length = end - l4
         if length < 8 or l4 + length > end:
             raise MalformedError("bad UDP length")
+        if dport == VXLAN_PORT and outer and not first_fragment:
+            return _decapsulate(data[l4 + 8 : min(captured_end, l4 + length)])
         key = addresses + data[l4 : l4 + 4]
         return Packet(proto, key, sport, dport, 0, 0, 0, data, l4 + 8, length - 8,
                       min(captured_end, l4 + length), None, l3)  # fmt: skip
@@ -380,6 +385,19 @@ def _decode_transport(
         key = addresses + b"\0\0\0\0"
         return Packet(proto, key, 0, 0, 0, 0, 0, data, l4, end - l4, captured_end, None, l3)
     raise UnsupportedError(f"IP protocol {proto}")
+
+
+def _decapsulate(vxlan: bytes) -> Packet:
+    """The packet inside a VXLAN datagram's payload (8-byte VXLAN header, then Ethernet)."""
+    if len(vxlan) < 8 + 14 or not vxlan[0] & _VXLAN_VNI_VALID:
+        raise MalformedError("VXLAN header truncated or without a VNI")
+    inner = vxlan[8:]
+    ethertype = (inner[12] << 8) | inner[13]
+    if ethertype == ETH_IPV4:
+        return _decode_ipv4(inner, 14, outer=False)
+    if ethertype == _ETH_IPV6:
+        return _decode_ipv6(inner, 14, outer=False)
+    raise UnsupportedError(f"VXLAN carrying ethertype 0x{ethertype:04x}")
 
 
 def tcp_options(data: bytes, start: int, end: int) -> TcpOptions:
@@ -444,9 +462,12 @@ def decode_inner(data: bytes, start: int, end: int) -> InnerTuple:
     else:
         raise MalformedError(f"quoted IP version {version}")
     sport = dport = 0
+    seq = None
     if proto in (IPPROTO_TCP, IPPROTO_UDP) and end >= l4 + 4:
         sport, dport = _PORTS.unpack_from(data, l4)
-    return InnerTuple(proto, src, dst, sport, dport)
+        if proto == IPPROTO_TCP and end >= l4 + 8:
+            seq = _U32_BE.unpack_from(data, l4 + 4)[0]
+    return InnerTuple(proto, src, dst, sport, dport, seq)
 
 
 def flag_names(flags: int) -> tuple[str, ...]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from contract.schema import Entry
+from contract.stats import counters
 
 
 @dataclass(slots=True)
@@ -18,7 +19,7 @@ class JsonlStats:
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
-        return asdict(self)
+        return counters(self)
 
 
 class JsonlSink:
@@ -31,7 +32,7 @@ class JsonlSink:
     @property
     def stats(self) -> JsonlStats:
         """A copy of the counters."""
-        return JsonlStats(**self._stats.to_dict())
+        return replace(self._stats)
 
     def submit(self, entries: Iterable[Entry]) -> None:
         """Write the entries; a broken stream (closed pipe) counts them as dropped."""

@@ -9,9 +9,9 @@ the same directory stay part of the ring (counted, exportable, dropped first).
 :meth:`PcapRing.export` writes the frames of a time window, optionally filtered by a BPF
 expression (run in user space by libpcap), to one pcap file.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`capture.errors`)::
 
-    Exception
+    CaptureError
      └── RingError    an unusable ring directory or size, or an export that cannot be written
 """
 
@@ -21,23 +21,21 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from capture.errors import RingError
 from capture.sources.bpf import CompiledFilter, compile_filter
 from capture.sources.frames import Frame
+from contract.stats import counters
 
 FILE_PATTERN = re.compile(r"^podscope-(\d{10})\.pcap$")
 PCAP_HEADER_BYTES = 24
 RECORD_HEADER_BYTES = 16
 MIN_RING_BYTES = 64 * 1024
 SNAPLEN = 262_144
-
-
-class RingError(Exception):
-    """An unusable ring directory or size, or an export that cannot be written."""
 
 
 @dataclass(slots=True)
@@ -52,7 +50,7 @@ class RingStats:
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
-        return asdict(self)
+        return counters(self)
 
 
 @dataclass(slots=True)
@@ -94,7 +92,7 @@ class PcapRing:
         """A copy of the counters."""
         self._stats.bytes = sum(f.size for f in self._files)
         self._stats.files = len(self._files)
-        return RingStats(**self._stats.to_dict())
+        return replace(self._stats)
 
     def write(self, frame: Frame) -> None:
         """Append one frame; a disk error is counted, never raised."""

@@ -12,9 +12,9 @@ dedupes by entry ``id``.
 
 :class:`ScopeWatcher` follows the scope key of one node from a background thread.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`capture.errors`)::
 
-    Exception
+    CaptureError
      └── PublishError    a bad Redis URL, or Redis unreachable where an answer is required
 """
 
@@ -26,11 +26,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 
+from capture.errors import PublishError
 from contract import bus
 from contract.bus import (
     ALL_NODES,
@@ -42,15 +43,13 @@ from contract.bus import (
     Backoff,
     RedisKeys,
 )
+from contract.errors import BusUrlError
 from contract.schema import Entry
+from contract.stats import counters
 
 DEFAULT_QUEUE_SIZE = 100_000
 
 log = logging.getLogger(__name__)
-
-
-class PublishError(Exception):
-    """A bad Redis URL, or Redis unreachable where an answer is required."""
 
 
 @dataclass(slots=True)
@@ -68,14 +67,14 @@ class PublisherStats:
 
     def to_dict(self) -> dict[str, int | bool]:
         """The counters as a plain dict."""
-        return asdict(self)
+        return counters(self)
 
 
 def connect(url: str, timeout: float = 2.0) -> redis.Redis:
     """A Redis client for ``url`` (no I/O yet); raise PublishError for a malformed URL."""
     try:
         return bus.connect(url, timeout)
-    except bus.BusUrlError as exc:
+    except BusUrlError as exc:
         raise PublishError(str(exc)) from None
 
 
@@ -138,7 +137,7 @@ class Publisher:
         """A copy of the counters."""
         with self._lock:
             self._stats.queued = len(self._queue)
-            return PublisherStats(**self._stats.to_dict())  # type: ignore[arg-type]
+            return replace(self._stats)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued entry is published (at most ``timeout`` s); True if so."""

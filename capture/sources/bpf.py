@@ -12,9 +12,9 @@ headers are not matched in ``connections`` mode; libpcap's ``tcp[...]`` accessor
 Expressions are compiled by libpcap (through scapy's ``compile_filter``) into classic BPF
 instructions; :func:`compile_filter` turns libpcap's complaint into a :class:`BpfError`.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`capture.errors`)::
 
-    ValueError
+    CaptureError, ValueError
      └── BpfError    an expression libpcap rejects, or a mode/protocol set that captures nothing
 """
 
@@ -27,20 +27,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
+from capture.errors import BpfError
 from capture.sources.frames import DLT_RAW, LINKTYPE_RAW
+from contract.schema import PROTOCOLS
+from contract.vocabulary import CAPTURE_MODES
 
-MODES = ("connections", "full")
-KNOWN_PROTOCOLS = frozenset({"tcp", "udp", "dns", "icmp"})
+KNOWN_PROTOCOLS = frozenset(PROTOCOLS)
 
 TCP_CONTROL_V4 = "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0)"
 TCP_CONTROL_V6 = "(ip6 and ip6[6] == 6 and ip6[53] & 0x07 != 0)"
 DNS_UDP = "(udp port 53)"
 ICMP_ERRORS_V4 = "(icmp[icmptype] == icmp-unreach or icmp[icmptype] == icmp-timxceed)"
 ICMP_ERRORS_V6 = "(ip6 and ip6[6] == 58 and ip6[40] >= 1 and ip6[40] <= 3)"
-
-
-class BpfError(ValueError):
-    """A capture filter that cannot be used: libpcap's reason, or why it would capture nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +80,8 @@ def mode_filter(mode: str, protocols: Iterable[str]) -> str:
     if unknown:
         known = ", ".join(sorted(KNOWN_PROTOCOLS))
         raise BpfError(f"unknown protocol(s) {', '.join(sorted(unknown))}; known: {known}")
-    if mode not in MODES:
-        raise BpfError(f"unknown capture mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode not in CAPTURE_MODES:
+        raise BpfError(f"unknown capture mode {mode!r}; expected one of {', '.join(CAPTURE_MODES)}")
     parts: list[str] = []
     if mode == "connections":
         if "tcp" in enabled:

@@ -13,6 +13,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from capture.errors import LinkError
+
 NETLINK_ROUTE = 0
 RTM_NEWLINK = 16
 RTM_GETLINK = 18
@@ -28,10 +30,6 @@ IFLA_INFO_KIND = 1
 _NLMSGHDR = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
 _IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 _RTATTR = struct.Struct("=HH")  # length, type
-
-
-class LinkError(OSError):
-    """The kernel refused or garbled the link dump."""
 
 
 @dataclass(frozen=True, slots=True)

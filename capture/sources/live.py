@@ -28,9 +28,9 @@ read; this module accumulates them).
 No scapy object is built per packet: frames are plain bytes in
 :class:`~capture.sources.frames.Frame`.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`capture.errors`)::
 
-    Exception
+    CaptureError
      └── SnifferError            cannot capture; the message says why, in one line
           ├── InterfaceError     no such interface, or a link type we cannot decode
           └── CapturePermissionError   not root and no CAP_NET_RAW
@@ -48,13 +48,15 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 
-from capture.sources.bpf import BpfError, compile_filter
+from capture.errors import BpfError, CapturePermissionError, InterfaceError, SnifferError
+from capture.sources.bpf import compile_filter
 from capture.sources.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
 from capture.sources.links import LinkTable
 from capture.sources.rxring import RxRing
+from contract.stats import counters
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -77,18 +79,6 @@ LINK_REFRESH_SECONDS = 10.0
 _TPACKET_STATS = struct.Struct("II")
 
 
-class SnifferError(Exception):
-    """Live capture cannot start or continue; the message says why in one line."""
-
-
-class InterfaceError(SnifferError):
-    """No such interface, or an interface whose link type podscope cannot decode."""
-
-
-class CapturePermissionError(SnifferError):
-    """Opening a packet socket needs root or CAP_NET_RAW."""
-
-
 @dataclass(slots=True)
 class SnifferStats:
     """Counters of the live capture: frames delivered, kernel drops and what was skipped."""
@@ -106,7 +96,7 @@ class SnifferStats:
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for the stats snapshot)."""
-        return asdict(self)
+        return counters(self)
 
 
 @dataclass(slots=True)
@@ -231,7 +221,7 @@ class Sniffer:
             packets, drops = _TPACKET_STATS.unpack(raw)
             self._stats.kernel_packets += packets
             self._stats.kernel_drops += drops
-        return SnifferStats(**self._stats.to_dict())
+        return replace(self._stats)
 
     def _drain(self, tap: _Tap, frames: list[Frame]) -> None:
         stats = self._stats

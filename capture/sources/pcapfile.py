@@ -29,15 +29,12 @@ from typing import Any
 from scapy.error import Scapy_Exception
 from scapy.utils import RawPcapNgReader, RawPcapReader
 
+from capture.errors import PcapError
 from capture.sources.frames import Frame
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BLOCK_BYTES = 1 << 20
 _MAX_RECORD_BYTES = 262_144  # libpcap's largest snapshot length
-
-
-class PcapError(OSError):
-    """A pcap/pcapng file that cannot be read."""
 
 
 def read_frames(path: str | os.PathLike[str]) -> Iterator[Frame]:

@@ -6,9 +6,9 @@ of an NXDOMAIN) are read here; scapy parses the others, at a hundred times the c
 :class:`NameIndex` remembers, for each client, which name it resolved to which address, so a
 later connection from that client to that address can carry the name (``dst.name``).
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`capture.errors`)::
 
-    ValueError
+    CaptureError, ValueError
      └── DnsError     a payload that is not a well-formed DNS answer (counted by the caller)
 """
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from scapy.layers.dns import DNS, dnsqtypes
 
+from capture.errors import DnsError
 from contract.schema import MAX_LIST_ITEMS, MAX_STRING_CHARS
 
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
@@ -41,10 +42,6 @@ _PLAIN_LABEL_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 _DNS_HEADER = struct.Struct("!HHHHHH")  # id, flags, question/answer/authority/additional counts
 _RECORD_HEADER = struct.Struct("!HHIH")  # type, class, TTL, data length
 _U16 = struct.Struct("!H")
-
-
-class DnsError(ValueError):
-    """A payload that is not a well-formed DNS answer."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,14 @@ class TcpEvent(NamedTuple):
     request_preview: bytes = b""
     response_preview: bytes = b""
     note: str = ""
+    isn: int | None = None
+    server_isn: int | None = None
+
+    @property
+    def client_key(self) -> bytes:
+        """The flow key of the client-to-server direction (see :class:`capture.decode.Packet`)."""
+        ports = self.client_port.to_bytes(2) + self.server_port.to_bytes(2)
+        return self.client + self.server + ports
 
 
 class _Side:
@@ -284,14 +292,15 @@ class TcpTracker:
             self._data(connection, side, seq, data, payload_start, payload_len, captured_end)
         return events
 
-    def unreachable(self, ts: float, inner: InnerTuple, note: str) -> Sequence[TcpEvent]:
-        """End the connection attempt an ICMP error answered (event ``timeout``, with a note)."""
-        key = inner.src + inner.dst + inner.sport.to_bytes(2, "big") + inner.dport.to_bytes(2)
-        found = self._flows.get(key)
+    def unreachable(
+        self, ts: float, inner: InnerTuple, note: str, event: str = "timeout"
+    ) -> Sequence[TcpEvent]:
+        """End the connection attempt an ICMP error answered (``event``, with a note)."""
+        found = self._flows.get(inner.key)
         if found is None or not found[1] or found[0].state not in HANDSHAKE_STATES:
             return _NO_EVENTS
         connection = found[0]
-        return (self._finish(connection, "timeout", ts, note=note),)
+        return (self._finish(connection, event, ts, note=note),)
 
     def tick(self, now: float) -> list[TcpEvent]:
         """Report handshake timeouts, one-sided closes and ongoing connections due by ``now``."""
@@ -606,6 +615,8 @@ class TcpTracker:
             bytes(connection.client.preview),
             bytes(connection.server.preview),
             note,
+            connection.isn,
+            connection.server_isn,
         ))  # fmt: skip
 
     def _forget(self, connection: _Connection) -> None:

@@ -1,8 +1,8 @@
 """The hub's knobs, read from the ``PODSCOPE`` Django setting into a frozen :class:`HubConfig`.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    ValueError
+    DashboardError, ValueError
      └── HubConfigError    a bad global filter or initial targeting: the message says which
 """
 
@@ -14,15 +14,19 @@ from typing import Any
 
 from dashboard.core.sessions.registry import SessionLimits
 from dashboard.core.store.scans import ScanLimits
-from dashboard.core.targeting.spec import TargetingError, TargetingSpec, spec_from_settings
+from dashboard.core.targeting.spec import TargetingSpec, spec_from_settings
+from dashboard.errors import HubConfigError, TargetingError
 from kfl import Filter, KflError, compile_filter
+
+DEFAULT_STORE_SIZE = 100_000
+"""Entries the hub keeps (``PODSCOPE_STORE_SIZE``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class HubConfig:
     """The hub's knobs (from the ``PODSCOPE`` setting)."""
 
-    store_size: int = 100_000
+    store_size: int = DEFAULT_STORE_SIZE
     prefix: str = "podscope"
     demo: bool = False
     auth: bool = False
@@ -62,10 +66,6 @@ class HubConfig:
             return compile_filter(self.global_filter)
         except KflError as exc:
             raise HubConfigError(f"PODSCOPE_GLOBAL_FILTER: {exc}") from None
-
-
-class HubConfigError(ValueError):
-    """A hub setting that cannot be used (a bad global filter or initial targeting)."""
 
 
 DEFAULT_CONFIG = HubConfig()

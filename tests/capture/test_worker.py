@@ -138,7 +138,7 @@ def test_full_mode_writes_every_frame_to_the_ring(tmp_path: Path) -> None:
     worker, _, reports, _ = worker_for("full", ring)
     frames = connection(100.0, 40005, 10, 10)
     worker.run_frames(iter(frames))
-    assert reports[-1]["ring"]["packets_written"] == len(frames)
+    assert reports[-1]["ring"]["packetsWritten"] == len(frames)
     exported = tmp_path / "out.pcap"
     assert ring.export(exported, bpf="tcp port 40005") == len(frames)
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract.errors import SchemaError
 from contract.schema import (
     MAX_LIST_ITEMS,
     MAX_STRING_CHARS,
@@ -22,7 +23,6 @@ from contract.schema import (
     IcmpInfo,
     Node,
     Payload,
-    SchemaError,
     TcpInfo,
     camel,
     field_paths,

@@ -12,8 +12,8 @@ from contract.stats import METRICS, CaptureMetrics
 SNAPSHOT = {
     "worker": "w1",
     "node": "n1",
-    "sniffer": {"packets": 10, "kernel_drops": 2, "truncated": 0},
-    "pipeline": {"packets": 10, "malformed": 1, "connections_open": 3, "entries": 4},
+    "sniffer": {"packets": 10, "kernelDrops": 2, "truncated": 0},
+    "pipeline": {"packets": 10, "malformed": 1, "connectionsOpen": 3, "entries": 4},
     "publisher": {"published": 4, "dropped": 5, "queued": 0, "connected": True},
 }
 
@@ -32,7 +32,7 @@ def test_counters_and_gauges_follow_the_latest_snapshot() -> None:
     assert f"podscope_capture_entries_dropped_total{labels} 5.0" in text
     assert f"podscope_capture_connections_open{labels} 3.0" in text
     assert "# TYPE podscope_capture_connections_open gauge" in text
-    metrics.update({**SNAPSHOT, "sniffer": {"packets": 20, "kernel_drops": 7}})
+    metrics.update({**SNAPSHOT, "sniffer": {"packets": 20, "kernelDrops": 7}})
     assert f"podscope_capture_kernel_drops_total{labels} 7.0" in exposition(metrics)
 
 

@@ -20,6 +20,7 @@ from dashboard.core.sessions.registry import SessionLimits
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.core.targeting.spec import TargetingSpec
 from tests.dashboard.hubentries import cluster_index, tcp_entry
+from tests.dashboard.wsclient import open_session, receive_type
 
 SHOP = ("10.244.1.10", 40000)
 EXTERNAL = ("203.0.113.10", 443)
@@ -38,22 +39,6 @@ async def hub() -> AsyncIterator[Hub]:
     with installed(Hub(HubConfig(store_size=1000, limits=limits), cluster_index())) as hub:
         yield hub
         await hub.stop()
-
-
-async def open_session(path: str = "/ws/live") -> tuple[WebsocketCommunicator, dict[str, Any]]:
-    communicator = WebsocketCommunicator(application, path, headers=HOST_HEADERS)
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from()
-    return communicator, hello
-
-
-async def receive_type(communicator: WebsocketCommunicator, kind: str) -> dict[str, Any]:
-    for _ in range(20):
-        message: dict[str, Any] = await communicator.receive_json_from(timeout=3)
-        if message["type"] == kind:
-            return message
-    raise AssertionError(f"no {kind} message")
 
 
 async def test_hello_then_filter_ok_and_backfill(hub: Hub) -> None:
@@ -328,7 +313,7 @@ async def test_a_lone_surrogate_is_a_filter_error_and_frees_no_slot(hub: Hub) ->
         await communicator.send_to(text_data='{"type": "filter.set", "query": "tcp \\ud800"}')
         error = await receive_type(communicator, "filter.error")
         assert "lone UTF-16 surrogate at character 5" in error["error"]["message"]
-        assert error["query"] == "tcp \ud800"  # escaped on the wire, as JSON allows
+        assert error["query"] == "tcp \ufffd"  # echoed with a replacement character
         await communicator.disconnect()
     assert len(hub.sessions) == 0
 
@@ -339,7 +324,7 @@ async def test_the_session_is_freed_when_the_consumer_crashes(
     async def crash(*_: Any) -> None:
         raise RuntimeError("a bug in a handler")
 
-    monkeypatch.setattr(LiveConsumer, "_handle", crash)
+    monkeypatch.setattr(LiveConsumer, "on_pause", crash)
     communicator, _ = await open_session()
     assert len(hub.sessions) == 1
     await communicator.send_json_to({"type": "pause"})

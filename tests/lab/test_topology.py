@@ -97,7 +97,7 @@ def test_live_capture_reports_exact_entries(lab: Lab, mode: str) -> None:
     assert about is not None
     assert (about.src.port, about.dst.ip, about.dst.port) == (run.unreachable_port, UNREACHABLE, 80)
 
-    assert snapshot["sniffer"]["kernel_drops"] == 0
+    assert snapshot["sniffer"]["kernelDrops"] == 0
     assert snapshot["pipeline"]["duplicates"] > 0
     assert snapshot["pipeline"]["malformed"] == 0
 

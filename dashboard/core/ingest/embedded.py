@@ -10,8 +10,10 @@ hub reads like the Redis stream. Three sources of frames:
 - a pcap file replayed in a loop at its recorded pace, timestamps moved to now
   (:func:`replay_worker`): the demo without root.
 
-Exception hierarchy: setup problems surface as the capture package's own errors
-(``SnifferError``, ``BpfError``, ``PcapError``) from the constructors, before any thread starts.
+Errors: setup problems (the capture package's ``SnifferError``, ``BpfError``, ``PcapError``)
+are translated here, the one place the hub calls the worker, into
+:class:`~dashboard.errors.EmbeddedCaptureError`, raised by the constructors before any thread
+starts.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
+from capture.errors import CaptureError
 from capture.pipeline import Pipeline, PipelineConfig
 from capture.sources.frames import Frame
 from capture.sources.live import Sniffer
@@ -30,6 +33,7 @@ from capture.sources.pcapfile import read_frames
 from capture.worker import FilterSpec, Worker, WorkerSettings
 from contract.schema import Node
 from dashboard.core.ingest.sources import LocalEntrySource
+from dashboard.errors import EmbeddedCaptureError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,15 @@ class EmbeddedWorker:
         self._thread.join(timeout)
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Raise the capture package's errors again as EmbeddedCaptureError."""
+    try:
+        yield
+    except CaptureError as exc:
+        raise EmbeddedCaptureError(str(exc)) from None
+
+
 def _worker(
     source: LocalEntrySource, node: Node, mode: str, local_cidrs: tuple[str, ...]
 ) -> Worker:
@@ -76,9 +89,10 @@ def live_worker(
     local_cidrs: tuple[str, ...] = (),
     namespace: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> EmbeddedWorker:
-    """Capture live on ``interfaces`` (opened inside ``namespace()``); raise SnifferError."""
+    """Capture live on ``interfaces`` (opened inside ``namespace()``); raise
+    EmbeddedCaptureError if capture cannot start."""
     worker = _worker(source, node, mode, local_cidrs)
-    with namespace():
+    with namespace(), _translated():
         sniffer = Sniffer(interfaces, FilterSpec(mode=mode).expression()).open()
 
     def run(stop: threading.Event) -> None:
@@ -93,9 +107,10 @@ def live_worker(
 def pcap_worker(
     source: LocalEntrySource, path: Path, *, node: Node, mode: str = "connections"
 ) -> EmbeddedWorker:
-    """Read a pcap/pcapng file once; raise PcapError now if it cannot be read."""
-    frames = read_frames(path)
-    first = next(frames, None)  # a garbage file fails here, before the thread starts
+    """Read a pcap/pcapng file once; raise EmbeddedCaptureError now if it cannot be read."""
+    with _translated():
+        frames = read_frames(path)
+        first = next(frames, None)  # a garbage file fails here, before the thread starts
     worker = _worker(source, node, mode, ())
 
     def run(stop: threading.Event) -> None:
@@ -109,9 +124,10 @@ def replay_worker(
     source: LocalEntrySource, path: Path, *, node: Node, mode: str = "connections"
 ) -> EmbeddedWorker:
     """Replay a pcap in a loop at its own pace, each pass moved to the current time."""
-    frames = list(read_frames(path))
+    with _translated():
+        frames = list(read_frames(path))
     if not frames:
-        raise ValueError(f"{path} holds no packets to replay")
+        raise EmbeddedCaptureError(f"{path} holds no packets to replay")
     worker = _worker(source, node, mode, ())
 
     def run(stop: threading.Event) -> None:

@@ -34,7 +34,8 @@ import redis
 import redis.asyncio as aioredis
 
 from contract.bus import ENTRY_FIELD, Backoff, RedisKeys
-from contract.schema import Entry, SchemaError
+from contract.errors import SchemaError
+from contract.schema import Entry
 
 BATCH_SECONDS = 0.1
 READ_COUNT = 5_000

@@ -48,12 +48,12 @@ from dashboard.core.naming.resources import (
     OwnedInfo,
     Parsed,
     PodInfo,
-    ResourceError,
     ServiceInfo,
     SliceInfo,
     object_key,
     parse,
 )
+from dashboard.errors import ResourceError
 
 EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
 CLUSTER_KINDS = frozenset({"pod", "service", "node"})
@@ -260,7 +260,7 @@ class ClusterIndex:
                 "departed": len(self._departed),
                 "events": self._events,
                 "dropped": dict(self._dropped),
-                "last_drop": self._last_drop,
+                "lastDrop": self._last_drop,
             }
 
     # --- resolution ---------------------------------------------------------------------------

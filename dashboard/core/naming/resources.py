@@ -4,9 +4,9 @@ Each ``parse_*`` function takes one object dict (a pod, a service, ...) and retu
 record, or raises :class:`ResourceError` naming the missing or malformed field. Addresses are
 canonicalized (``ipaddress``) so that IPv6 text from the API and from packets compares equal.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    ValueError
+    DashboardError, ValueError
      └── ResourceError    an object without a field its kind must have, or with a bad value
 """
 
@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from dashboard.errors import ResourceError
 
 POD = "Pod"
 SERVICE = "Service"
@@ -31,10 +33,6 @@ INDEXED_KINDS = frozenset({POD, SERVICE, ENDPOINT_SLICE, NODE, NAMESPACE, REPLIC
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 TEMPLATE_HASH_LABEL = "pod-template-hash"
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
-
-
-class ResourceError(ValueError):
-    """A Kubernetes object that lacks a field its kind must have, or carries a malformed one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ lists (``PodList``) and bare objects are accepted too. Objects of kinds the inde
 (ConfigMaps, ...) are counted in the report, not fatal; malformed objects are counted by the
 index. A pcap taken from a cluster can then be analysed with names on any laptop.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    ValueError
+    DashboardError, ValueError
      └── SnapshotError    an unreadable file, or one that holds no Kubernetes objects
 """
 
@@ -25,12 +25,9 @@ import yaml
 
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.naming.resources import INDEXED_KINDS, TOP_OWNER_KINDS
+from dashboard.errors import SnapshotError
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class SnapshotError(ValueError):
-    """A snapshot file that cannot be read or holds no Kubernetes objects."""
 
 
 @dataclass(frozen=True, slots=True)

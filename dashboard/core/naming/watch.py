@@ -9,9 +9,9 @@ after a capped, jittered exponential backoff. Nothing raises into the caller: th
 its last state (names degrade, IPs still show) and :attr:`ClusterWatcher.stats` counts what
 happened, per kind.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    Exception
+    DashboardError
      └── WatcherError    no usable Kubernetes configuration (raised by the constructor only)
 """
 
@@ -24,12 +24,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import urllib3
 from kubernetes import client, config
 
+from contract.stats import counters
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.naming.resources import (
     ENDPOINT_SLICE,
@@ -40,6 +41,7 @@ from dashboard.core.naming.resources import (
     REPLICA_SET,
     SERVICE,
 )
+from dashboard.errors import WatcherError
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,6 @@ _LIST_CALLS: dict[str, Callable[[client.ApiClient], ListCall]] = {
     JOB: lambda api: client.BatchV1Api(api).list_job_for_all_namespaces,
 }
 WATCHED_KINDS = tuple(_LIST_CALLS)
-
-
-class WatcherError(Exception):
-    """The watcher cannot start: no in-cluster config, no kubeconfig, or an unknown kind."""
 
 
 class _GoneError(Exception):
@@ -136,7 +134,7 @@ class ClusterWatcher:
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per kind: lists, relists, reconnects, errors, events, connected, last sync time..."""
         with self._stats_lock:
-            return {kind: asdict(stats) for kind, stats in self._stats.items()}
+            return {kind: counters(stats) for kind, stats in self._stats.items()}
 
     @property
     def synced(self) -> bool:

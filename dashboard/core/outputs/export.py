@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import yaml
 
+from contract.vocabulary import EXPORT_FORMATS, ExportFormat
 from dashboard.core.store.flows import Flow, NotAFlowError, Side, read_flow
 
-Format = Literal["text", "json", "yaml"]
-FORMATS: tuple[Format, ...] = get_args(Format)
 CALLEE_ORDER = {"workload": 0, "external": 1, "node": 2, "unknown": 3}
 
 
@@ -88,7 +87,7 @@ def who_calls_whom(entries: Iterable[Mapping[str, Any]]) -> list[Caller]:
     return calls.callers()
 
 
-def render(callers: list[Caller], fmt: Format) -> str:
+def render(callers: list[Caller], fmt: ExportFormat) -> str:
     """``callers`` as text, JSON or YAML; raise ValueError for another format."""
     if fmt == "text":
         return "".join(_text(caller) for caller in callers)
@@ -97,7 +96,7 @@ def render(callers: list[Caller], fmt: Format) -> str:
         return json.dumps(data, indent=2) + "\n"
     if fmt == "yaml":
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
+    raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})")
 
 
 def _callee(server: Side) -> Callee:

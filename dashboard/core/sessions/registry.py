@@ -12,14 +12,15 @@ acknowledged (``{"type": "ack", "seq": n}``). What it cannot send waits in a que
 ``max_queued_entries`` entries; past that the oldest batches are dropped, counted, and the next
 entries message says how many entries were ``missed``. Ingest never waits for a session.
 
-Changing a filter or level reads the store through the hub's :class:`~dashboard.scans.Scanner`
-(in slices, never stopping the event loop): the filter is timed first and refused if too costly
-per entry, or if the views' filters together would pass the hub's budget. The session moves to
-its new view only once the scan has caught up with ingest, so no entry is sent twice or missed.
+Changing a filter or level reads the store through the hub's
+:class:`~dashboard.core.store.scans.Scanner` (in slices, never stopping the event loop): the
+filter is timed first and refused if too costly per entry, or if the views' filters together
+would pass the hub's budget. The session moves to its new view only once the scan has caught up
+with ingest, so no entry is sent twice or missed.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    Exception
+    DashboardError
      └── SessionError         a request the registry refuses (sent to the browser as a message)
           ├── SessionLimitError   too many sessions open
           ├── RateLimitError      too many filter changes in the last minute
@@ -42,38 +43,12 @@ from dashboard.core.outputs.storemaps import StoreMaps
 from dashboard.core.sessions.viewindex import ViewIndex
 from dashboard.core.store.entrystore import EntryStore, Stored, flows_of
 from dashboard.core.store.flows import Flow
-from dashboard.core.store.scans import FilterCostError, Scanner
+from dashboard.core.store.scans import Scanner
+from dashboard.errors import FilterCostError, QueryTooLongError, RateLimitError, SessionLimitError
 from kfl import Filter, compile_filter
 
 DEFAULT_LEVEL: Level = "namespace"
 RATE_WINDOW_SECONDS = 60.0
-
-
-class SessionError(Exception):
-    """A request the registry refuses; the message is meant for the viewer."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The same JSON shape as a KFL error (line and column 1, no caret context)."""
-        return {
-            "message": str(self),
-            "line": 1,
-            "column": 1,
-            "endLine": 1,
-            "endColumn": 1,
-            "context": "",
-        }
-
-
-class SessionLimitError(SessionError):
-    """Too many sessions are open."""
-
-
-class RateLimitError(SessionError):
-    """Too many filter changes in the last minute."""
-
-
-class QueryTooLongError(SessionError):
-    """A query over the length limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +62,11 @@ class SessionLimits:
     ack_window: int = 4
     backfill: int = 500
     max_message_entries: int = 500
+
+
+DEFAULT_LIMITS = SessionLimits()
+DEMO_LIMITS = SessionLimits(max_sessions=50, max_query_chars=512, filters_per_minute=20)
+"""A public demo portal's tighter bounds (``PODSCOPE_DEMO``)."""
 
 
 @dataclass(frozen=True, slots=True)

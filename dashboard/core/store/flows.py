@@ -22,9 +22,9 @@ so often, then ``close``/``reset``; each report is its own entry):
   it ended as a TCP ``timeout``. An error from a router is ignored: its target is not named.
 - DNS answers are ignored: they name destinations, they are not connections.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    ValueError
+    DashboardError, ValueError
      └── NotAFlowError    the entry does not describe a flow (``reason``; ``ignored`` if by design)
 """
 
@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+
+from dashboard.errors import DashboardError
 
 PROTOCOL_DNS = "dns"
 FLOW_PROTOCOLS = frozenset({"tcp", "udp", "icmp"})
@@ -55,6 +57,16 @@ REASONS = IGNORED | frozenset(
 )
 """Every reason an entry can be unusable: a small fixed set, safe as a label value."""
 
+
+class NotAFlowError(DashboardError, ValueError):
+    """An entry that describes no flow; ``reason`` is one of REASONS."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.ignored = reason in IGNORED
+        super().__init__(reason)
+
+
 STARTS = frozenset({"connect", "refused", "timeout"})
 PARTIAL_STARTS = frozenset({"close", "reset"})
 FAILURES = frozenset({"refused", "reset", "timeout"})
@@ -63,15 +75,6 @@ FINISHED = frozenset({"close", "reset"})
 IN_CLUSTER = frozenset({"pod", "service"})
 OUTSIDE = frozenset({"node", "external", "unknown"})
 MAX_SHARED_SIDES = 65_536
-
-
-class NotAFlowError(ValueError):
-    """An entry that describes no flow; ``reason`` is one of REASONS."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        self.ignored = reason in IGNORED
-        super().__init__(reason)
 
 
 class Side(msgspec.Struct, frozen=True, gc=False, cache_hash=True):

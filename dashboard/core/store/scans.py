@@ -17,12 +17,8 @@ few milliseconds, yielding between them, so ingest, the other viewers and ``/hea
   (:class:`FilterCostError`): the 100-regex filter that costs 200 µs an entry is refused in a
   few milliseconds instead of freezing the hub for 20 s.
 
-Exception hierarchy::
-
-    ValueError
-     └── ScanError            to_dict() is the JSON error the viewer gets
-          ├── ScanBusyError   too many scans at once
-          └── FilterCostError a filter that costs too much per entry, or a scan past its time
+Its errors (:mod:`dashboard.errors`), ``ScanBusyError`` and ``FilterCostError``, are both a
+``ScanError``: a ``SessionError`` whose ``to_dict()`` is the JSON error the viewer gets.
 """
 
 from __future__ import annotations
@@ -35,6 +31,7 @@ from typing import Any, TypeVar
 
 from contract.schema import Endpoint, Entry, Node, TcpInfo, protocol
 from dashboard.core.store.entrystore import EntryStore, Predicate, Stored
+from dashboard.errors import FilterCostError, ScanBusyError
 
 T = TypeVar("T")
 SAMPLE_SIZE = 256  # entries a new filter is timed on
@@ -53,33 +50,6 @@ class ScanLimits:
     scan_seconds: float = 3.0
     filter_micros: float = 20.0
     total_filter_micros: float = 400.0
-
-
-class ScanError(ValueError):
-    """A scan or filter the hub refuses; the message is meant for the viewer."""
-
-    status = 400
-
-    def to_dict(self) -> dict[str, Any]:
-        """The same JSON shape as a KFL error (line and column 1, no caret context)."""
-        return {
-            "message": str(self),
-            "line": 1,
-            "column": 1,
-            "endLine": 1,
-            "endColumn": 1,
-            "context": "",
-        }
-
-
-class ScanBusyError(ScanError):
-    """Every scan slot and waiting place is taken."""
-
-    status = 503
-
-
-class FilterCostError(ScanError):
-    """A filter too costly per entry, or a scan that worked past its time limit."""
 
 
 class CpuBudget:

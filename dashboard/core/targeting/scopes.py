@@ -24,13 +24,8 @@ import redis
 
 from contract.bus import ALL_NODES, RedisKeys, connect
 from dashboard.core.naming.index import ClusterIndex
-from dashboard.core.targeting.spec import (
-    TargetingCoverage,
-    TargetingError,
-    TargetingSpec,
-    coverage,
-    node_scopes,
-)
+from dashboard.core.targeting.spec import TargetingCoverage, TargetingSpec, coverage, node_scopes
+from dashboard.errors import TargetingError
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ ignored. :func:`coverage` counts the capturable pods a spec selects and leaves o
 dashboard's "what you are not seeing"; :func:`spec_from_settings` builds the initial spec from
 the ``PODSCOPE_TAP_*`` settings.
 
-Exception hierarchy::
+Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
-    ValueError
+    DashboardError, ValueError
      └── TargetingError    a bad regex, namespace list or targeting document
 """
 
@@ -33,14 +33,11 @@ import re2
 
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.naming.resources import PodInfo
+from dashboard.errors import TargetingError
 
 MATCH_NOTHING = "less 1"  # no IP packet is one byte long: a valid filter that passes nothing
 MAX_REGEX_CHARS = 1024
 _SPEC_KEYS = frozenset({"podRegex", "namespaces", "excludedNamespaces"})
-
-
-class TargetingError(ValueError):
-    """A targeting spec that cannot be used: what is wrong, in words for the user."""
 
 
 def _regex_options() -> Any:

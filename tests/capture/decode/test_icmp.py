@@ -10,7 +10,8 @@ from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoRequest, ICMPv6Packe
 from scapy.packet import Packet as ScapyPacket
 
 from capture.decode.icmp import is_error, parse_error
-from capture.decode.packets import IPPROTO_TCP, IPPROTO_UDP, MalformedError
+from capture.decode.packets import IPPROTO_TCP, IPPROTO_UDP
+from capture.errors import MalformedError
 from tests.capture.packets import decoded, frame
 
 QUOTED_UDP = IP(src="10.0.1.5", dst="10.0.2.7") / UDP(sport=4000, dport=9999)

@@ -24,16 +24,14 @@ from capture.decode.packets import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     SYN,
-    FragmentError,
-    MalformedError,
     TcpOptions,
-    UnsupportedError,
     decode,
     decode_inner,
     flag_names,
     reverse_key,
     split_key,
 )
+from capture.errors import FragmentError, MalformedError, UnsupportedError
 from capture.sources import frames
 from tests.capture.packets import frame
 

@@ -10,8 +10,8 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.utils import RawPcapReader
 
-from capture.sinks.pcapring import PcapRing, RingError
-from capture.sources.bpf import BpfError
+from capture.errors import BpfError, RingError
+from capture.sinks.pcapring import PcapRing
 from capture.sources.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
 
 ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")

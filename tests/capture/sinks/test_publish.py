@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from capture.sinks.publish import Publisher, PublishError, ScopeWatcher
+from capture.errors import PublishError
+from capture.sinks.publish import Publisher, ScopeWatcher
 from contract.bus import Backoff, RedisKeys
 from contract.schema import Endpoint, Entry, Node, TcpInfo, protocol
 from tests.capture.redisread import stream_messages

@@ -16,7 +16,8 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
-from capture.sources.bpf import BpfError, build_filter, compile_filter, mode_filter
+from capture.errors import BpfError
+from capture.sources.bpf import build_filter, compile_filter, mode_filter
 from capture.sources.frames import DLT_EN10MB, LINKTYPE_RAW
 
 ALL = {"tcp", "udp", "dns", "icmp"}

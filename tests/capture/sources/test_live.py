@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from capture.sources.bpf import BpfError
+from capture.errors import BpfError, InterfaceError
 from capture.sources.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
-from capture.sources.live import InterfaceError, Sniffer
+from capture.sources.live import Sniffer
 from lab.servers import TcpServer, tcp_exchange
 from lab.topology import EXTERNAL_SERVER, GATEWAY, Lab, enter_netns
 from tests.capture.livecapture import require_lab

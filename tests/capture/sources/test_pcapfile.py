@@ -11,8 +11,9 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import CookedLinuxV2, Ether
 from scapy.utils import wrpcap, wrpcapng
 
+from capture.errors import PcapError
 from capture.sources.frames import DLT_EN10MB, DLT_LINUX_SLL2, Frame
-from capture.sources.pcapfile import PcapError, read_frames
+from capture.sources.pcapfile import read_frames
 
 
 def packets(count: int = 3) -> list[Ether]:

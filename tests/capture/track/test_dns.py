@@ -7,14 +7,8 @@ import socket
 import pytest
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 
-from capture.track.dns import (
-    DnsError,
-    DnsTracker,
-    NameIndex,
-    TcpDnsStreams,
-    is_response,
-    parse_answer,
-)
+from capture.errors import DnsError
+from capture.track.dns import DnsTracker, NameIndex, TcpDnsStreams, is_response, parse_answer
 
 CLIENT = socket.inet_aton("10.0.1.5")
 RESOLVER = socket.inet_aton("10.96.0.10")

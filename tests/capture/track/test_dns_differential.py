@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRRSOA
 
-from capture.track.dns import DnsAnswer, DnsError, _parse_plain, _parse_with_scapy
+from capture.errors import DnsError
+from capture.track.dns import DnsAnswer, _parse_plain, _parse_with_scapy
 
 labels = st.text("abcdefghijklmnopqrstuvwxyzABC0123456789-_", min_size=1, max_size=63)
 names = st.lists(labels, max_size=4).map(lambda parts: ".".join(parts) or ".")

@@ -4,10 +4,11 @@ import gc
 
 import pytest
 
-from dashboard.core.config import HubConfig, HubConfigError
+from dashboard.core.config import HubConfig
 from dashboard.core.hub import GC_FULL_EVERY, Hub
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.errors import HubConfigError
 from kfl import compile_filter
 from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 
@@ -56,10 +57,10 @@ def test_live_stats_summarise_each_worker() -> None:
             "node": "node-1",
             "mode": "connections",
             "pipeline": {"packets": 10, "entries": 4, "malformed": 1},
-            "sniffer": {"kernel_drops": 2},
+            "sniffer": {"kernelDrops": 2},
             "publisher": {"dropped": 3},
         },
-        "odd": {"pipeline": "not a dict", "sniffer": {"kernel_drops": True}},
+        "odd": {"pipeline": "not a dict", "sniffer": {"kernelDrops": True}},
     }
     workers = hub.live_stats()["workers"]
     assert workers["w1"] == {

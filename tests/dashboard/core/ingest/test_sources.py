@@ -13,7 +13,8 @@ import redis
 
 from bench.entrygen import generate
 from contract.bus import RedisKeys
-from contract.schema import Entry, SchemaError
+from contract.errors import SchemaError
+from contract.schema import Entry
 from dashboard.core.ingest.sources import (
     EntryDecoder,
     LocalEntrySource,

@@ -348,7 +348,7 @@ def test_bad_objects_are_counted_and_dropped(
 ) -> None:
     assert index.apply(event, obj) is False
     assert index.stats()["dropped"] == {reason: 1}
-    assert index.stats()["last_drop"]
+    assert index.stats()["lastDrop"]
 
 
 def test_malformed_items_of_a_list_are_skipped(index: ClusterIndex) -> None:

@@ -7,13 +7,13 @@ import pytest
 from dashboard.core.naming.resources import (
     Owner,
     PodInfo,
-    ResourceError,
     ServiceInfo,
     SliceInfo,
     canonical_ip,
     parse,
     parse_time,
 )
+from dashboard.errors import ResourceError
 from tests.dashboard import objects as k8s
 from tests.dashboard.objects import T0_MS
 

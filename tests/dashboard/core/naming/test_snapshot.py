@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from dashboard.core.naming.index import ClusterIndex
-from dashboard.core.naming.snapshot import SnapshotError, load_snapshot
+from dashboard.core.naming.snapshot import load_snapshot
+from dashboard.errors import SnapshotError
 from tests.dashboard import objects as k8s
 from tests.dashboard.objects import T0_MS
 

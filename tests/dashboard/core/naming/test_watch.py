@@ -10,7 +10,8 @@ from kubernetes import client
 
 from contract.schema import Endpoint, Entry, Node, TcpInfo, protocol
 from dashboard.core.naming.index import UNKNOWN, ClusterIndex
-from dashboard.core.naming.watch import WATCHED_KINDS, ClusterWatcher, WatcherError
+from dashboard.core.naming.watch import WATCHED_KINDS, ClusterWatcher
+from dashboard.errors import WatcherError
 from tests.dashboard import objects as k8s
 from tests.dashboard.fake_apiserver import FakeApiServer
 
@@ -179,7 +180,7 @@ def test_bookmarks_advance_the_resource_version(
     server.bookmark()
 
     eventually(lambda: watcher.stats["Pod"]["bookmarks"] == 1)
-    assert watcher.stats["Pod"]["resource_version"] == str(server.state.rv)
+    assert watcher.stats["Pod"]["resourceVersion"] == str(server.state.rv)
 
 
 def test_server_errors_back_off_then_recover(server: FakeApiServer, index: ClusterIndex) -> None:
@@ -193,7 +194,7 @@ def test_server_errors_back_off_then_recover(server: FakeApiServer, index: Clust
         stats = watcher.stats["Pod"]
         assert stats["errors"] == 3
         assert stats["connected"] is True
-        assert stats["last_error"] == ""
+        assert stats["lastError"] == ""
     finally:
         watcher.stop()
 
@@ -207,7 +208,7 @@ def test_api_server_down_degrades_naming_and_comes_back(
     server.stop()
     eventually(lambda: watcher.stats["Pod"]["errors"] >= 2)
     assert watcher.stats["Pod"]["connected"] is False
-    assert "Error" in watcher.stats["Pod"]["last_error"]
+    assert "Error" in watcher.stats["Pod"]["lastError"]
     # a stream of entries is still named from the last state; unknown IPs still show as IPs
     entries = [make_entry("10.244.1.70", f"10.244.1.{n}") for n in range(71, 171)]
     named = [index.name_entry(entry) for entry in entries]

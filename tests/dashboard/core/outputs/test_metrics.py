@@ -180,8 +180,8 @@ def snapshot(worker: str, packets: int, **extra: Any) -> dict[str, Any]:
     return {
         "worker": worker,
         "node": f"node-of-{worker}",
-        "sniffer": {"packets": packets, "kernel_drops": 1},
-        "pipeline": {"malformed": 2, "connections_open": 7},
+        "sniffer": {"packets": packets, "kernelDrops": 1},
+        "pipeline": {"malformed": 2, "connectionsOpen": 7},
         "publisher": {"dropped": 3},
         **extra,
     }

@@ -8,15 +8,9 @@ import pytest
 from bench.entrygen import generate
 from dashboard.core.outputs.graph import ConnectivityGraph
 from dashboard.core.outputs.storemaps import StoreMaps
-from dashboard.core.sessions.registry import (
-    EntriesMessage,
-    QueryTooLongError,
-    RateLimitError,
-    SessionLimitError,
-    SessionLimits,
-    SessionRegistry,
-)
+from dashboard.core.sessions.registry import EntriesMessage, SessionLimits, SessionRegistry
 from dashboard.core.store.entrystore import EntryStore, Stored, flows_of
+from dashboard.errors import QueryTooLongError, RateLimitError, SessionLimitError
 from kfl import KflError
 from tests.dashboard.fakeclock import FakeClock
 from tests.dashboard.hubentries import tcp_entry

@@ -14,13 +14,13 @@ from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.targeting.spec import (
     MATCH_NOTHING,
     TargetingCoverage,
-    TargetingError,
     TargetingSpec,
     coverage,
     node_scopes,
     spec_from_settings,
     targeted_pods,
 )
+from dashboard.errors import TargetingError
 from tests.dashboard import objects as k8s
 
 

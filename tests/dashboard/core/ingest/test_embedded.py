@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from capture.sources.pcapfile import PcapError
 from contract.schema import Entry, Node
 from dashboard.core.ingest.embedded import pcap_worker, replay_worker
 from dashboard.core.ingest.sources import LocalEntrySource
+from dashboard.errors import EmbeddedCaptureError
+from lab.recording import DEMO_PCAP
 
-PCAP = Path(__file__).resolve().parents[2] / "samples" / "lab-demo.pcap"
+PCAP = DEMO_PCAP
 NODE = Node("lab-node-1", "198.51.100.1")
 
 
@@ -49,7 +50,7 @@ def test_replay_moves_the_recording_to_now_at_its_pace() -> None:
 def test_unreadable_pcap_fails_before_any_thread(tmp_path: Path) -> None:
     garbage = tmp_path / "x.pcap"
     garbage.write_bytes(b"garbage" * 10)
-    with pytest.raises(PcapError):
+    with pytest.raises(EmbeddedCaptureError):
         pcap_worker(LocalEntrySource(), garbage, node=NODE)
-    with pytest.raises(PcapError):
+    with pytest.raises(EmbeddedCaptureError):
         replay_worker(LocalEntrySource(), garbage, node=NODE)
