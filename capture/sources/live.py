@@ -19,8 +19,11 @@ On ``any``, the copies a Linux bridge makes of a frame already captured are skip
 entered the bridge (another port, or the bridge device itself when the host sent or routed it),
 and a frame the bridge device receives was captured on the port it came in through. So a frame
 between two pods on the node's bridge is read once instead of twice; the bridges and their ports
-come from rtnetlink (:mod:`capture.sources.links`), re-read every 10 s and when an unknown interface
-shows up. Routed copies (the same packet in on one interface, out on another) are left to the
+come from rtnetlink (:mod:`capture.sources.links`), re-read every 10 s and when an unknown
+interface shows up. Not when the namespace's bridges call iptables (``br_netfilter``, read when
+opening): kube-proxy's DNAT then rewrites a frame inside the bridge, and the copy that leaves
+through a port is the only one that shows the backend (or, on the way back, the Service
+address). Routed copies (the same packet in on one interface, out on another) are left to the
 pipeline's dedupe. With a list of interfaces nothing is skipped: the other copy may not be
 captured. Kernel drop counters come from ``PACKET_STATISTICS`` (the kernel resets them on every
 read; this module accumulates them).
@@ -109,6 +112,19 @@ class _Tap:
     linktype: int
 
 
+BRIDGE_NETFILTER_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+
+
+def bridges_call_iptables() -> bool:
+    """Whether bridged IPv4 traffic in this thread's network namespace goes through iptables
+    (``br_netfilter`` loaded and ``net.bridge.bridge-nf-call-iptables = 1``)."""
+    try:
+        with open(BRIDGE_NETFILTER_SYSCTL, encoding="ascii") as sysctl:
+            return sysctl.read().strip() == "1"
+    except OSError:  # br_netfilter not loaded: no such sysctl
+        return False
+
+
 class Sniffer:
     """AF_PACKET capture on ``any`` or a list of interfaces, with a replaceable kernel filter.
 
@@ -156,6 +172,8 @@ class Sniffer:
             if self._interfaces == ("any",):
                 self._links = _link_table()  # opened here: it follows this network namespace
                 self._links_refreshed = time.monotonic()
+                if bridges_call_iptables():
+                    self._skip_bridge_copies = False
             for name in self._interfaces:
                 self._taps.append(self._open_any() if name == "any" else self._open_one(name))
         except BaseException:

@@ -65,7 +65,12 @@ function renderRow(entry) {
   if (entry.tcp) cols.event.append(cell(event, "tcp.event", event, `ev ev-${event}`));
   else cols.event.textContent = event;
   cols.names.append(endpointGroup("src", entry.src), "→", endpointGroup("dst", entry.dst));
+  const dialed = entry.nat && entry.nat.dialed;
+  if (dialed && entry.dst.service) {
+    cols.names.append(cell(`via service ${entry.dst.service}`, "dst.service", entry.dst.service, "via"));
+  }
   cols.addresses.append(addressGroup("src", entry.src), "→", addressGroup("dst", entry.dst));
+  if (dialed) cols.addresses.append(cell(`via ${dialed.ip}:${dialed.port}`, "nat.dialed.ip", dialed.ip, "via"));
   cols.bytes.textContent = `${bytes(entry.requestSize)} / ${bytes(entry.responseSize)}`;
   cols.duration.textContent = duration(entry.elapsedTime);
   return row;

@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from contract.schema import Endpoint, Entry
+from contract.schema import MAX_STRING_CHARS, Endpoint, Entry
 from dashboard.core.naming.iphistory import IpHistory
 from dashboard.core.naming.resources import (
     INDEXED_KINDS,
@@ -107,6 +107,13 @@ def _named_endpoint(endpoint: Endpoint, names: EndpointNames) -> Endpoint:
     ) == names:
         return endpoint
     return Endpoint(endpoint.ip, endpoint.port, *names)
+
+
+def _via_service(summary: str, ip: str, port: int, service: Naming) -> str:
+    """The worker's summary with ``via <ip>:<port>`` naming the Service dialed there."""
+    address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    named = f"via service {service.name} ({address})"
+    return summary.replace(f"via {address}", named, 1)[:MAX_STRING_CHARS]
 
 
 def _name_endpoint(endpoint: dict[str, Any], names: EndpointNames) -> None:
@@ -211,15 +218,25 @@ class ClusterIndex:
             return self._resolve(ip, port, at_ms)
 
     def name_entry(self, entry: Entry) -> Entry:
-        """A copy of ``entry`` with ``src`` and ``dst`` named as of its timestamp."""
+        """A copy of ``entry`` with ``src`` and ``dst`` named as of its timestamp.
+
+        When the worker saw the client dial a Service (``nat.dialed``, the address DNAT
+        rewrote), ``dst.service`` is that Service and the summary says ``via service X``.
+        """
         src, dst, at_ms = entry.src, entry.dst, entry.timestamp
+        dialed = entry.nat.dialed if entry.nat is not None else None
         with self._lock:
             src_names = self._names(src.ip, src.port, src.name, at_ms)
             dst_names = self._server_names(dst.ip, dst.port, dst.name, at_ms)
+            service = None if dialed is None else self._dialed(dialed.ip, dialed.port, at_ms)
+        summary = entry.summary
+        if service is not None and dialed is not None:
+            dst_names = (*dst_names[:3], service.service, *dst_names[4:])
+            summary = _via_service(summary, dialed.ip, dialed.port, service)
         named_src, named_dst = _named_endpoint(src, src_names), _named_endpoint(dst, dst_names)
-        if named_src is src and named_dst is dst:
+        if named_src is src and named_dst is dst and summary is entry.summary:
             return entry
-        return msgspec.structs.replace(entry, src=named_src, dst=named_dst)
+        return msgspec.structs.replace(entry, src=named_src, dst=named_dst, summary=summary)
 
     def name_wire(self, wire: dict[str, Any]) -> dict[str, Any]:
         """Name a valid entry's wire dict in place, as ``name_entry`` names the entry; return it.
@@ -227,9 +244,15 @@ class ClusterIndex:
         ``name_wire(e.to_wire()) == name_entry(e).to_wire()``, key order included.
         """
         src, dst, at_ms = wire["src"], wire["dst"], wire["timestamp"]
+        nat = wire.get("nat")
+        dialed = nat.get("dialed") if nat is not None else None
         with self._lock:
             src_names = self._names(src["ip"], src["port"], src["name"], at_ms)
             dst_names = self._server_names(dst["ip"], dst["port"], dst["name"], at_ms)
+            service = None if dialed is None else self._dialed(dialed["ip"], dialed["port"], at_ms)
+        if service is not None and dialed is not None:
+            dst_names = (*dst_names[:3], service.service, *dst_names[4:])
+            wire["summary"] = _via_service(wire["summary"], dialed["ip"], dialed["port"], service)
         _name_endpoint(src, src_names)
         _name_endpoint(dst, dst_names)
         return wire
@@ -277,6 +300,11 @@ class ClusterIndex:
         names = _endpoint_names(naming, dns_name)
         self._servers[key] = (naming, names)
         return names
+
+    def _dialed(self, ip: str, port: int, at_ms: int) -> Naming | None:
+        """The Service a client dialed at ``ip:port`` (None when that address is no Service)."""
+        naming = self._resolve(ip, port, at_ms)
+        return naming if naming.kind == "service" else None
 
     def _names(self, ip: str, port: int, dns_name: str, at_ms: int) -> EndpointNames:
         return _endpoint_names(self._resolve(ip, port, at_ms), dns_name)
