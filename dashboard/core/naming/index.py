@@ -345,8 +345,7 @@ class ClusterIndex:
         dns_name = self._client_names.lookup(asker, ip, at_ms)
         if not dns_name:
             return names
-        _, namespace, pod, service, workload, kind = names
-        return dns_name, namespace, pod, service, workload, kind
+        return (dns_name, *names[1:])
 
     def _dialed(self, ip: str, port: int, at_ms: int) -> Naming | None:
         """The Service a client dialed at ``ip:port`` (None when that address is no Service)."""
