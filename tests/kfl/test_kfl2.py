@@ -174,7 +174,11 @@ ERRORS = [
     ("tcp.flags.map(x, x)", "unknown helper .map()"),  # before its arguments: x is not a field
     ("has(dst.name)", "unknown helper has()"),
     ("dst.name.startsWith(dst.ip)", "helper arguments must be constants, not fields"),
-    ("conn_local_pkts > 1", "unknown field 'conn_local_pkts'; did you mean 'conn_local_bytes'?"),
+    ("conn_local_pkts > 1", "unknown field 'conn_local_pkts': packets are counted for both"),
+    ("http && status_code == 500", "unknown field 'http': a KFL2 variable of L7 payloads"),
+    ("redis_key == 'a'", "unknown field 'redis_key': a KFL2 variable of L7 payloads"),
+    ("flow_local_pps > 1", "unknown field 'flow_local_pps': a KFL2 variable podscope does not"),
+    ("local_process_name == 'nginx'", "unknown field 'local_process_name': a KFL2 variable"),
 ]
 
 
