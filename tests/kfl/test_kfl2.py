@@ -64,6 +64,7 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("map_get(local_labels, 'missing', 'none') == 'none'", LABELLED, True),
     ("map_get(local_labels, 'app', '') == 'frontend'", LABELLED, True),
     ("map_get(remote_labels, 'app', 'x') == 'x'", TCP, True),
+    ("map_get(local_labels, [tcp.flags], 'x') == 'x'", LABELLED, True),  # unhashable key
     # timestamp(), duration(), now() and arithmetic on them
     ("timestamp == timestamp('2023-03-13T02:37:46.172Z')", TCP, True),
     ("timestamp > timestamp('2023-03-13T02:37:46Z') - duration('1s')", TCP, True),
