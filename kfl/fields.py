@@ -18,7 +18,7 @@ from contract.schema import PROTOCOLS, field_paths
 from kfl.errors import LocatedError
 from kfl.helpers import FUNCTION_NAMES, METHOD_NAMES
 from kfl.nodes import Path, Scalar
-from kfl.variables import VARIABLES
+from kfl.variables import VARIABLES, unavailable
 
 SCHEMA_TYPES = field_paths()
 TIME_FIELDS = frozenset({"timestamp"})
@@ -119,6 +119,9 @@ def resolve_segments(path: Path, dotted: str, kind: str, first: int = 0) -> str:
 
 
 def _unknown_field(dotted: str) -> str:
+    reason = unavailable(dotted.split(".", 1)[0])
+    if reason is not None:
+        return f"unknown field {dotted!r}: {reason}"
     parent, _, _ = dotted.rpartition(".")
     names = [*SCHEMA_TYPES, *VARIABLES]
     siblings = [name for name in names if name.rpartition(".")[0] == parent]

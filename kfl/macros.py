@@ -9,7 +9,7 @@ a list or a map is false (``filter`` gives MISSING), like any comparison on a mi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 
 from kfl.access import Entry, Getter, Predicate
@@ -111,9 +111,12 @@ def size(value: object) -> object:
 
 def map_get(mapping: object, key: object, default: object) -> object:
     """``map_get(m, key, default)``: ``m[key]``, else default (also when m is not a map)."""
-    if type(mapping) is not dict or not isinstance(key, Hashable):
+    if type(mapping) is not dict:
         return default
-    return mapping.get(key, default)
+    try:
+        return mapping.get(key, default)
+    except TypeError:  # an unhashable key (a list, or a tuple holding one) is in no map
+        return default
 
 
 def contains(container: object, item: object) -> bool:

@@ -350,3 +350,47 @@ VARIABLES: dict[str, Variable] = {
 def variable(name: str) -> Variable | None:
     """The KFL2 variable called ``name`` (a dotted path such as ``dst.pod.name``), if any."""
     return VARIABLES.get(name)
+
+
+L7_PREFIXES = (
+    "http",
+    "grpc",
+    "gql",
+    "redis",
+    "kafka",
+    "amqp",
+    "ldap",
+    "radius",
+    "diameter",
+    "mongodb",
+    "mysql",
+    "postgresql",
+    "tls",
+    "ws",
+    "sctp",
+)
+L7_NAMES = frozenset(
+    {"method", "url", "path", "query_string", "request", "response", "http_version"}
+)
+NOT_CAPTURED = {
+    "conn_local_pkts": "packets are counted for both directions together: use packets",
+    "conn_remote_pkts": "packets are counted for both directions together: use packets",
+    "tcp_error_message": "use tcp_error_type or tcp.event",
+    "local_node_name": "use node.name, the node that captured the entry",
+    "remote_node_name": "use node.name, the node that captured the entry",
+}
+
+
+def unavailable(name: str) -> str | None:
+    """Why a Kubeshark KFL2 variable has no value on a connection entry, or None for a name
+    KFL2 does not define (see README, "Coming from Kubeshark")."""
+    if name in NOT_CAPTURED:
+        return NOT_CAPTURED[name]
+    word = name.split("_", 1)[0]
+    if word in L7_PREFIXES or name in L7_NAMES:
+        return "a KFL2 variable of L7 payloads; podscope's entries are connections"
+    if word in {"flow", "capture"} or name.startswith(("tcp_flow", "udp_flow")):
+        return "a KFL2 variable podscope does not track (flows with rates, capture source)"
+    if name.endswith(("_annotations", "_process_name", "_resolution_status", "_length")):
+        return "a KFL2 variable podscope does not capture"
+    return None

@@ -64,6 +64,7 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("map_get(local_labels, 'missing', 'none') == 'none'", LABELLED, True),
     ("map_get(local_labels, 'app', '') == 'frontend'", LABELLED, True),
     ("map_get(remote_labels, 'app', 'x') == 'x'", TCP, True),
+    ("map_get(local_labels, [tcp.flags], 'x') == 'x'", LABELLED, True),  # unhashable key
     # timestamp(), duration(), now() and arithmetic on them
     ("timestamp == timestamp('2023-03-13T02:37:46.172Z')", TCP, True),
     ("timestamp > timestamp('2023-03-13T02:37:46Z') - duration('1s')", TCP, True),
@@ -174,7 +175,11 @@ ERRORS = [
     ("tcp.flags.map(x, x)", "unknown helper .map()"),  # before its arguments: x is not a field
     ("has(dst.name)", "unknown helper has()"),
     ("dst.name.startsWith(dst.ip)", "helper arguments must be constants, not fields"),
-    ("conn_local_pkts > 1", "unknown field 'conn_local_pkts'; did you mean 'conn_local_bytes'?"),
+    ("conn_local_pkts > 1", "unknown field 'conn_local_pkts': packets are counted for both"),
+    ("http && status_code == 500", "unknown field 'http': a KFL2 variable of L7 payloads"),
+    ("redis_key == 'a'", "unknown field 'redis_key': a KFL2 variable of L7 payloads"),
+    ("flow_local_pps > 1", "unknown field 'flow_local_pps': a KFL2 variable podscope does not"),
+    ("local_process_name == 'nginx'", "unknown field 'local_process_name': a KFL2 variable"),
 ]
 
 

@@ -286,6 +286,8 @@ def kfl2_conditions(draw: st.DrawFn) -> str:
                 f"{number} / {draw(st.integers(-3, 3))} {op} {value}",
                 f"{number} % {draw(st.integers(-3, 3))} {op} {value}",
                 f"map_get({items}, {value}, {value}) {op} {other}",
+                f"map_get({items}, [{name}, {items}], {value}) {op} {other}",
+                f"[{name}, {items}].exists(x, x in {items})",
                 f"{items}.exists(x, x {op} {value})",
                 f"{items}.all(x, x == {value} || {name} {op} x)",
                 f"{items}.exists_one(x, x.startsWith({draw(string_values)}))",
