@@ -131,3 +131,12 @@ def test_settings_give_the_global_filter_and_initial_targeting() -> None:
     assert hub.targeting.spec == TargetingSpec("^cart", ("shop",))
     with pytest.raises(HubConfigError, match="PODSCOPE_TAP_REGEX"):
         HubConfig.from_settings({**settings, "TAP_REGEX": "(unclosed"})
+
+
+def test_a_kfl2_global_filter_reads_the_labels_naming_put_on_the_entry() -> None:
+    config = HubConfig(global_filter="map_get(remote_labels, 'app', '') == 'cart'")
+    hub = Hub(config, cluster_index())
+    hub.accept([tcp_entry(1, dst=CART), tcp_entry(2, dst=("10.244.1.12", 9000))])
+    (stored,) = list(hub.store)
+    assert stored.wire["id"] == "w1/1"
+    assert stored.wire["dst"]["labels"]["app"] == "cart"
