@@ -25,10 +25,12 @@ RUN python -m venv /opt/podscope \
 # time). The copies go to an empty stage first, where they cost nothing.
 FROM scratch AS sources
 COPY manage.py /app/
+COPY contract/ /app/contract/
 COPY capture/ /app/capture/
 COPY kfl/ /app/kfl/
 COPY dashboard/ /app/dashboard/
 COPY cli/ /app/cli/
+COPY lab/ /app/lab/
 COPY samples/ /app/samples/
 COPY --from=frontend /src/frontend/dist/ /app/frontend/dist/
 

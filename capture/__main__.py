@@ -1,7 +1,8 @@
 """``python -m capture``: capture live or read a pcap, and publish entries to Redis or stdout.
 
 Exit codes: 0 done, 1 capture failed while running, 2 bad usage or a setup error (missing
-interface, no permission, unreadable pcap, bad BPF, bad Redis URL), each as one line on stderr.
+interface, no permission, unreadable pcap, bad BPF, bad Redis URL) or a capture file corrupt
+part way (what was read before is reported first), each as one line on stderr.
 """
 
 from __future__ import annotations
@@ -22,28 +23,27 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
-from capture.bpf import KNOWN_PROTOCOLS, BpfError, CompiledFilter, compile_filter
-from capture.frames import LINKTYPE_RAW, Frame
-from capture.health import HealthFile, Report
-from capture.jsonl import JsonlSink
-from capture.pcapfile import PcapError, read_frames
-from capture.pcapring import PcapRing, RingError, export_directory
+from capture.errors import BpfError, PcapError, PublishError, RingError, SnifferError, UsageError
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.publish import DEFAULT_MAXLEN, DEFAULT_PREFIX, Publisher, PublishError, ScopeWatcher
-from capture.schema import Node
-from capture.sniffer import DEFAULT_BUFFER_BYTES, Sniffer, SnifferError
-from capture.stats import CaptureMetrics
+from capture.sinks.health import HealthFile, Report
+from capture.sinks.jsonl import JsonlSink
+from capture.sinks.pcapring import PcapRing, export_directory
+from capture.sinks.publish import Publisher, ScopeWatcher
+from capture.sources.bpf import KNOWN_PROTOCOLS, CompiledFilter, compile_filter
+from capture.sources.frames import LINKTYPE_RAW, Frame
+from capture.sources.live import DEFAULT_BUFFER_BYTES, Sniffer
+from capture.sources.pcapfile import CaptureFile, read_frames
 from capture.worker import EntrySink, FilterSpec, Worker, WorkerSettings
+from contract.bus import DEFAULT_MAXLEN, DEFAULT_PREFIX
+from contract.schema import Node
+from contract.stats import CaptureMetrics
+from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE
 
 PROG = "python -m capture"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 log = logging.getLogger("capture")
-
-
-class UsageError(Exception):
-    """A setup problem reported as one line with exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="capture live on IF (repeatable); 'any' = every interface of this network "
         "namespace, including ones created later (needs root or CAP_NET_RAW)",
     )
-    source.add_argument("--read", "-r", metavar="FILE", help="read a pcap or pcapng file")
+    source.add_argument(
+        "--read",
+        "-r",
+        metavar="FILE",
+        help="read a pcap or pcapng file (gzip too), a FIFO or a pipe; '-' = standard input",
+    )
     source.add_argument(
         "--export",
         metavar="FILE",
@@ -72,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--mode",
-        choices=("connections", "full"),
-        default="connections",
+        choices=CAPTURE_MODES,
+        default=DEFAULT_CAPTURE_MODE,
         help="connections (default): the kernel passes only TCP SYN/FIN/RST, DNS and ICMP "
         "errors, bytes come from sequence numbers; full: every packet (packet counts, "
         "retransmits, payload preview, pcap ring)",
@@ -168,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between 'ongoing' reports of long-lived connections (default 30)",
     )
     parser.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="full mode: seconds without a packet after which an open connection lost its "
+        "FIN/RST and is reported 'expired' (default 300; checked at its 'ongoing' reports)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=200_000,
+        metavar="N",
+        help="TCP connections tracked at once (default 200000); when full, the oldest is "
+        "reported 'expired' and forgotten",
+    )
+    parser.add_argument(
         "--local-cidr",
         action="append",
         default=[],
@@ -198,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SnifferError as exc:
         print(f"{PROG}: capture failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except PcapError as exc:  # corrupt part way: the entries of what came before are out
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _report(args: argparse.Namespace, publisher: Publisher | None) -> Report | None:
@@ -240,6 +264,8 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         protocols=protocols,
         syn_timeout=args.syn_timeout,
         ongoing_interval=args.ongoing_interval,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
         local_cidrs=tuple(args.local_cidr),
     )
     settings = WorkerSettings(worker=worker_name, node=node, filters=filters)
@@ -274,10 +300,7 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         )
         _tune_gc()
         if args.read:
-            frames = _frames(args.read)
-            if args.bpf:
-                frames = _filtered(frames, args.bpf)
-            worker.run_frames(frames, stop)
+            _read_capture(worker, args.read, args.bpf, stop)
             return 0
         sniffer = _open_sniffer(args.interface, expression, args.buffer_bytes)
         stack.callback(sniffer.close)
@@ -329,20 +352,35 @@ def _ring(args: argparse.Namespace) -> PcapRing | None:
         raise UsageError(str(exc)) from None
 
 
-def _frames(path: str) -> Iterator[Frame]:
+def _read_capture(worker: Worker, path: str, bpf: str, stop: threading.Event) -> None:
+    """Run a capture file (or stream) through the worker; say what it had to skip."""
+    capture = _open_capture(path, stop)
+    frames: Iterator[Frame] = capture
+    if bpf:
+        frames = _filtered(frames, bpf)
+    try:
+        worker.run_frames(frames, stop)
+    finally:
+        capture.close()
+        _report_skipped(capture)
+
+
+def _open_capture(path: str, stop: threading.Event) -> CaptureFile:
     """The file's frames; an unreadable or garbage file is a UsageError before any output."""
     try:
-        frames = read_frames(path)
-        first = next(frames, None)
+        return read_frames(path, stop)
     except PcapError as exc:
         raise UsageError(str(exc)) from None
-    if first is None:
-        return
-    yield first
-    try:
-        yield from frames
-    except PcapError as exc:
-        log.error("stopped reading %s: %s", path, exc)
+
+
+def _report_skipped(capture: CaptureFile) -> None:
+    """One line for the packets of a file that could not be decoded at all."""
+    if capture.undefined_interface:
+        print(
+            f"{PROG}: warning: {capture.name}: {capture.undefined_interface} of "
+            f"{capture.records} packets skipped: on an interface the file does not describe",
+            file=sys.stderr,
+        )
 
 
 def _filtered(frames: Iterator[Frame], expression: str) -> Iterator[Frame]:

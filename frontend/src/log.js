@@ -1,7 +1,7 @@
 // The live log: a virtualized, bounded list of entries with follow-tail and click-to-filter;
 // the keyboard moves a selected row (arrows), opens its details (Enter) and follows again (End).
 
-import { bytes, clock, duration, endpointName, eventOf, failed } from "./format.js";
+import { clock, duration, endpointName, eventOf, failed, sizes } from "./format.js";
 
 export const ROW_HEIGHT = 22;
 export const MAX_ROWS = 5000;
@@ -65,8 +65,13 @@ function renderRow(entry) {
   if (entry.tcp) cols.event.append(cell(event, "tcp.event", event, `ev ev-${event}`));
   else cols.event.textContent = event;
   cols.names.append(endpointGroup("src", entry.src), "→", endpointGroup("dst", entry.dst));
+  const dialed = entry.nat && entry.nat.dialed;
+  if (dialed && entry.dst.service) {
+    cols.names.append(cell(`via service ${entry.dst.service}`, "dst.service", entry.dst.service, "via"));
+  }
   cols.addresses.append(addressGroup("src", entry.src), "→", addressGroup("dst", entry.dst));
-  cols.bytes.textContent = `${bytes(entry.requestSize)} / ${bytes(entry.responseSize)}`;
+  if (dialed) cols.addresses.append(cell(`via ${dialed.ip}:${dialed.port}`, "nat.dialed.ip", dialed.ip, "via"));
+  cols.bytes.textContent = sizes(entry);
   cols.duration.textContent = duration(entry.elapsedTime);
   return row;
 }

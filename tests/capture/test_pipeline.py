@@ -8,9 +8,9 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, CookedLinuxV2, Ether
 from scapy.packet import Raw
 
-from capture.frames import DLT_EN10MB, DLT_LINUX_SLL2
 from capture.pipeline import Pipeline, PipelineConfig, PipelineStats
-from capture.schema import Entry, Node
+from capture.sources.frames import DLT_EN10MB, DLT_LINUX_SLL2
+from contract.schema import Entry, Node
 
 from .packets import (
     CLIENT,
@@ -34,7 +34,7 @@ def pipeline(**settings: object) -> Pipeline:
 
 def stats_add_up(stats: PipelineStats) -> bool:
     parts = (stats.decoded, stats.malformed, stats.unsupported, stats.fragments, stats.filtered,
-             stats.duplicates)  # fmt: skip
+             stats.duplicates, stats.nat_copies)  # fmt: skip
     return stats.packets == sum(parts)
 
 
@@ -87,7 +87,7 @@ def test_dns_answer_names_later_connections_of_that_client() -> None:
         dns_answer(CLIENT, 5353, 9, "www.example.com", [record]),
     ]
     to_external = Conversation(server=EXTERNAL, server_port=443)
-    from_other = Conversation(client="10.0.1.6", server=EXTERNAL, server_port=443)
+    from_other = Conversation(client="10.0.1.6", server=EXTERNAL, server_port=443, isn=7000)
     frames += exchange(to_external) + exchange(from_other)
     entries = feed_all(scope, frames)
     dns = entries[0]
@@ -218,7 +218,7 @@ def test_bad_frames_are_counted_and_stats_add_up() -> None:
     assert (stats.malformed, stats.unsupported, stats.fragments, stats.decoded) == (2, 2, 1, 1)
     assert stats_add_up(stats)
     assert set(stats.to_dict()) >= {"packets", "decoded", "malformed", "duplicates",
-                                    "unsupported", "connections_open", "udp_flows_open",
+                                    "unsupported", "connectionsOpen", "udpFlowsOpen",
                                     "entries"}  # fmt: skip
 
 

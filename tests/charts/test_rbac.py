@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from dashboard.k8s import WATCHED_KINDS
+from dashboard.core.naming.watch import WATCHED_KINDS
 from tests.charts.helm import CHART, NAMESPACE, RELEASE, helm, render
 
 EXPECTED_RESOURCES = {

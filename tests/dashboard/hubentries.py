@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from capture.schema import DnsInfo, Endpoint, Entry, Node, TcpInfo, protocol
-from dashboard.naming import ClusterIndex
-from dashboard.resources import POD, REPLICA_SET
+from contract.schema import DnsInfo, Endpoint, Entry, Node, TcpInfo, protocol
+from dashboard.core.naming.index import ClusterIndex
+from dashboard.core.naming.resources import POD, REPLICA_SET
 
 T0 = 1_767_225_600_000
 
@@ -68,6 +68,7 @@ def pod(namespace: str, deployment: str, ip: str, node: str = "node-1") -> dict[
             "name": name,
             "namespace": namespace,
             "uid": f"uid-{namespace}-{name}",
+            "labels": {"app": deployment, "pod-template-hash": "5d9c7b"},
             "ownerReferences": [
                 {
                     "apiVersion": "apps/v1",

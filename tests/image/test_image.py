@@ -54,7 +54,7 @@ def test_imports_every_package_and_the_dashboard(engine: DockerEngine, image: Bu
     out = run_python(
         engine,
         image,
-        "import capture, kfl, dashboard, cli, os;"
+        "import contract, capture, kfl, dashboard, cli, lab, os;"
         "print(os.path.isfile(os.environ['PODSCOPE_FRONTEND_DIST'] + '/index.html'))",
     )
     assert out.strip() == "True"

@@ -14,6 +14,7 @@ replayed in a loop with its cluster snapshot. ``demo --record DIR`` makes that r
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -32,22 +33,24 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from capture.bpf import BpfError
-from capture.lab import NODE_IP, NODE_NAME, POD_CIDR, Lab, LabError, check_prerequisites
-from capture.pcapfile import PcapError
-from capture.schema import Node
-from capture.sniffer import SnifferError
-from dashboard.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
-from dashboard.hub import Hub, HubConfig, HubConfigError, from_settings, install, watched_index
-from dashboard.ingest import EntryDecoder, LocalEntrySource
-from dashboard.labtraffic import LabTraffic, lab_objects, load_objects
-from dashboard.naming import ClusterIndex
-from dashboard.scopes import LocalScopes
-from dashboard.snapshot import SnapshotError, load_snapshot
+from contract.schema import Node
+from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
+from dashboard.core.ingest.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
+from dashboard.core.ingest.sources import EntryDecoder, LocalEntrySource
+from dashboard.core.naming.index import ClusterIndex
+from dashboard.core.naming.snapshot import load_snapshot
+from dashboard.core.targeting.scopes import LocalScopes
+from dashboard.errors import EmbeddedCaptureError, HubConfigError, SnapshotError
+from dashboard.instance import from_settings, install, watched_index
+from lab.cluster import CLUSTER_CIDR, ClusterLab
+from lab.clusterdemo import ClusterTraffic
+from lab.demo import LabTraffic, lab_objects
+from lab.errors import LabError
+from lab.recording import DEMO_PCAP, DEMO_SNAPSHOT
+from lab.topology import NODE_IP, NODE_NAME, POD_CIDR, Lab, check_prerequisites
 
-SAMPLES = Path(__file__).resolve().parents[3] / "samples"
-DEMO_PCAP = SAMPLES / "lab-demo.pcap"
-DEMO_SNAPSHOT = SAMPLES / "lab-demo-snapshot.json"
 # Autobahn applies this to both directions: the consumer itself refuses client messages over
 # 16 KiB; entries messages carry at most 500 entries (about 0.5 MiB).
 WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -75,7 +78,7 @@ class Command(BaseCommand):
         )
         source.add_argument("--read", "-r", metavar="FILE", help="read a pcap/pcapng file once")
         serve.add_argument("--cluster-snapshot", metavar="FILE", help="names from kubectl output")
-        serve.add_argument("--mode", choices=("connections", "full"), default="connections")
+        serve.add_argument("--mode", choices=CAPTURE_MODES, default=DEFAULT_CAPTURE_MODE)
         serve.add_argument("--node", default=socket.gethostname(), help="this node's name")
         serve.add_argument(
             "--local-cidr", action="append", default=[], metavar="CIDR", help="pod networks here"
@@ -129,7 +132,7 @@ class Command(BaseCommand):
                 scopes = (
                     None if config.demo else LocalScopes(node.name, embedded.worker.request_scope)
                 )
-        except (PcapError, SnifferError, BpfError, ValueError) as exc:
+        except (EmbeddedCaptureError, ValueError) as exc:
             raise CommandError(f"cannot capture: {exc}") from None
         hub = Hub(config, index, source=source, scopes=scopes, decoder=EntryDecoder())
         self._run(hub, [embedded], options)
@@ -203,32 +206,41 @@ class Command(BaseCommand):
             self._replay(config, source, options)
             return
         with ExitStack() as stack:
-            lab = stack.enter_context(Lab())
-            index = ClusterIndex(cluster_cidrs=[POD_CIDR])
-            load_objects(index, lab_objects(lab))
-            traffic = stack.enter_context(LabTraffic(lab))
-            embedded = live_worker(
-                source,
-                ["any"],
-                node=Node(NODE_NAME, NODE_IP),
-                local_cidrs=(POD_CIDR,),
-                namespace=lambda: lab.inside(lab.node_ns),
-            )
+            lab = stack.enter_context(ClusterLab("bridge"))
+            index = ClusterIndex(cluster_cidrs=[CLUSTER_CIDR])
+            objects = lab.snapshot()["items"]
+            for kind in ("Node", "Service", "Pod", "EndpointSlice"):
+                index.replace(kind, [item for item in objects if item["kind"] == kind])
+            traffic = stack.enter_context(ClusterTraffic(lab))
+            workers = [
+                live_worker(
+                    source,
+                    ["any"],
+                    node=Node(node.name, node.ip),
+                    local_cidrs=(node.pod_cidr,),
+                    namespace=functools.partial(lab.inside, node.netns),
+                )
+                for node in lab.nodes
+            ]
             traffic.start()
-            scopes = None if config.demo else LocalScopes(NODE_NAME, embedded.worker.request_scope)
+            scopes = None
+            if not config.demo:
+                scopes = LocalScopes(lab.nodes[0].name, workers[0].worker.request_scope)
+                scopes.add(lab.nodes[1].name, workers[1].worker.request_scope)
             hub = Hub(config, index, source=source, scopes=scopes, decoder=EntryDecoder())
             self.stdout.write(
-                "capture lab up: pods in shop, payments, monitoring, kube-system; "
-                'try the filter dst.namespace == "" or dst.name == "api.example.com"'
+                "capture lab up: two nodes (bridge + br_netfilter, kube-proxy iptables, VXLAN), "
+                "Services payments/api, shop/web (NodePort 30080), shop/empty (no endpoints), "
+                'kube-dns; try the filter dst.service == "api" or nat.snat.ip'
             )
-            self._run(hub, [embedded], options)
+            self._run(hub, workers, options)
 
     def _replay(self, config: HubConfig, source: LocalEntrySource, options: dict[str, Any]) -> None:
         index = ClusterIndex(cluster_cidrs=[POD_CIDR])
         try:
             load_snapshot(DEMO_SNAPSHOT, index)
             embedded = replay_worker(source, DEMO_PCAP, node=Node(NODE_NAME, NODE_IP))
-        except (SnapshotError, PcapError, ValueError) as exc:
+        except (SnapshotError, EmbeddedCaptureError) as exc:
             raise CommandError(f"cannot replay the demo recording: {exc}") from None
         hub = Hub(config, index, source=source, decoder=EntryDecoder())
         self._run(hub, [embedded], options)
