@@ -180,7 +180,7 @@ def test_hub_scheduling_and_resources_come_from_values() -> None:
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert spec["tolerations"][0]["key"] == "dedicated"
     assert manifest.env_values(*HUB)["PODSCOPE_STORE_SIZE"] == "250000"
-    assert render().container(*HUB)["resources"]["limits"] == {"memory": "1Gi"}
+    assert manifest.container(*HUB)["resources"]["limits"] == {"memory": "1558Mi"}
 
 
 def test_image_defaults_to_the_chart_app_version() -> None:
@@ -236,3 +236,23 @@ def test_an_existing_secret_key_renders_nothing_random() -> None:
     assert key["valueFrom"]["secretKeyRef"] == {"name": "hub-key", "key": "secret-key"}
     first, second = (helm(*template_args((), sets, ())).stdout for _ in range(2))
     assert first == second
+
+
+@pytest.mark.parametrize(
+    ("store_size", "requested", "limit"),
+    [(100_000, "511Mi", "767Mi"), (250_000, "1038Mi", "1558Mi")],
+)
+def test_hub_memory_follows_the_store_size(store_size: int, requested: str, limit: str) -> None:
+    manifest = render(sets=(f"hub.storeSize={store_size}",))
+    resources = manifest.container("Deployment", "podscope-hub")["resources"]
+    assert resources == {
+        "requests": {"cpu": "100m", "memory": requested},
+        "limits": {"memory": limit},
+    }
+
+
+def test_a_hub_memory_limit_below_the_store_needs_is_refused() -> None:
+    error = failure(sets=("hub.storeSize=250000", "hub.resources.limits.memory=1Gi"))
+    assert "hub.resources.limits.memory 1Gi is below the about 1038Mi" in error
+    fits = render(sets=("hub.storeSize=250000", "hub.resources.limits.memory=2Gi"))
+    assert fits.container("Deployment", "podscope-hub")["resources"]["limits"] == {"memory": "2Gi"}

@@ -251,3 +251,31 @@ httpGet:
       value: localhost
 timeoutSeconds: 3
 {{- end -}}
+
+{{/* Bytes the hub needs for hub.storeSize entries: 160Mi + 3.6KiB per entry (measured: about
+507Mi at 100k entries, over 1Gi at 250k). */}}
+{{- define "podscope.hubMemoryEstimate" -}}
+{{- add 167772160 (mul (int64 .Values.hub.storeSize) 3686) -}}
+{{- end -}}
+
+{{/* hub.resources with the memory request and limit derived from hub.storeSize where they are
+left out; a memory limit below the estimate fails the render. */}}
+{{- define "podscope.hubResources" -}}
+{{- $resources := deepCopy .Values.hub.resources -}}
+{{- $estimate := include "podscope.hubMemoryEstimate" . | int64 -}}
+{{- $requests := get $resources "requests" | default dict -}}
+{{- $limits := get $resources "limits" | default dict -}}
+{{- if not (hasKey $requests "memory") -}}
+{{- $_ := set $requests "memory" (printf "%dMi" (div $estimate 1048576)) -}}
+{{- end -}}
+{{- if hasKey $limits "memory" -}}
+{{- if lt (include "podscope.quantityBytes" (get $limits "memory") | int64) $estimate -}}
+{{- fail (printf "hub.resources.limits.memory %s is below the about %dMi that hub.storeSize %d needs: raise the limit, lower hub.storeSize, or leave the limit out (derived)" (get $limits "memory") (div $estimate 1048576) (int64 .Values.hub.storeSize)) -}}
+{{- end -}}
+{{- else -}}
+{{- $_ := set $limits "memory" (printf "%dMi" (div (mul $estimate 3) 2097152)) -}}
+{{- end -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- toYaml $resources -}}
+{{- end -}}
