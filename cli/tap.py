@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 import webbrowser
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn, TextIO
@@ -28,7 +29,8 @@ from cli.portforward import PortForward, port_forward_argv
 from cli.tools import find_tool
 from cli.values import RELEASE_NAME_MAX, TapValues, dns_label
 
-DEFAULT_CHART = Path(__file__).resolve().parent.parent / "charts" / "podscope"
+# The chart ships inside the package (charts/ is package data), in a wheel as in a checkout.
+DEFAULT_CHART = Path(str(resources.files("charts"))) / "podscope"
 HEALTH_POLL_S = 0.5
 HTTP_OK = 200
 
