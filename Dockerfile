@@ -31,6 +31,7 @@ COPY kfl/ /app/kfl/
 COPY dashboard/ /app/dashboard/
 COPY cli/ /app/cli/
 COPY lab/ /app/lab/
+COPY charts/ /app/charts/
 COPY samples/ /app/samples/
 COPY --from=frontend /src/frontend/dist/ /app/frontend/dist/
 
