@@ -76,6 +76,14 @@ def tap(request: TapRequest, out: TextIO) -> None:
     release = Release(placement.release, placement.namespace, context.name)
     with kube.api_client(context) as api:
         kube.check_install_permissions(api, context, release.namespace)
+        if kube.create_namespace(api, context, release.namespace):
+            print(
+                f"created namespace {release.namespace} with Pod Security level privileged "
+                "(pod-security.kubernetes.io/enforce=privileged): the capture worker uses the "
+                "host network",
+                file=out,
+                flush=True,
+            )
         print(
             f"installing podscope (release {release.name}, namespace {release.namespace}, "
             f"context {release.context}); waiting up to {request.timeout_s} s for it",
