@@ -123,8 +123,20 @@ class Release:
         raise ReleaseError(f"hub not healthy in {READY_SECONDS} s: {self.logs(self.name('hub'))}")
 
     def start_worker(self) -> str:
-        """The chart's worker (host network, capturing on every interface)."""
-        return self.start("DaemonSet", "podscope-worker", "worker", self.image, [])
+        """The chart's worker (host network, capturing on every interface); waits until its
+        readiness probe passes (its capture loop is running)."""
+        name = self.start("DaemonSet", "podscope-worker", "worker", self.image, [])
+        probe = self.manifest.container("DaemonSet", "podscope-worker")["readinessProbe"]
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            self.assert_running(name)
+            if (
+                self.engine.docker("exec", name, *probe["exec"]["command"], check=False).returncode
+                == 0
+            ):
+                return name
+            time.sleep(0.5)
+        raise ReleaseError(f"worker not ready in {READY_SECONDS} s: {self.logs(name)}")
 
     def get(self, path: str, host: str = "localhost") -> tuple[int, Any]:
         """GET a hub path with this Host header; the status and the JSON body (or text)."""

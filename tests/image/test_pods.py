@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,7 +58,7 @@ def connect_and_send(address: str, port: int, size: int) -> None:
 def wait_for_entry(release: Release, query: str) -> dict[str, Any]:
     """The first entry the hub's API returns for a KFL query, waiting for the worker."""
     deadline = time.monotonic() + ENTRY_SECONDS
-    path = "/api/entries?" + "q=" + query.replace(" ", "%20").replace('"', "%22")
+    path = "/api/entries?q=" + urllib.parse.quote(query)
     while time.monotonic() < deadline:
         status, body = release.get(path)
         assert status == 200, body
@@ -98,19 +99,17 @@ def traffic(release: Release) -> dict[str, Any]:
     """One 1000-byte TCP connection on the release's address, as the hub reports it."""
     port, server = serve_once(release.address)
     deadline = time.monotonic() + ENTRY_SECONDS
-    query = f"dst.port == {port}"
     # The worker opens its capture a moment after it starts: connect until one is seen.
     while time.monotonic() < deadline:
         connect_and_send(release.address, port, 1000)
-        status, body = release.get("/api/entries?q=dst.port%20==%20" + str(port))
+        status, body = release.get("/api/entries?q=" + urllib.parse.quote(f"dst.port == {port}"))
         if status == 200 and body["entries"]:
             break
         time.sleep(1)
         port, server = serve_once(release.address)
-        query = f"dst.port == {port}"
     server.join(5)
-    entry = wait_for_entry(release, query)
-    return entry
+    # The connection's row updates in place: wait for its close, which carries the sizes.
+    return wait_for_entry(release, f'dst.port == {port} and tcp.event == "close"')
 
 
 def test_worker_entries_reach_the_hub(release: Release, traffic: dict[str, Any]) -> None:
