@@ -211,7 +211,9 @@ async def test_targeting_writes_node_scopes_to_redis(client: AsyncClient, prefix
             )
             assert response.status_code == 200, response.content
         assert reader.get(keys.scope("node-1")) == b"host 10.244.1.11"
-        assert json.loads(reader.get(writer.spec_key) or b"{}")["podRegex"] == "^cart-"
+        saved = json.loads(reader.get(writer.spec_key) or b"{}")
+        assert saved["spec"]["podRegex"] == "^cart-"
+        assert saved["base"] == {"podRegex": "", "namespaces": [], "excludedNamespaces": []}
         messages = [pubsub.get_message(timeout=1) for _ in range(3)]
         assert {"type": "message", "data": b"*"}.items() <= next(m for m in messages if m).items()
         other_replica = Hub(
