@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -13,10 +15,24 @@ import pytest
 from tests.cli.support import ROOT
 
 
+def project_copy(target: Path) -> Path:
+    """The files a wheel is built from, copied (setuptools builds in the source folder)."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for pattern in include["packages"]["find"]["include"]:
+        package = pattern.rstrip("*")
+        shutil.copytree(
+            ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, target / name)
+    return target
+
+
 @pytest.mark.slow
 def test_the_wheel_carries_the_chart_that_tap_uses(tmp_path: Path) -> None:
+    source = project_copy(tmp_path / "source")
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
