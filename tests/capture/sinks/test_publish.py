@@ -276,3 +276,29 @@ def test_scope_watcher_follows_pubsub_nudges_and_polls(
     watcher.close()
     assert seen == ["", "host 10.244.1.10", "host 10.244.1.11", "net 10.244.0.0/16", ""]
     assert watcher.errors == 0
+
+
+def test_each_worker_numbers_what_it_publishes_in_a_run_of_its_own(
+    shared: tuple[redis.Redis, RedisKeys],
+) -> None:
+    client, keys = shared
+    mixed = [*make_entries(3)]
+    other = [Entry.from_wire({**e.to_wire(), "worker": "other", "id": f"other/{n}"}) for n, e in
+             enumerate(make_entries(2))]  # fmt: skip
+    first = Publisher(SHARED_URL, prefix=keys.prefix).start()
+    first.submit([mixed[0], other[0], mixed[1]])
+    first.submit([other[1], mixed[2]])
+    first.close()
+    second = Publisher(SHARED_URL, prefix=keys.prefix).start()
+    second.submit(make_entries(1, start=3))
+    second.close()
+    fields = [f for _, f in stream_messages(client, keys.entries)]
+    numbered = [(f[b"worker"].decode(), int(f[b"n"])) for f in fields]
+    assert numbered == [
+        ("test-worker", 1), ("other", 1), ("test-worker", 2), ("other", 2), ("test-worker", 3),
+        ("test-worker", 1),  # a new publisher: a new run, numbered from 1
+    ]  # fmt: skip
+    runs = [f[b"run"] for f in fields]
+    assert len(set(runs[:5])) == 1
+    assert runs[5] != runs[0]
+    assert first.unpublished == second.unpublished == 0
