@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ from capture.sinks.publish import Publisher, ScopeWatcher
 from contract.bus import Backoff, RedisKeys
 from contract.schema import Endpoint, Entry, Node, TcpInfo, protocol
 from tests.capture.redisread import stream_messages
+from tests.privateredis import PrivateRedis
 
 SHARED_URL = "redis://127.0.0.1:6379/15"
 PRIVATE_PORT = 6390
@@ -68,47 +67,6 @@ def shared() -> Iterator[tuple[redis.Redis, RedisKeys]]:
     yield client, keys
     client.delete(keys.entries, keys.workers, keys.scope("n1"))
     client.close()
-
-
-class PrivateRedis:
-    """A redis-server of this test alone, so killing it disturbs no one."""
-
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
 
 
 @pytest.fixture
