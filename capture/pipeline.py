@@ -51,7 +51,7 @@ from contract.stats import counters
 from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE, CaptureMode
 
 DNS_PORT = 53
-_FINAL_EVENTS = frozenset({"close", "reset", "refused", "timeout"})
+_FINAL_EVENTS = frozenset({"close", "reset", "refused", "timeout", "expired"})
 MAX_PAYLOAD_BYTES = 65536  # its base64 fits the schema's MAX_PAYLOAD_CHARS
 
 
@@ -68,6 +68,8 @@ class PipelineConfig:
     payload_bytes: int = 4096
     local_cidrs: tuple[str, ...] = ()
     max_connections: int = 200_000
+    idle_timeout: float = 300.0
+    """Full mode: an established connection silent this long lost its FIN/RST (``expired``)."""
     max_udp_flows: int = 100_000
     tombstone_seconds: float = 30.0
     dedupe_window: float = 0.01
@@ -120,6 +122,7 @@ class PipelineStats:
     nat_joins_evicted: int
     connections_open: int
     connections_evicted: int
+    connections_expired: int
     late_packets: int
     udp_flows_open: int
     udp_flows_evicted: int
@@ -155,6 +158,7 @@ class Pipeline:
             payload_bytes=config.payload_bytes,
             max_connections=config.max_connections,
             tombstone_seconds=config.tombstone_seconds,
+            idle_timeout=config.idle_timeout,
         )
         self._udp = UdpTracker(idle_timeout=config.udp_idle_timeout, max_flows=config.max_udp_flows)
         self._dns = DnsTracker(
@@ -197,6 +201,7 @@ class Pipeline:
             nat_joins_evicted=self._join.evicted,
             connections_open=self._tcp.open_connections,
             connections_evicted=self._tcp.evicted,
+            connections_expired=self._tcp.expired,
             late_packets=self._tcp.late_packets,
             udp_flows_open=self._udp.open_flows,
             udp_flows_evicted=self._udp.evicted,
@@ -210,8 +215,13 @@ class Pipeline:
     def feed(
         self, timestamp: float, frame: bytes | memoryview, linktype: int, interface: str = ""
     ) -> list[Entry]:
-        """Process one captured frame; return the entries it (and due timers) completed."""
+        """Process one captured frame; return the entries it and the timers due completed.
+
+        The timers due by ``timestamp`` run first, so that events come in packet-time order (a
+        handshake that timed out before this packet is reported before it).
+        """
         self._packets += 1
+        due = self._timers(timestamp) if timestamp >= self._next_tick else None
         data = frame if type(frame) is bytes else bytes(frame)
         try:
             packet = None
@@ -241,38 +251,38 @@ class Pipeline:
                     )
                     if events is not None:
                         self._decoded += 1
-                        if events or timestamp >= self._next_tick:
-                            return self._tcp_entries(timestamp, events)
-                        return []
+                        if events:
+                            return self._tcp_entries(events, due)
+                        return due or []
                     if self._join.known_copy(data[26:38]):
-                        return []
+                        return due or []
                 packet = tcp_packet(data, *header)
             if packet is None:
                 packet = decode_general(data, linktype)  # the common case was ruled out
         except MalformedError:
             self._malformed += 1
-            return []
+            return due or []
         except FragmentError:
             self._fragments += 1
-            return []
+            return due or []
         except DecodeError:
             self._unsupported += 1
-            return []
+            return due or []
         proto = packet.proto
         tcp_tracked = proto == IPPROTO_TCP and self._tcp_on
         if not (tcp_tracked and (self._full or packet.flags & CONTROL)) and not self._wanted(
             packet
         ):
             self._filtered += 1
-            return []
+            return due or []
         if linktype == DLT_LINUX_SLL2 and not interface:
             interface = f"ifindex {sll2_ifindex(data)}"
         if interface and self._deduper.is_duplicate(packet, timestamp, interface):
             self._duplicates += 1
-            return []
+            return due or []
         if tcp_tracked:  # the hot path, kept free of calls that are not needed
             if self._join.tcp_copy(timestamp, packet):
-                return []
+                return due or []
             events = self._tcp.packet(timestamp, packet)
             entries = [self._tcp_entry(event) for event in events] if events else []
             if self._dns_on and packet.payload_len and DNS_PORT in (packet.sport, packet.dport):
@@ -280,34 +290,30 @@ class Pipeline:
         else:
             dispatched = self._other(timestamp, packet)
             if dispatched is None:
-                return []
+                return due or []
             entries = dispatched
         self._decoded += 1
-        if timestamp >= self._next_tick:
-            entries.extend(self._timers(timestamp))
         if entries:
             self._entry_count += len(entries)
-        return entries
+        return due + entries if due else entries
 
-    def _tcp_entries(self, timestamp: float, events: Sequence[TcpEvent]) -> list[Entry]:
-        """The entries of a segment's TCP events and of the timers due, counted."""
+    def _tcp_entries(self, events: Sequence[TcpEvent], due: list[Entry] | None) -> list[Entry]:
+        """The entries of the timers due (counted already), then of a segment's TCP events."""
         entries = [self._tcp_entry(event) for event in events]
-        if timestamp >= self._next_tick:
-            entries.extend(self._timers(timestamp))
         self._entry_count += len(entries)
-        return entries
+        return due + entries if due else entries
 
     def tick(self, now: float) -> list[Entry]:
         """Run the timers due by ``now``: timeouts, one-sided closes, ongoing reports, idle UDP."""
-        entries = self._timers(now)
-        self._entry_count += len(entries)
-        return entries
+        return self._timers(now)
 
     def _timers(self, now: float) -> list[Entry]:
+        """The entries of the timers due by ``now``, counted."""
         self._next_tick = now + self.config.tick_interval
         entries = [self._tcp_entry(event) for event in self._tcp.tick(now)]
         entries.extend(self._udp_entry(event) for event in self._udp.tick(now))
         self._join.tick(now)
+        self._entry_count += len(entries)
         return entries
 
     def flush(self, now: float) -> list[Entry]:

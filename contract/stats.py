@@ -39,6 +39,7 @@ METRICS: tuple[tuple[str, str, str, _Kind, str], ...] = (
     ("pipeline", "unsupported", "unsupported_packets", "counter", "Frames of unsupported types"),
     ("pipeline", "connectionsOpen", "connections_open", "gauge", "TCP connections tracked"),
     ("pipeline", "connectionsEvicted", "connections_evicted", "counter", "Tracker table full"),
+    ("pipeline", "connectionsExpired", "connections_expired", "counter", "TCP 'expired' reports"),
     ("pipeline", "udpFlowsOpen", "udp_flows_open", "gauge", "UDP flows tracked"),
     ("pipeline", "entries", "entries", "counter", "Entries produced by the pipeline"),
     ("publisher", "published", "entries_published", "counter", "Entries written to Redis"),

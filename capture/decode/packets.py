@@ -2,10 +2,12 @@
 
 Link layers: Ethernet (802.1Q / QinQ VLAN tags), Linux cooked capture v1 and v2, raw IP and the
 BSD loopback headers. Network layers: IPv4 (options, fragments) and IPv6 (extension headers).
-Transport: TCP (data offset, options on SYNs), UDP, ICMP and ICMPv6. A VXLAN datagram (UDP port
-4789, the overlay between nodes) is decoded as the packet it carries: the same packet is seen
-again, unwrapped, on the node's VXLAN device, and counted once as a copy of it. No scapy objects
-are built here: scapy costs tens of microseconds per packet, this module about one.
+Transport: TCP (data offset, options on SYNs: read up to the first malformed one, which ends
+them without spoiling the segment, as the options are not needed to track it), UDP, ICMP and
+ICMPv6. A VXLAN datagram (UDP port 4789, the overlay between nodes) is decoded as the packet it
+carries: the same packet is seen again, unwrapped, on the node's VXLAN device, and counted once
+as a copy of it. No scapy objects are built here: scapy costs tens of microseconds per packet,
+this module about one.
 
 Exception hierarchy (``decode`` raises nothing else for any input)::
 
@@ -226,7 +228,7 @@ def tcp_packet(  # noqa: PLR0917 (per packet: positional arguments are the cheap
     """The Packet of a frame of the common case (ETH_IPV4_TCP's checks passed), from its fields.
 
     ``end`` is where the IP packet ends (14 + its total length), ``captured_end`` where the
-    captured bytes of it end. Raise MalformedError if a SYN's options overrun its header.
+    captured bytes of it end.
     """
     options = tcp_options(data, 54, payload_start) if flags & SYN else None
     return _new_packet(Packet, (IPPROTO_TCP, data[26:38], sport, dport, flags, seq, ack, data,
@@ -401,7 +403,8 @@ def _decapsulate(vxlan: bytes) -> Packet:
 
 
 def tcp_options(data: bytes, start: int, end: int) -> TcpOptions:
-    """Parse the TCP options in ``data[start:end]``; raise MalformedError if they overrun."""
+    """Parse the TCP options in ``data[start:end]``, up to the first malformed one (a bad length
+    or one that overruns the header): the ones before it are kept, the rest ignored."""
     if end - start == 20:  # the options of most SYNs (Linux's), read in one go
         mss_head, mss, sack, stamps, tsval, tsecr, nop_scale, scale_len, scale = (
             _LINUX_SYN_OPTIONS.unpack_from(data, start)
@@ -420,7 +423,7 @@ def tcp_options(data: bytes, start: int, end: int) -> TcpOptions:
             position += 1
             continue
         if position + 2 > end or data[position + 1] < 2 or position + data[position + 1] > end:
-            raise MalformedError("TCP option overruns the header")
+            break
         length = data[position + 1]
         if kind == 2 and length == 4:
             mss = _U16.unpack_from(data, position + 2)[0]

@@ -4,7 +4,10 @@
 namespace, including interfaces created later (new pods' veths); its frames start at the IP
 header (link type 101, raw IP). A list of interfaces opens one ``SOCK_RAW`` socket per
 interface, whose frames keep their link-layer header; the interface's ARP hardware type decides
-the pcap link type (ethernet and loopback -> 1, ``ARPHRD_NONE`` tun devices -> 101).
+the pcap link type (ethernet and loopback -> 1, ``ARPHRD_NONE`` tun devices -> 101). A named
+interface is put in promiscuous mode for as long as its socket is open (a packet membership,
+undone by the kernel when the socket closes), so a capture on a bridge sees the pod-to-pod
+frames it forwards, as tcpdump does.
 
 Each socket carries a kernel BPF filter (:mod:`capture.sources.bpf`), attached before any packet is
 queued and replaceable while running (:meth:`Sniffer.set_filter` re-attaches to the same
@@ -65,6 +68,8 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_OUTGOING = 4
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
 SO_ATTACH_FILTER = 26
 SIOCGIFHWADDR = 0x8927
 ARPHRD_ETHER = 1
@@ -313,6 +318,7 @@ class Sniffer:
                 )
             ring = self._configure(sock, linktype)
             sock.bind((name, ETH_P_ALL))
+            _promiscuous(sock, name)
         except BaseException as exc:
             if ring is not None:
                 ring.close()
@@ -363,6 +369,18 @@ def _hardware_type(sock: socket.socket, name: str) -> int:
         raise InterfaceError(f"no such interface {name!r}") from None
     hatype: int = struct.unpack_from("H", reply, 16)[0]
     return hatype
+
+
+def _promiscuous(sock: socket.socket, name: str) -> None:
+    """Put interface ``name`` in promiscuous mode while ``sock`` is open.
+
+    A bridge passes up to its own device only the frames addressed to it: pod-to-pod frames it
+    forwards between its ports would be invisible on a capture of the bridge. This is a packet
+    membership, counted by the kernel per socket and undone when the socket closes, so it never
+    outlives the capture nor clears a promiscuous mode someone else set.
+    """
+    request = struct.pack("iHH8s", socket.if_nametoindex(name), PACKET_MR_PROMISC, 0, b"")
+    sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, request)
 
 
 def _attach(sock: socket.socket, program: bytes) -> None:

@@ -43,7 +43,7 @@ _ICMP = protocol("icmp")
 _PROTOCOL_NAMES = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp"}
 _MAX_SUMMARY_ANSWERS = 3
 _MAX_SHARED_ENDPOINTS = 65536
-_WITH_SIZES = frozenset({"close", "reset", "ongoing"})
+_WITH_SIZES = frozenset({"close", "reset", "ongoing", "expired"})
 _FLAG_NAMES = tuple(flag_names(flags) for flags in range(256))
 
 
@@ -51,6 +51,10 @@ def ip_text(address: bytes) -> str:
     """The text form of a 4- or 16-byte address."""
     family = socket.AF_INET if len(address) == 4 else socket.AF_INET6
     return socket.inet_ntop(family, address)
+
+
+def _size_text(size: int | None) -> str:
+    return "unknown" if size is None else human_bytes(size)
 
 
 def _host_port(address: bytes, port: int) -> str:
@@ -88,7 +92,7 @@ class EntryFactory:
             if event.rtt is not None:
                 words = f"{words} rtt {event.rtt * 1000:.1f} ms"
         elif name in _WITH_SIZES:
-            sizes = f"{human_bytes(event.request_size)} / {human_bytes(event.response_size)}"
+            sizes = f"{_size_text(event.request_size)} / {_size_text(event.response_size)}"
             words = f"{words} {sizes} {human_duration(event.end - event.start)}"
         else:
             words = f"{words} {human_duration(event.end - event.start)}"
@@ -215,8 +219,8 @@ class EntryFactory:
         end: float,
         summary: str,
         named: bool = True,
-        request_size: int = 0,
-        response_size: int = 0,
+        request_size: int | None = 0,
+        response_size: int | None = 0,
         packets: int | None = None,
         tcp: TcpInfo | None = None,
         dns: DnsInfo | None = None,

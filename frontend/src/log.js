@@ -1,7 +1,7 @@
 // The live log: a virtualized, bounded list of entries with follow-tail and click-to-filter;
 // the keyboard moves a selected row (arrows), opens its details (Enter) and follows again (End).
 
-import { bytes, clock, duration, endpointName, eventOf, failed } from "./format.js";
+import { clock, duration, endpointName, eventOf, failed, sizes } from "./format.js";
 
 export const ROW_HEIGHT = 22;
 export const MAX_ROWS = 5000;
@@ -71,7 +71,7 @@ function renderRow(entry) {
   }
   cols.addresses.append(addressGroup("src", entry.src), "→", addressGroup("dst", entry.dst));
   if (dialed) cols.addresses.append(cell(`via ${dialed.ip}:${dialed.port}`, "nat.dialed.ip", dialed.ip, "via"));
-  cols.bytes.textContent = `${bytes(entry.requestSize)} / ${bytes(entry.responseSize)}`;
+  cols.bytes.textContent = sizes(entry);
   cols.duration.textContent = duration(entry.elapsedTime);
   return row;
 }

@@ -144,6 +144,14 @@ async def test_metrics_stats_and_fields(client: AsyncClient, hub: Hub) -> None:
     assert "tcp" in (await get_json(client, "/api/fields"))["completions"]
 
 
+async def test_fields_lists_kfl2_variables_and_helpers(client: AsyncClient, hub: Hub) -> None:
+    completions = set((await get_json(client, "/api/fields"))["completions"])
+
+    kfl2 = {"src.pod.name", "dst.service.namespace", "namespaces", "elapsed_time", "protocol"}
+    helpers = {"map_get", "size", "exists_one", "timestamp", "duration", "weeks", "years"}
+    assert kfl2 | helpers | {"src.labels", "local_labels", "conn_state"} <= completions
+
+
 async def test_wrong_method_is_405(client: AsyncClient, hub: Hub) -> None:
     assert (await client.post("/api/entries")).status_code == 405
 

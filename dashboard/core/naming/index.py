@@ -4,7 +4,9 @@ Fed with resource JSON as the API server returns it (by :mod:`dashboard.core.nam
 :mod:`dashboard.core.naming.snapshot`) through :meth:`ClusterIndex.apply` (watch events) and
 :meth:`ClusterIndex.replace` (after a list). Lookups are dict work under one lock, never an API
 call. Name rules (DESIGN.md): pod name, else ``service.namespace``, else node name, else the DNS
-name the worker put on the entry, else "".
+name the worker put on the entry, else the DNS name the client pod resolved the address from on
+any of its addresses (:mod:`dashboard.core.naming.clientnames`: a dual-stack pod asks over one
+family and connects over the other), else "".
 
 - A pod IP listed in a Service's EndpointSlices also gets that ``service``.
 - ``workload`` follows the controlling owner chain: pod -> ReplicaSet -> Deployment, pod ->
@@ -34,6 +36,7 @@ from typing import Any
 import msgspec
 
 from contract.schema import MAX_STRING_CHARS, Endpoint, Entry
+from dashboard.core.naming.clientnames import ClientNames, client_key
 from dashboard.core.naming.iphistory import IpHistory
 from dashboard.core.naming.resources import (
     INDEXED_KINDS,
@@ -77,13 +80,14 @@ class Naming:
     service: str = ""
     workload: str = ""
     kind: str = "unknown"
+    labels: dict[str, str] | None = None  # a pod's labels, one dict shared by its entries
 
 
 UNKNOWN = Naming(kind="unknown")
 EXTERNAL = Naming(kind="external")
 
-# An endpoint's name, namespace, pod, service, workload and kind: what naming sets on it.
-EndpointNames = tuple[str, str, str, str, str, str]
+# An endpoint's name, namespace, pod, service, workload, kind and labels: what naming sets on it.
+EndpointNames = tuple[str, str, str, str, str, str, dict[str, str] | None]
 
 
 def _endpoint_names(naming: Naming, dns_name: str) -> EndpointNames:
@@ -92,7 +96,15 @@ def _endpoint_names(naming: Naming, dns_name: str) -> EndpointNames:
     The cluster object's name, else the DNS name the worker put on the endpoint.
     """
     name = naming.name if naming.kind in CLUSTER_KINDS else dns_name
-    return (name, naming.namespace, naming.pod, naming.service, naming.workload, naming.kind)
+    return (
+        name,
+        naming.namespace,
+        naming.pod,
+        naming.service,
+        naming.workload,
+        naming.kind,
+        naming.labels,
+    )
 
 
 def _named_endpoint(endpoint: Endpoint, names: EndpointNames) -> Endpoint:
@@ -104,6 +116,7 @@ def _named_endpoint(endpoint: Endpoint, names: EndpointNames) -> Endpoint:
         endpoint.service,
         endpoint.workload,
         endpoint.kind,
+        endpoint.labels,
     ) == names:
         return endpoint
     return Endpoint(endpoint.ip, endpoint.port, *names)
@@ -117,7 +130,8 @@ def _via_service(summary: str, ip: str, port: int, service: Naming) -> str:
 
 
 def _name_endpoint(endpoint: dict[str, Any], names: EndpointNames) -> None:
-    """Set an endpoint wire dict's names in place (its keys, and so their order, stay)."""
+    """Set an endpoint wire dict's names in place (its keys, and so their order, stay; labels
+    come last, as in the wire form, and only for a pod that has them)."""
     (
         endpoint["name"],
         endpoint["namespace"],
@@ -125,7 +139,12 @@ def _name_endpoint(endpoint: dict[str, Any], names: EndpointNames) -> None:
         endpoint["service"],
         endpoint["workload"],
         endpoint["kind"],
+        labels,
     ) = names
+    if labels is not None:
+        endpoint["labels"] = labels
+    elif "labels" in endpoint:
+        del endpoint["labels"]
 
 
 def _now_ms() -> int:
@@ -156,6 +175,7 @@ class ClusterIndex:
         self._classified: dict[str, tuple[str, Naming]] = {}
         self._servers: dict[tuple[str, int, str], tuple[Naming, EndpointNames]] = {}
         self._port_ips: set[str] = set()  # IPs with (IP, port) keys; grows with node IPs only
+        self._client_names = ClientNames()
         self._dropped: Counter[str] = Counter()
         self._last_drop = ""
         self._events = 0
@@ -228,6 +248,11 @@ class ClusterIndex:
         with self._lock:
             src_names = self._names(src.ip, src.port, src.name, at_ms)
             dst_names = self._server_names(dst.ip, dst.port, dst.name, at_ms)
+            if entry.dns is not None and entry.dns.rcode == "NOERROR":
+                asker = client_key(src_names[5], src_names[1], src_names[2], src.ip)
+                self._client_names.learn(asker, entry.dns.query, entry.dns.answers, at_ms)
+            elif not dst_names[0]:
+                dst_names = self._client_dns_names(src_names, src.ip, dst.ip, dst_names, at_ms)
             service = None if dialed is None else self._dialed(dialed.ip, dialed.port, at_ms)
         summary = entry.summary
         if service is not None and dialed is not None:
@@ -249,6 +274,14 @@ class ClusterIndex:
         with self._lock:
             src_names = self._names(src["ip"], src["port"], src["name"], at_ms)
             dst_names = self._server_names(dst["ip"], dst["port"], dst["name"], at_ms)
+            dns = wire.get("dns")
+            if dns is not None and dns.get("rcode", "NOERROR") == "NOERROR":
+                asker = client_key(src_names[5], src_names[1], src_names[2], src["ip"])
+                self._client_names.learn(asker, dns["query"], dns.get("answers", ()), at_ms)
+            elif not dst_names[0]:
+                dst_names = self._client_dns_names(
+                    src_names, src["ip"], dst["ip"], dst_names, at_ms
+                )
             service = None if dialed is None else self._dialed(dialed["ip"], dialed["port"], at_ms)
         if service is not None and dialed is not None:
             dst_names = (*dst_names[:3], service.service, *dst_names[4:])
@@ -300,6 +333,19 @@ class ClusterIndex:
         names = _endpoint_names(naming, dns_name)
         self._servers[key] = (naming, names)
         return names
+
+    def _client_dns_names(
+        self, src_names: EndpointNames, src_ip: str, ip: str, names: EndpointNames, at_ms: int
+    ) -> EndpointNames:
+        """``names`` of a destination the worker could not name, with the DNS name its client
+        (pod, on any of its addresses) resolved it from, if any."""
+        if not self._client_names:
+            return names
+        asker = client_key(src_names[5], src_names[1], src_names[2], src_ip)
+        dns_name = self._client_names.lookup(asker, ip, at_ms)
+        if not dns_name:
+            return names
+        return (dns_name, *names[1:])
 
     def _dialed(self, ip: str, port: int, at_ms: int) -> Naming | None:
         """The Service a client dialed at ``ip:port`` (None when that address is no Service)."""
@@ -360,6 +406,7 @@ class ClusterIndex:
                 service=min(self._services_of_pod.get((namespace, name), ()), default=""),
                 workload=self._workload(info),
                 kind="pod",
+                labels=dict(info.labels) or None,
             )
         if isinstance(info, ServiceInfo) and info.uid == uid:
             return Naming(
