@@ -221,3 +221,19 @@ def test_now_in_duration_arithmetic_is_the_compile_time() -> None:
     assert compile_filter("timestamp > now() - duration('5m')")(recent)
     assert not compile_filter("timestamp > now() - duration('30s')")(recent)
     assert int(time.time() * 1000) > TIMESTAMP
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ('now() - timestamp > duration("1h")', False),
+        ('now() - timestamp > duration("10m")', True),
+        ('timestamp + duration("1h") > now()', True),
+        ('timestamp + duration("10m") > now()', False),
+    ],
+)
+def test_durations_in_arithmetic_with_timestamps_count_milliseconds(
+    query: str, expected: bool
+) -> None:
+    half_an_hour_ago = edited(TCP, timestamp=int(time.time() * 1000) - 30 * 60 * 1000)
+    assert compile_filter(query)(half_an_hour_ago) is expected

@@ -166,3 +166,12 @@ def test_entries_dated_past_the_year_9999_are_refused_at_ingest() -> None:
     hub.accept([tcp_entry(1, timestamp=253_402_300_800_000), tcp_entry(2)])
     assert [s.wire["id"] for s in hub.store] == ["w1/2"]
     assert hub.stats()["invalid"] == {"timestamp": 1}
+
+
+def test_a_kfl2_global_filter_reads_the_labels_naming_put_on_the_entry() -> None:
+    config = HubConfig(global_filter="map_get(remote_labels, 'app', '') == 'cart'")
+    hub = Hub(config, cluster_index())
+    hub.accept([tcp_entry(1, dst=CART), tcp_entry(2, dst=("10.244.1.12", 9000))])
+    (stored,) = list(hub.store)
+    assert stored.wire["id"] == "w1/1"
+    assert stored.wire["dst"]["labels"]["app"] == "cart"
