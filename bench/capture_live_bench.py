@@ -252,7 +252,7 @@ def bench_connections(options: argparse.Namespace) -> None:
     print(f"achieved rate              {completed / elapsed:.0f} completed connections/s")
     print(f"bytes per connection       {options.request} B request, {options.response} B reply")
     print(f"reported with exact bytes  {matched} of {completed} ({wrong} wrong, {missing} missing)")
-    print(f"kernel drops               {snapshot.get('sniffer', {}).get('kernel_drops')}")
+    print(f"kernel drops               {snapshot.get('sniffer', {}).get('kernelDrops')}")
     print(f"frames read by the worker  {snapshot.get('sniffer', {}).get('packets')}")
     print(f"entries published          {snapshot.get('publisher', {}).get('published')}")
     print(
