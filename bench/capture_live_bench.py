@@ -297,10 +297,10 @@ def bench_full(options: argparse.Namespace) -> None:
             _stop(worker)
             dump.send_signal(signal.SIGINT)
             tcpdump = _tcpdump_counts(dump.communicate(timeout=30)[1])
-            drops = worker_stats.get("kernelDrops")
+            drops = worker_stats.get("kernel_drops")  # Prometheus names are snake_case
             # what the kernel handed the worker: frames it read plus bridge copies it skipped
             seen = worker_stats.get("captured_packets", 0) + worker_stats.get(
-                "bridgeCopiesSkipped", 0
+                "bridge_copies_skipped", 0
             )
             ratio = seen / tcpdump["captured"] if tcpdump["captured"] else float("nan")
             print(
