@@ -263,6 +263,7 @@ async def test_scans_past_the_hub_wide_bound_are_refused_busy(client: AsyncClien
         response = await client.get("/api/entries", {"q": "tcp"})
         assert response.status_code == 503
         assert response["Retry-After"] == "2"
+        assert hub.stats()["scans"]["refusedBusy"] == 1
         for scan in scans:
             scan.cancel()
         await asyncio.gather(*scans, return_exceptions=True)
@@ -279,6 +280,7 @@ async def test_each_client_has_the_websocket_filter_budget_for_scans(client: Asy
         assert response.status_code == 429
         assert int(response["Retry-After"]) >= 1
         assert hub.api_scans.take("10.0.0.9") == 0.0  # another client has its own budget
+        assert hub.stats()["scans"]["apiRequestsRefused"] == 2
         assert (await client.get("/api/fields")).status_code == 200  # no scan
 
 
