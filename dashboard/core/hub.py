@@ -197,6 +197,7 @@ class Hub:
                 "active": self.scanner.active,
                 "completed": self.scanner.completed,
                 "refusedBusy": self.scanner.refused,
+                "cpuSeconds": round(self.scanner.cpu_seconds, 3),
                 "apiRequestsRefused": self.api_requests.refused + self.api_scans.refused,
             },
             "naming": self.index.stats(),
