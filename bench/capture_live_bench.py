@@ -266,7 +266,7 @@ def bench_connections(options: argparse.Namespace) -> None:
     print(f"achieved rate              {completed / elapsed:.0f} completed connections/s")
     print(f"bytes per connection       {options.request} B request, {options.response} B reply")
     print(f"reported with exact bytes  {matched} of {completed} ({wrong} wrong, {missing} missing)")
-    print(f"kernel drops               {snapshot.get('sniffer', {}).get('kernel_drops')}")
+    print(f"kernel drops               {snapshot.get('sniffer', {}).get('kernelDrops')}")
     print(f"frames read by the worker  {snapshot.get('sniffer', {}).get('packets')}")
     print(f"entries published          {snapshot.get('publisher', {}).get('published')}")
     print(
@@ -391,10 +391,10 @@ def bench_full(options: argparse.Namespace) -> None:
             _stop(worker)
             dump.send_signal(signal.SIGINT)
             tcpdump = _tcpdump_counts(dump.communicate(timeout=30)[1])
-            drops = worker_stats.get("kernelDrops")
+            drops = worker_stats.get("kernel_drops")  # Prometheus names are snake_case
             # what the kernel handed the worker: frames it read plus bridge copies it skipped
             seen = worker_stats.get("captured_packets", 0) + worker_stats.get(
-                "bridgeCopiesSkipped", 0
+                "bridge_copies_skipped", 0
             )
             ratio = seen / tcpdump["captured"] if tcpdump["captured"] else float("nan")
             print(

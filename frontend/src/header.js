@@ -39,7 +39,7 @@ export class Header {
     this.el.pause.setAttribute("aria-pressed", String(this.paused));
   }
 
-  /** Show a stats message: packets, kernel drops, malformed, entries/s, session drops. */
+  /** Show a stats message: packets, kernel drops, malformed, entries lost, entries/s, lag. */
   stats(message, seconds) {
     const workers = Object.values(message.hub.workers || {});
     const sum = (key) => workers.reduce((total, w) => total + (w[key] || 0), 0);
@@ -52,11 +52,13 @@ export class Header {
       `kernel drops ${sum("kernelDrops").toLocaleString()}`,
       `malformed ${sum("malformed").toLocaleString()}`,
       `worker drops ${sum("entriesDropped").toLocaleString()}`,
+      `lost ${(message.hub.lost || 0).toLocaleString()}`,
       `${rate.toFixed(0)} entries/s`,
       `lag ${message.hub.lagSeconds}s`,
     ];
     this.el.stats.textContent = parts.join(" · ");
-    this.el.stats.classList.toggle("warn", sum("kernelDrops") + sum("entriesDropped") > 0);
+    const losses = sum("kernelDrops") + sum("entriesDropped") + (message.hub.lost || 0);
+    this.el.stats.classList.toggle("warn", losses > 0);
   }
 
   /** Show the targeting ({spec, coverage} from the stats or /api/targeting); null: none here. */
