@@ -184,3 +184,9 @@ def test_worker_probes_read_the_health_file_it_touches() -> None:
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     volumes = {v["name"]: v for v in manifest.pod_spec(*WORKER)["volumes"]}
     assert "emptyDir" in volumes[mounts[str(Path(health).parent)]]
+
+
+def test_the_pause_process_not_the_capture_is_pid_1() -> None:
+    manifest = render()
+    for workload in (WORKER, ("Deployment", "podscope-hub")):
+        assert manifest.pod_spec(*workload)["shareProcessNamespace"] is True

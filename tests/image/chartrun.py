@@ -7,8 +7,9 @@ a tmpfs of the emptyDir's size limit where the container mounts an emptyDir, the
 does), the command and args, and the grace period as docker's stop timeout. The engine has no
 bridge, so every container shares the host's network (the worker does in the chart too; the hub
 and Redis reach each other on a loopback address of their own, so nothing else on the machine is
-in the way). Anything the translation does not know (a privileged container, another volume
-type) is an error, never silently left out.
+in the way). A pod that shares its process namespace gets docker's init as PID 1 (its pause
+process is in Kubernetes). Anything the translation does not know (a privileged container,
+another volume type) is an error, never silently left out.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def run_args(pod: Obj, container: Obj, inputs: PodInputs, name: str, image: str)
     """``docker run`` arguments (after ``run``) for one container of a rendered pod."""
     env = environment(container, inputs)
     args = ["--detach", "--name", name, "--network", "host"]
+    if pod.get("shareProcessNamespace"):
+        args.append("--init")  # as the pod's pause process, an init is PID 1
     args += ["--stop-timeout", str(pod.get("terminationGracePeriodSeconds", 30))]
     args += security_args(pod, container) + volume_args(pod, container)
     for host, address in inputs.hosts.items():

@@ -100,16 +100,21 @@ class Release:
                 time.sleep(0.2)
         raise ReleaseError(f"Redis did not listen in {READY_SECONDS} s: {self.logs(name)}")
 
-    def start_hub(self) -> str:
-        """The chart's hub, bound to this release's address instead of 0.0.0.0; waits for
-        /healthz."""
+    def run_hub(self, component: str, port: int) -> str:
+        """Start the chart's hub bound to this release's address and ``port`` (not 0.0.0.0)."""
         pod = self.manifest.pod_spec("Deployment", "podscope-hub")
         container = dict(self.manifest.container("Deployment", "podscope-hub"))
-        container["command"] = [
-            self.address if part == "0.0.0.0" else part for part in container["command"]
-        ]
-        args = run_args(pod, container, self.inputs, self.name("hub"), self.image)
+        command = list(container["command"])
+        command[command.index("--bind") + 1] = self.address
+        command[command.index("--port") + 1] = str(port)
+        container["command"] = command
+        args = run_args(pod, container, self.inputs, self.name(component), self.image)
         self.engine.docker("run", *args)
+        return self.name(component)
+
+    def start_hub(self) -> str:
+        """The chart's hub on this release's address and its chart port; waits for /healthz."""
+        self.run_hub("hub", HUB_PORT)
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             self.assert_running(self.name("hub"))

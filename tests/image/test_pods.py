@@ -20,7 +20,7 @@ import pytest
 
 from tests.image.conftest import BuiltImage, chart_redis_image
 from tests.image.engine import DockerEngine
-from tests.image.release import HUB_PORT, Release
+from tests.image.release import HUB_PORT, Release, free_port
 
 ENTRY_SECONDS = 60
 # "Well inside" the chart's 30 s grace period (docker's stop timeout here).
@@ -179,3 +179,18 @@ def test_sigterm_stops_each_well_inside_the_grace_period(fresh_release: Release)
         logs = fresh_release.logs(name)
         assert elapsed < STOP_SECONDS, f"{component} took {elapsed:.1f} s: {logs}"
         assert int(code.stdout) != 137, f"{component} was killed, not stopped: {logs}"
+
+
+@pytest.mark.parametrize("component", ["hub", "worker"])
+def test_sigterm_while_starting_stops_at_once(release: Release, component: str) -> None:
+    if component == "hub":
+        name = release.run_hub("starting-hub", free_port(release.address))
+    else:
+        name = release.start("DaemonSet", "podscope-worker", "starting-worker", release.image, [])
+    try:
+        started = time.monotonic()
+        release.engine.docker("stop", name, timeout=60)  # before it has set a handler
+        elapsed = time.monotonic() - started
+        assert elapsed < STOP_SECONDS, f"{component} ignored SIGTERM for {elapsed:.1f} s"
+    finally:
+        release.engine.docker("rm", "--force", name, check=False)
