@@ -1,6 +1,7 @@
 """The chart's pods (Redis, hub, worker) started from the built image under their own settings.
 
-The chart is rendered with its default values (and a free worker metrics port); each container
+The chart is rendered with its default values (a free worker metrics port, and a capture filter
+for this test's own address); each container
 runs as :mod:`tests.image.chartrun` translates it, on one loopback address of this test's own:
 Redis listens there on its chart port, the chart's Redis Service name resolves to it, the hub
 binds it instead of 0.0.0.0, and the pod and node IPs are it.
@@ -58,7 +59,12 @@ class Release:
         """Render the chart for a fresh loopback address, Secrets and names."""
         address = loopback_address()
         metrics_port = free_port(address)
-        manifest = render(sets=(f"metrics.workerPort={metrics_port}",))
+        # The worker captures this release's address only: the machine's loopback carries
+        # every other test's traffic too, which would only load the hub.
+        manifest = render(
+            sets=(f"metrics.workerPort={metrics_port}",),
+            strings=(f"tap.bpfOverride=host {address}",),
+        )
         inputs = PodInputs(
             secrets={
                 ("podscope-hub", "secret-key"): secrets.token_urlsafe(40),
