@@ -1,8 +1,8 @@
 """The chart's pods (Redis, hub, worker) started from the built image under their own settings.
 
 The chart is rendered with its default values (a free worker metrics port, and a capture filter
-for this test's own address); each container
-runs as :mod:`tests.image.chartrun` translates it, on one loopback address of this test's own:
+for this test's own address); each container runs as :mod:`tests.image.chartrun` translates it,
+on one loopback address of this test's own:
 Redis listens there on its chart port, the chart's Redis Service name resolves to it, the hub
 binds it instead of 0.0.0.0, and the pod and node IPs are it.
 """
