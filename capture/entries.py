@@ -135,6 +135,7 @@ class EntryFactory:
             start=event.start,
             end=event.end,
             summary=words,
+            connection=True,
             request_size=event.request_size,
             response_size=event.response_size,
             packets=event.packets,
@@ -201,7 +202,8 @@ class EntryFactory:
             dst_port=0,
             start=event.ts,
             end=event.ts,
-            summary=f"icmp {event.message} about {name} {quoted}",
+            # the failed flow first: what a reader looks for, then who said so
+            summary=f"{name} {quoted} {event.message} (reported by {ip_text(event.sender)})",
             named=False,
             icmp=IcmpInfo(
                 type=event.type,
@@ -227,6 +229,7 @@ class EntryFactory:
         end: float,
         summary: str,
         named: bool = True,
+        connection: bool = False,
         request_size: int = 0,
         response_size: int = 0,
         packets: int | None = None,
@@ -242,16 +245,20 @@ class EntryFactory:
         src_text = texts.get(src) or self._text(src)
         dst_text = texts.get(dst) or self._text(dst)
         if proto_info is _ICMP:
-            arrow = f"{src_text} -> {dst_text}"
+            line = summary  # it names the flow it is about, and its sender
         elif len(src) == 4:
-            arrow = f"{src_text}:{src_port} -> {dst_text}:{dst_port}"
+            line = f"{src_text}:{src_port} -> {dst_text}:{dst_port} {summary}"
         else:
-            arrow = f"[{src_text}]:{src_port} -> [{dst_text}]:{dst_port}"
+            line = f"[{src_text}]:{src_port} -> [{dst_text}]:{dst_port} {summary}"
+        timestamp = max(int(start * 1000 + 0.5), 0)  # milliseconds, rounded
+        conn_id = None
+        if connection:  # every report of one connection: same worker, start and 5-tuple
+            conn_id = f"{self._worker}/{timestamp}/{src_text}:{src_port}-{dst_text}:{dst_port}"
         return Entry(
             f"{self._worker}/{self._sequence}",
             self._worker,
             self._node,
-            max(int(start * 1000 + 0.5), 0),  # milliseconds, rounded
+            timestamp,
             proto_info,
             Endpoint(src_text, src_port),
             self._endpoint(dst_text, dst_port, name, kind),
@@ -264,7 +271,8 @@ class EntryFactory:
             dns,
             icmp,
             payload,
-            f"{arrow} {summary}"[:MAX_STRING_CHARS],
+            line[:MAX_STRING_CHARS],
+            conn_id=conn_id,
         )
 
     def _text(self, address: bytes) -> str:

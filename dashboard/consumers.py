@@ -10,15 +10,19 @@ Client -> server (JSON text, at most :data:`MAX_MESSAGE_CHARS` characters)::
 Server -> client::
 
     {"type": "hello", "session", "query", "level", "ackWindow", "limits": {...}, "demo",
-     "targeting": bool, "defaultFilter"}   targeting: whether /api/targeting exists on this hub;
-                                           defaultFilter: what a tab opened without ?q= applies
-    {"type": "filter.ok", "query", "limit"}
+     "targeting": bool, "defaultFilter", "recording"}   targeting: whether /api/targeting
+                                           exists on this hub; defaultFilter: what a tab opened
+                                           without ?q= applies; recording: null when live, else
+                                           {"name", "loop"}: the pcap the entries come from
+    {"type": "filter.ok", "query", "limit", "matched"}   matched: stored entries that match
     {"type": "filter.error", "query", "error": {message, line, column, endLine, endColumn,
                                                 context}}   the previous filter stays
-    {"type": "entries", "seq", "backfill", "missed", "entries": [wire entries, oldest first]}
+    {"type": "entries", "seq", "backfill", "missed", "first", "entries": [wire entries, oldest
+     first]}   first: the store seq of the oldest entry, GET /api/entries?before= for older ones
     {"type": "map", "level", "version", "nodes": [...], "edges": [...]}   when it changed
-    {"type": "stats", "session": {sent, dropped, queued...}, "hub": {accepted, lagSeconds,
-                             workers: {name: {packets, kernelDrops, entriesDropped...}}},
+    {"type": "stats", "session": {matched, sent, dropped, queued...}, "hub": {accepted,
+                             lagSeconds, globalFilter: {query, excluded}, workers: {name:
+                             {node, mode, age, packets, kernelDrops, entriesDropped...}}},
      "targeting": {"spec", "coverage"}}   every 2 s (targeting: as GET /api/targeting, where
                                           the hub has it)
     {"type": "error", "message"}          a malformed message; the session goes on
@@ -132,7 +136,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 flt = registry.set_filter(session, query)
             except (KflError, SessionError) as exc:
                 return {"type": "filter.error", "query": query, "error": exc.to_dict()}
-            return {"type": "filter.ok", "query": flt.query, "limit": flt.limit}
+            return {
+                "type": "filter.ok",
+                "query": flt.query,
+                "limit": flt.limit,
+                "matched": session.view.matched,
+            }
         if kind == "ack":
             seq = message.get("seq")
             if not isinstance(seq, int) or isinstance(seq, bool):
@@ -171,6 +180,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 "backfill": limits.backfill,
             },
             "demo": self.hub.config.demo,
+            "recording": self.hub.recording,
             "targeting": self.hub.targeting is not None,
             "defaultFilter": settings.PODSCOPE["DEFAULT_FILTER"],
         }
