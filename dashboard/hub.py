@@ -316,12 +316,14 @@ def worker_summary(snapshot: Mapping[str, Any], now: float) -> dict[str, Any]:
         return number if isinstance(number, int) and not isinstance(number, bool) else 0
 
     timestamp = snapshot.get("timestamp")
-    known = isinstance(timestamp, int | float) and not isinstance(timestamp, bool)
+    age = None
+    if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
+        age = round(max(0.0, now - timestamp), 1)
     return {
         "node": str(snapshot.get("node", "")),
         "mode": str(snapshot.get("mode", "")),
         "timestamp": timestamp,
-        "age": round(max(0.0, now - timestamp), 1) if known else None,
+        "age": age,
         "packets": count("pipeline", "packets"),
         "entries": count("pipeline", "entries"),
         "malformed": count("pipeline", "malformed"),

@@ -20,15 +20,16 @@ const HEAD_FONT = "600 12px system-ui, sans-serif";
 const GAP = 6; // grid column gap, as in style.css
 const PADDING = 16; // row padding, both sides
 const MIN_COLUMN = 24;
-const MIN_FLEX = 140; // the addresses column, cut first (its full value shows on hover)
+const MIN_FLEX = 0; // the flow's addresses: the column cut first (its full value shows on hover)
+const MAX_FLEX_ROOM = 420; // at most what the pane asks for the addresses beside the other columns
 const MAX_MEASURED = 20_000;
 
 const COLUMNS = [
   { key: "time", heading: "time" },
   { key: "proto", heading: "proto" },
   { key: "event", heading: "event" },
-  { key: "src", heading: "source namespace" },
-  { key: "dst", heading: "destination namespace" },
+  { key: "src", heading: "source (ns)" },
+  { key: "dst", heading: "destination (ns)" },
   { key: "port", heading: "port" },
   { key: "bytes", heading: "bytes ↑ / ↓" },
   { key: "duration", heading: "duration" },
@@ -39,8 +40,10 @@ const SIZED_EVENTS = new Set(["close", "reset", "ongoing"]);
 
 /** One log row: a TCP connection (every event of it) or one other entry. */
 class Row {
-  constructor(key, entry) {
+  /** ``grouped``: the row stands for a whole TCP connection (it says open, closed...). */
+  constructor(key, entry, grouped) {
     this.key = key;
+    this.grouped = grouped;
     this.events = [entry];
     this.entry = entry; // what the row shows: the connection's latest news
   }
@@ -64,14 +67,17 @@ export function rowCells(row) {
   const flow = flowOf(entry);
   const tcp = entry.tcp;
   const event = eventOf(entry);
-  const shown = tcp && row.events.length > 1 ? connectionState(event) : event;
+  const shown = tcp && row.grouped ? connectionState(event) : event;
   let sizes = "";
   if (entry.protocol.name === "udp" || (tcp && SIZED_EVENTS.has(tcp.event))) {
     sizes = `${bytes(entry.requestSize) || "?"} / ${bytes(entry.responseSize) || "?"}`;
   }
   const ended = !tcp || FINAL_EVENTS.has(tcp.event) || tcp.event === "ongoing";
-  let addresses = `${hostPort(flow.src)} → ${hostPort(flow.dst)}`;
-  if (flow.reporter) addresses = `${flow.protocol} ${addresses} ${event} (reported by ${flow.reporter.ip})`;
+  // an ICMP error reads as the flow that failed: "udp 10.244.1.12:50642 -> 203.0.113.77:5353
+  // host unreachable (reported by 198.51.100.2)"
+  const addresses = flow.reporter
+    ? `${flow.protocol} ${hostPort(flow.src)} -> ${hostPort(flow.dst)} ${event} (reported by ${flow.reporter.ip})`
+    : `${hostPort(flow.src)} → ${hostPort(flow.dst)}`;
   return {
     time: clock(row.events[0].timestamp),
     proto: entry.protocol.abbr,
@@ -304,7 +310,9 @@ export class LiveLog {
     this.layout = layout;
     const pane = this.el.pane;
     pane.style.setProperty("--log-columns", layout);
-    pane.style.setProperty("--log-min-width", `${fixed + MIN_FLEX + GAP * (COLUMNS.length - 1) + PADDING}px`);
+    const needed = fixed + GAP * (COLUMNS.length - 1) + PADDING;
+    pane.style.setProperty("--log-min-width", `${needed + MIN_FLEX}px`);
+    pane.style.setProperty("--log-fit", `${needed + Math.min(this.widths.addresses, MAX_FLEX_ROOM)}px`);
   }
 
   keyOf(entry) {
@@ -319,7 +327,7 @@ export class LiveLog {
       const key = this.keyOf(entry);
       let row = this.byKey.get(key);
       if (row === undefined) {
-        row = new Row(key, entry);
+        row = new Row(key, entry, key !== entry.id);
         this.byKey.set(key, row);
         this.rows.push(row);
       } else {
@@ -364,7 +372,7 @@ export class LiveLog {
       const key = this.keyOf(entry);
       const row = this.byKey.get(key);
       if (row === undefined) {
-        const made = new Row(key, entry);
+        const made = new Row(key, entry, key !== entry.id);
         this.byKey.set(key, made);
         fresh.push(made);
       } else {

@@ -12,7 +12,10 @@ import { LiveSocket } from "./ws.js";
 const $ = (id) => document.getElementById(id);
 
 /** What this tab received and missed, for devtools, the e2e tests and the browser bench. */
-const counters = { received: 0, missed: 0, batches: 0, filter: "", rows: () => log.size, held: () => log.held, cy: null };
+const counters = {
+  received: 0, missed: 0, batches: 0, filter: "", cy: null,
+  rows: () => log.size, held: () => log.held, newest: () => log.entries.at(-1)?.id ?? null,
+};
 window.podscope = counters;
 const OLDER_PAGE = 500;
 
@@ -59,7 +62,7 @@ const log = new LiveLog(
 function drawMatches() {
   const held = log.held;
   const count = $("log-count");
-  const rows = log.byConnection ? `${log.size.toLocaleString()} rows` : "";
+  const rows = log.byConnection ? `${log.size.toLocaleString()} row${log.size === 1 ? "" : "s"}` : "";
   const total = matches.total === null ? null : Math.max(matches.total, held);
   count.textContent = total === null
     ? `${held.toLocaleString()} held`

@@ -171,7 +171,10 @@ def test_icmp_error_entry_and_it_ends_the_syn() -> None:
     assert "host unreachable" in tcp.summary
     assert Entry.from_json(icmp.to_json()) == icmp
     # the row reads as the flow that failed, then who reported it
-    assert icmp.summary == "tcp 10.0.1.5:43122 -> 10.0.9.9:8080 host unreachable (reported by 10.0.0.1)"
+    assert (
+        icmp.summary
+        == "tcp 10.0.1.5:43122 -> 10.0.9.9:8080 host unreachable (reported by 10.0.0.1)"
+    )
     assert icmp.conn_id is None
     assert "connId" not in icmp.to_wire()
 
@@ -180,7 +183,9 @@ def test_reports_of_one_tcp_connection_share_a_connection_id() -> None:
     scope = pipeline()
     first = feed_all(scope, exchange(Conversation()))
     second = feed_all(scope, exchange(Conversation(client_port=43123)))
-    assert [entry.conn_id for entry in first] == ["worker-a/1000000/10.0.1.5:43122-10.0.2.7:8080"] * 2
+    assert [entry.conn_id for entry in first] == [
+        "worker-a/1000000/10.0.1.5:43122-10.0.2.7:8080"
+    ] * 2
     assert first[0].to_wire()["connId"] == first[0].conn_id
     assert {entry.conn_id for entry in second} != {entry.conn_id for entry in first}
     assert len({entry.conn_id for entry in second}) == 1

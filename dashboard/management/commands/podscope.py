@@ -31,7 +31,7 @@ import time
 from argparse import ArgumentParser
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -187,11 +187,14 @@ class Command(BaseCommand):
         # Twisted stops on SIGINT only if Python's own handler is in place: a process started
         # with SIGINT ignored (a shell's background job) would not stop on Ctrl-C or SIGINT.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
         # The workers finish while the hub still reads their last entries, not after it stopped
         # (their final drain would wait for a reader that is gone).
-        reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-            "before", "shutdown", lambda: [worker.request_stop() for worker in workers]
-        )
+        def stop_capturing() -> None:
+            for worker in workers:
+                worker.request_stop()
+
+        cast(Any, reactor).addSystemEventTrigger("before", "shutdown", stop_capturing)
         server = Server(
             application,
             endpoints=[f"tcp:port={port}:interface={bind}"],
