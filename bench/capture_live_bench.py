@@ -37,9 +37,9 @@ from typing import cast
 
 import redis
 
-from capture.bpf import KNOWN_PROTOCOLS, mode_filter
-from capture.lab import Lab
-from capture.labnet import TcpServer
+from capture.sources.bpf import KNOWN_PROTOCOLS, mode_filter
+from lab.servers import TcpServer
+from lab.topology import Lab
 
 REPO = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -297,10 +297,10 @@ def bench_full(options: argparse.Namespace) -> None:
             _stop(worker)
             dump.send_signal(signal.SIGINT)
             tcpdump = _tcpdump_counts(dump.communicate(timeout=30)[1])
-            drops = worker_stats.get("kernel_drops")
+            drops = worker_stats.get("kernelDrops")
             # what the kernel handed the worker: frames it read plus bridge copies it skipped
             seen = worker_stats.get("captured_packets", 0) + worker_stats.get(
-                "bridge_copies_skipped", 0
+                "bridgeCopiesSkipped", 0
             )
             ratio = seen / tcpdump["captured"] if tcpdump["captured"] else float("nan")
             print(

@@ -28,10 +28,10 @@ from scapy.layers.inet import TCP
 from scapy.layers.l2 import Ether
 
 from bench.pcapgen import generate
-from capture.bpf import mode_filter
-from capture.pcapfile import read_frames
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.schema import Entry, Node
+from capture.sources.bpf import mode_filter
+from capture.sources.pcapfile import read_frames
+from contract.schema import Entry, Node
 
 
 class Timing(NamedTuple):

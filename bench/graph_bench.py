@@ -25,10 +25,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.entrygen import generate
-from dashboard import nodegraph
-from dashboard.graph import LEVELS, ConnectivityGraph, Level
-from dashboard.metrics import HubMetrics
-from dashboard.store import EntryStore, flows_of
+from dashboard.core.outputs import nodegraph
+from dashboard.core.outputs.graph import LEVELS, ConnectivityGraph, Level
+from dashboard.core.outputs.metrics import HubMetrics
+from dashboard.core.store.entrystore import EntryStore, flows_of
 
 WORKLOADS = 500
 NAMESPACES = 25

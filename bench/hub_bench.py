@@ -120,7 +120,7 @@ def cluster_objects(wires: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def cluster_index(wires: list[dict[str, Any]]) -> Any:
-    from dashboard.naming import ClusterIndex  # noqa: PLC0415
+    from dashboard.core.naming.index import ClusterIndex  # noqa: PLC0415
 
     index = ClusterIndex(cluster_cidrs=["10.0.0.0/8"])
     objects = cluster_objects(wires)
@@ -147,8 +147,8 @@ def stop_hub(hub: subprocess.Popen[bytes], prefix: str) -> None:
 
 def bench_ingest(entries: int, sessions: int, batch: int, repeat: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    from capture.schema import Entry  # noqa: PLC0415
-    from dashboard.hub import tune_gc  # noqa: PLC0415
+    from contract.schema import Entry  # noqa: PLC0415
+    from dashboard.core.hub import tune_gc  # noqa: PLC0415
 
     wires = generate(2 * entries, seed=3)  # the first half fills the store, the second is timed
     raw = [Entry.from_wire(w).to_json().encode() for w in wires]  # as workers publish them
@@ -165,7 +165,8 @@ def bench_ingest(entries: int, sessions: int, batch: int, repeat: int) -> None:
 def ingest_cpu(wires: list[dict[str, Any]], raw: list[bytes], sessions: int, batch: int) -> float:
     """CPU seconds a hub with ``sessions`` filtered sessions, whose store (and every map) holds
     the first half of ``raw``, takes to ingest the second half (each entry evicts one)."""
-    from dashboard.hub import Hub, HubConfig  # noqa: PLC0415
+    from dashboard.core.config import HubConfig  # noqa: PLC0415
+    from dashboard.core.hub import Hub  # noqa: PLC0415
 
     gc.collect()  # the last run's hub, sessions and views hold reference cycles
     half = len(raw) // 2
@@ -241,7 +242,7 @@ async def client(
 async def produce(prefix: str, rate: int, seconds: float, sent: dict[str, float]) -> int:
     import redis.asyncio as aioredis  # noqa: PLC0415
 
-    from capture.schema import Entry  # noqa: PLC0415
+    from contract.schema import Entry  # noqa: PLC0415
 
     pool = generate(POOL, seed=5)
     redis = aioredis.Redis.from_url(REDIS_URL)

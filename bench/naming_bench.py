@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from capture.schema import Endpoint, Entry, Node, TcpInfo, protocol
-from dashboard.naming import ClusterIndex
+from contract.schema import Endpoint, Entry, Node, TcpInfo, protocol
+from dashboard.core.naming.index import ClusterIndex
 from tests.dashboard import objects as k8s
 
 NODES = 50

@@ -21,27 +21,26 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from types import FrameType
 
-from capture.bpf import KNOWN_PROTOCOLS, BpfError, CompiledFilter, compile_filter
-from capture.frames import LINKTYPE_RAW, Frame
-from capture.jsonl import JsonlSink
-from capture.pcapfile import PcapError, read_frames
-from capture.pcapring import PcapRing, RingError, export_directory
+from capture.errors import BpfError, PcapError, PublishError, RingError, SnifferError, UsageError
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.publish import DEFAULT_MAXLEN, DEFAULT_PREFIX, Publisher, PublishError, ScopeWatcher
-from capture.schema import Node
-from capture.sniffer import DEFAULT_BUFFER_BYTES, Sniffer, SnifferError
-from capture.stats import CaptureMetrics
+from capture.sinks.jsonl import JsonlSink
+from capture.sinks.pcapring import PcapRing, export_directory
+from capture.sinks.publish import Publisher, ScopeWatcher
+from capture.sources.bpf import KNOWN_PROTOCOLS, CompiledFilter, compile_filter
+from capture.sources.frames import LINKTYPE_RAW, Frame
+from capture.sources.live import DEFAULT_BUFFER_BYTES, Sniffer
+from capture.sources.pcapfile import read_frames
 from capture.worker import EntrySink, FilterSpec, Worker, WorkerSettings
+from contract.bus import DEFAULT_MAXLEN, DEFAULT_PREFIX
+from contract.schema import Node
+from contract.stats import CaptureMetrics
+from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE
 
 PROG = "python -m capture"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 log = logging.getLogger("capture")
-
-
-class UsageError(Exception):
-    """A setup problem reported as one line with exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--mode",
-        choices=("connections", "full"),
-        default="connections",
+        choices=CAPTURE_MODES,
+        default=DEFAULT_CAPTURE_MODE,
         help="connections (default): the kernel passes only TCP SYN/FIN/RST, DNS and ICMP "
         "errors, bytes come from sequence numbers; full: every packet (packet counts, "
         "retransmits, payload preview, pcap ring)",

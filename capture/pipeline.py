@@ -24,28 +24,27 @@ import dataclasses
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-from capture.decode import (
+from capture.decode.icmp import is_error, parse_error
+from capture.decode.packets import (
     IPPROTO_TCP,
     IPPROTO_UDP,
-    DecodeError,
-    FragmentError,
-    MalformedError,
     Packet,
     common_tcp_header,
     decode_general,
     sll2_ifindex,
     tcp_packet,
 )
-from capture.dedupe import Deduper
-from capture.dns import DnsTracker, NameIndex, TcpDnsStreams
-from capture.entries import EntryFactory
-from capture.frames import DLT_EN10MB, DLT_LINUX_SLL2
-from capture.icmp import is_error, parse_error
-from capture.schema import PROTOCOLS, Entry, Node
-from capture.tracker import CONTROL, TcpEvent, TcpTracker
-from capture.udp import UdpTracker
+from capture.errors import DecodeError, FragmentError, MalformedError
+from capture.sources.frames import DLT_EN10MB, DLT_LINUX_SLL2
+from capture.track.dedupe import Deduper
+from capture.track.dns import DnsTracker, NameIndex, TcpDnsStreams
+from capture.track.entries import EntryFactory
+from capture.track.tcp import CONTROL, TcpEvent, TcpTracker
+from capture.track.udp import UdpTracker
+from contract.schema import PROTOCOLS, Entry, Node
+from contract.stats import counters
+from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE, CaptureMode
 
 DNS_PORT = 53
 MAX_PAYLOAD_BYTES = 65536  # its base64 fits the schema's MAX_PAYLOAD_CHARS
@@ -55,8 +54,8 @@ MAX_PAYLOAD_BYTES = 65536  # its base64 fits the schema's MAX_PAYLOAD_CHARS
 class PipelineConfig:
     """What the pipeline tracks and its timers and bounds (seconds, bytes, counts)."""
 
-    mode: Literal["connections", "full"] = "connections"
-    protocols: frozenset[str] = frozenset({"tcp", "udp", "dns", "icmp"})
+    mode: CaptureMode = DEFAULT_CAPTURE_MODE
+    protocols: frozenset[str] = frozenset(PROTOCOLS)
     syn_timeout: float = 5.0
     close_timeout: float = 10.0
     ongoing_interval: float = 30.0
@@ -75,7 +74,7 @@ class PipelineConfig:
     tick_interval: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.mode not in ("connections", "full"):
+        if self.mode not in CAPTURE_MODES:
             raise ValueError(f"mode must be 'connections' or 'full', not {self.mode!r}")
         unknown = set(self.protocols) - set(PROTOCOLS)
         if unknown:
@@ -122,7 +121,7 @@ class PipelineStats:
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for JSON and metrics)."""
-        return dataclasses.asdict(self)
+        return counters(self)
 
 
 class Pipeline:

@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from capture.bpf import BpfError, build_filter
-from capture.frames import Frame
-from capture.pcapring import PcapRing
-from capture.schema import Entry, Node
-from capture.sniffer import Sniffer
-from capture.stats import CaptureMetrics
+from capture.errors import BpfError
+from capture.sinks.pcapring import PcapRing
+from capture.sources.bpf import build_filter
+from capture.sources.frames import Frame
+from capture.sources.live import Sniffer
+from contract.schema import PROTOCOLS, Entry, Node
+from contract.stats import CaptureMetrics
+from contract.vocabulary import DEFAULT_CAPTURE_MODE
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,8 @@ class EntrySink(Protocol):
 class FilterSpec:
     """What the kernel filter is built from: mode, protocols, the user's expression, the scope."""
 
-    mode: str = "connections"
-    protocols: frozenset[str] = frozenset({"tcp", "udp", "dns", "icmp"})
+    mode: str = DEFAULT_CAPTURE_MODE
+    protocols: frozenset[str] = frozenset(PROTOCOLS)
     user: str = ""
 
     def expression(self, scope: str = "") -> str:

@@ -1,8 +1,8 @@
 """``podscope export``: who calls whom, from a running hub's ``GET /api/export``.
 
-The hub answers text, JSON or YAML (see :mod:`dashboard.export`). A query the hub refuses comes
-back as a 400 with the KFL error's line, column and caret context, raised as a QueryError; an
-unreachable hub, a login-protected one or any other answer is a HubError.
+The hub answers text, JSON or YAML (see :mod:`dashboard.core.outputs.export`). A query the hub
+refuses comes back as a 400 with the KFL error's line, column and caret context, raised as a
+QueryError; an unreachable hub, a login-protected one or any other answer is a HubError.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from cli.errors import HubError, QueryError, UsageError
+from contract.vocabulary import EXPORT_FORMATS
 
-FORMATS = ("text", "json", "yaml")
 TIMEOUT_S = 30.0
 HTTP_BAD_REQUEST = 400
 HTTP_UNAUTHORIZED = 401
@@ -26,8 +26,8 @@ def export_url(hub_url: str, query: str, fmt: str) -> str:
     parts = urlsplit(hub_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"bad --url {hub_url!r}: expected http://HOST:PORT of a podscope hub")
-    if fmt not in FORMATS:
-        raise UsageError(f"bad --format {fmt!r}: one of {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"bad --format {fmt!r}: one of {', '.join(EXPORT_FORMATS)}")
     params = {"q": query, "format": fmt} if query else {"format": fmt}
     return f"{hub_url.rstrip('/')}/api/export?{urlencode(params)}"
 

@@ -21,10 +21,10 @@ from cli.defaults import (
     DEFAULT_URL,
 )
 from cli.errors import EXIT_OK, EXIT_USAGE, CliError, QueryError
-from cli.export import FORMATS
 from cli.hub import ACTIONS as HUB_ACTIONS
 from cli.hub import run_hub
-from cli.values import MODES, TapValues, parse_dissectors
+from cli.values import TapValues, parse_dissectors
+from contract.vocabulary import CAPTURE_MODES, EXPORT_FORMATS
 
 PROG = "podscope"
 Commands: TypeAlias = "argparse._SubParsersAction[OneLineParser]"
@@ -112,7 +112,9 @@ def _tap_parser(commands: Commands) -> None:
         metavar="NS",
         help="never capture pods in NS (repeatable)",
     )
-    tap.add_argument("--mode", choices=MODES, help="capture mode (chart default: connections)")
+    tap.add_argument(
+        "--mode", choices=CAPTURE_MODES, help="capture mode (chart default: connections)"
+    )
     tap.add_argument(
         "--dissectors",
         metavar="LIST",
@@ -180,7 +182,7 @@ def _export_parser(commands: Commands) -> None:
     export.add_argument(
         "-q", "--query", default="", help="KFL filter of the entries considered (default: all)"
     )
-    export.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="text", help="output format")
     export.set_defaults(run=_run_export)
 
 

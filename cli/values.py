@@ -1,9 +1,10 @@
 """The chart values ``podscope tap`` sets from its options, checked before anything runs.
 
-The pod regex and namespaces go through the hub's own :class:`~dashboard.targeting.TargetingSpec`
-(RE2, the hub's length limit), so a regex the hub would refuse never reaches the cluster.
-Namespaces and release names must be DNS-1123 labels, dissectors one of the chart's, and each
-``--set`` a helm ``key=value`` with a well-formed key. Every problem is a UsageError.
+The pod regex and namespaces go through the hub's own
+:class:`~dashboard.core.targeting.spec.TargetingSpec` (RE2, the hub's length limit), so a regex the
+hub would refuse never reaches the cluster. Namespaces and release names must be DNS-1123 labels,
+dissectors one of the chart's, and each ``--set`` a helm ``key=value`` with a well-formed key. Every
+problem is a UsageError.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import re
 from dataclasses import dataclass
 
 from cli.errors import UsageError
-from dashboard.targeting import TargetingError, TargetingSpec
+from contract.schema import PROTOCOLS
+from contract.vocabulary import CAPTURE_MODES
+from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.errors import TargetingError
 
-DISSECTORS = ("tcp", "udp", "dns", "icmp")
-MODES = ("connections", "full")
+DISSECTORS = tuple(PROTOCOLS)
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_LABEL_MAX = 63
 RELEASE_NAME_MAX = 53  # helm's limit
@@ -77,8 +80,8 @@ class TapValues:
             TargetingSpec(self.pod_regex, self.namespaces, self.excluded_namespaces)
         except TargetingError as exc:
             raise UsageError(str(exc)) from None
-        if self.mode is not None and self.mode not in MODES:
-            raise UsageError(f"bad --mode {self.mode!r}: one of {', '.join(MODES)}")
+        if self.mode is not None and self.mode not in CAPTURE_MODES:
+            raise UsageError(f"bad --mode {self.mode!r}: one of {', '.join(CAPTURE_MODES)}")
         for name in self.dissectors:
             if name not in DISSECTORS:
                 raise UsageError(f"unknown dissector {name!r}: one of {', '.join(DISSECTORS)}")

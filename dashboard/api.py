@@ -19,11 +19,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard import nodegraph
-from dashboard.export import FORMATS
-from dashboard.graph import LEVELS, Level
-from dashboard.hub import Hub, current
-from dashboard.targeting import TargetingError, TargetingSpec
+from contract.vocabulary import EXPORT_FORMATS
+from dashboard.core.hub import Hub
+from dashboard.core.outputs import nodegraph
+from dashboard.core.outputs.graph import LEVELS, Level
+from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.errors import BadRequestError, TargetingError
+from dashboard.instance import current
 from kfl import Filter, KflError, compile_filter
 from kfl.fields import completions
 
@@ -33,15 +35,6 @@ MAX_BODY_BYTES = 16 * 1024
 EXPORT_TYPES = {"text": "text/plain", "json": "application/json", "yaml": "application/yaml"}
 
 View = Callable[..., Awaitable[HttpResponse]]
-
-
-class BadRequestError(ValueError):
-    """A request the API refuses with a 400 and this message (or error dict)."""
-
-    def __init__(self, message: str, error: dict[str, Any] | None = None, status: int = 400):
-        super().__init__(message)
-        self.error = error or {"message": message}
-        self.status = status
 
 
 def api_view(*, login: bool = True) -> Callable[[View], Callable[..., Any]]:
@@ -134,8 +127,8 @@ async def graph_map(request: HttpRequest, hub: Hub) -> HttpResponse:
 async def export(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/export?q=&format=text|json|yaml``: who calls whom, at workload level."""
     fmt = request.GET.get("format", "text")
-    if fmt not in FORMATS:
-        raise BadRequestError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt not in EXPORT_FORMATS:
+        raise BadRequestError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
     body = hub.export(_query(request), fmt)
     return HttpResponse(body, content_type=f"{EXPORT_TYPES[fmt]}; charset=utf-8")
 

@@ -1,42 +1,19 @@
 """The ``ws/live`` websocket: one viewer's filtered live log, map and stats.
 
-Client -> server (JSON text, at most :data:`MAX_MESSAGE_CHARS` characters)::
-
-    {"type": "filter.set", "query": "dst.namespace == \\"\\""}
-    {"type": "ack", "seq": 7}             every entries message up to 7 is rendered
-    {"type": "pause"}   {"type": "resume"}
-    {"type": "map.level", "level": "namespace" | "workload" | "pod"}
-
-Server -> client::
-
-    {"type": "hello", "session", "query", "level", "ackWindow", "limits": {...}, "demo",
-     "targeting": bool, "defaultFilter", "recording"}   targeting: whether /api/targeting
-                                           exists on this hub; defaultFilter: what a tab opened
-                                           without ?q= applies; recording: null when live, else
-                                           {"name", "loop"}: the pcap the entries come from
-    {"type": "filter.ok", "query", "limit", "matched"}   matched: stored entries that match
-    {"type": "filter.error", "query", "error": {message, line, column, endLine, endColumn,
-                                                context}}   the previous filter stays
-    {"type": "entries", "seq", "backfill", "missed", "first", "entries": [wire entries, oldest
-     first]}   first: the store seq of the oldest entry, GET /api/entries?before= for older ones
-    {"type": "map", "level", "version", "nodes": [...], "edges": [...]}   when it changed
-    {"type": "stats", "session": {matched, sent, dropped, queued...}, "hub": {accepted,
-                             lagSeconds, globalFilter: {query, excluded}, workers: {name:
-                             {node, mode, age, packets, kernelDrops, entriesDropped...}}},
-     "targeting": {"spec", "coverage"}}   every 2 s (targeting: as GET /api/targeting, where
-                                          the hub has it)
-    {"type": "error", "message"}          a malformed message; the session goes on
+The messages each way are the typed classes of :mod:`contract.messages`. Each client message is
+handed to the method named after its type (``filter.set`` -> ``on_filter_set``), as channels'
+``get_handler_name`` does for ASGI messages; a malformed one gets an ``error`` message and the
+session goes on.
 
 The server sends at most ``ackWindow`` entries messages ahead of the client's acks; the rest
-waits in the session's bounded queue (:mod:`dashboard.sessions`), and ``missed`` counts what a
-slow client lost. Close codes: 4401 login required, 4429 too many sessions.
+waits in the session's bounded queue (:mod:`dashboard.core.sessions.registry`), and ``missed``
+counts what a slow client lost. Close codes: 4401 login required, 4429 too many sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -46,21 +23,20 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from dashboard.hub import Hub, current
-from dashboard.sessions import Session, SessionError, SessionLimitError
+from contract import messages
+from contract.errors import MessageError
+from dashboard.core.hub import Hub
+from dashboard.core.sessions.registry import Session
+from dashboard.errors import SessionError, SessionLimitError
+from dashboard.instance import current
 from kfl import KflError
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 16 * 1024
 MAP_SECONDS = 1.0
 STATS_SECONDS = 2.0
 CLOSE_LOGIN_REQUIRED = 4401
 CLOSE_TOO_MANY_SESSIONS = 4429
-
-
-def _dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -82,11 +58,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.session = self.hub.sessions.open()
         except SessionLimitError as exc:
             await self.accept()
-            await self.send(text_data=_dumps({"type": "error", "message": str(exc)}))
+            await self.send(text_data=messages.encode(messages.Error(str(exc))))
             await self.close(code=CLOSE_TOO_MANY_SESSIONS)
             return
         await self.accept()
-        await self.send(text_data=_dumps(self._hello(self.session)))
+        await self.send(text_data=messages.encode(self._hello(self.session)))
         self.sender = asyncio.create_task(self._send_loop(self.session))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -112,78 +88,71 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.session = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Handle one client message; a malformed one gets an ``error`` message."""
+        """Hand one client message to its ``on_<type>`` method; a malformed one gets ``error``."""
         session = self.session
         if session is None:
             return
+        reply: messages.ServerMessage | None
         try:
-            message = _parse(text_data, bytes_data)
-            reply = self._handle(session, message)
-        except _BadMessageError as exc:
-            reply = {"type": "error", "message": str(exc)}
+            message = messages.decode_client(text_data)
+            handler = getattr(self, "on_" + get_handler_name({"type": _tag(message)}))
+            reply = handler(session, message)
+        except MessageError as exc:
+            reply = messages.Error(str(exc))
         if reply is not None:
-            await self.send(text_data=_dumps(reply))
+            await self.send(text_data=messages.encode(reply))
         session.wake.set()
 
-    def _handle(self, session: Session, message: dict[str, Any]) -> dict[str, Any] | None:
-        kind = message.get("type")
-        registry = self.hub.sessions
-        if kind == "filter.set":
-            query = message.get("query")
-            if not isinstance(query, str):
-                raise _BadMessageError("filter.set needs a string 'query'")
-            try:
-                flt = registry.set_filter(session, query)
-            except (KflError, SessionError) as exc:
-                return {"type": "filter.error", "query": query, "error": exc.to_dict()}
-            return {
-                "type": "filter.ok",
-                "query": flt.query,
-                "limit": flt.limit,
-                "matched": session.view.matched,
-            }
-        if kind == "ack":
-            seq = message.get("seq")
-            if not isinstance(seq, int) or isinstance(seq, bool):
-                raise _BadMessageError("ack needs an integer 'seq'")
-            try:
-                session.ack(seq)
-            except ValueError as exc:
-                raise _BadMessageError(str(exc)) from None
-            return None
-        if kind == "pause":
-            registry.pause(session)
-            return None
-        if kind == "resume":
-            registry.resume(session)
-            return None
-        if kind == "map.level":
-            try:
-                registry.set_level(session, str(message.get("level")))
-            except ValueError as exc:
-                raise _BadMessageError(str(exc)) from None
-            return None
-        raise _BadMessageError(f"unknown message type {kind!r}")
+    def on_filter_set(
+        self, session: Session, message: messages.FilterSet
+    ) -> messages.FilterOk | messages.FilterError:
+        """Compile and apply the session's new filter; a refused one keeps the previous."""
+        try:
+            flt = self.hub.sessions.set_filter(session, message.query)
+        except (KflError, SessionError) as exc:
+            return messages.FilterError(message.query, dict(exc.to_dict()))
+        return messages.FilterOk(flt.query, flt.limit, session.view.matched)
 
-    def _hello(self, session: Session) -> dict[str, Any]:
+    def on_ack(self, session: Session, message: messages.Ack) -> None:
+        """Every entries message up to ``seq`` is rendered."""
+        try:
+            session.ack(message.seq)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
+
+    def on_pause(self, session: Session, message: messages.Pause) -> None:
+        """Stop sending entries."""
+        self.hub.sessions.pause(session)
+
+    def on_resume(self, session: Session, message: messages.Resume) -> None:
+        """Send entries again."""
+        self.hub.sessions.resume(session)
+
+    def on_map_level(self, session: Session, message: messages.MapLevel) -> None:
+        """Show the map at another level."""
+        try:
+            self.hub.sessions.set_level(session, message.level)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
+
+    def _hello(self, session: Session) -> messages.Hello:
         limits = self.hub.config.limits
-        return {
-            "type": "hello",
-            "session": session.id,
-            "query": session.view.filter.query,
-            "level": session.view.level,
-            "ackWindow": limits.ack_window,
-            "limits": {
-                "maxQueryChars": limits.max_query_chars,
-                "filtersPerMinute": limits.filters_per_minute,
-                "maxQueuedEntries": limits.max_queued_entries,
-                "backfill": limits.backfill,
-            },
-            "demo": self.hub.config.demo,
-            "recording": self.hub.recording,
-            "targeting": self.hub.targeting is not None,
-            "defaultFilter": settings.PODSCOPE["DEFAULT_FILTER"],
-        }
+        return messages.Hello(
+            session=session.id,
+            query=session.view.filter.query,
+            level=session.view.level,
+            ack_window=limits.ack_window,
+            limits=messages.Limits(
+                max_query_chars=limits.max_query_chars,
+                filters_per_minute=limits.filters_per_minute,
+                max_queued_entries=limits.max_queued_entries,
+                backfill=limits.backfill,
+            ),
+            demo=self.hub.config.demo,
+            targeting=self.hub.targeting is not None,
+            default_filter=settings.PODSCOPE["DEFAULT_FILTER"],
+            recording=self.hub.recording,
+        )
 
     async def _send_loop(self, session: Session) -> None:
         try:
@@ -207,13 +176,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self._send_map(session)
             if now >= next_stats:
                 next_stats = now + STATS_SECONDS
-                await self.send(text_data=_dumps(self._stats(session)))
+                await self.send(text_data=messages.encode(self._stats(session)))
 
-    def _stats(self, session: Session) -> dict[str, Any]:
-        stats = {"type": "stats", "session": session.stats(), "hub": self.hub.live_stats()}
-        if self.hub.targeting is not None:
-            stats["targeting"] = self.hub.targeting.summary()
-        return stats
+    def _stats(self, session: Session) -> messages.Stats:
+        targeting = self.hub.targeting
+        return messages.Stats(
+            session=session.stats(),
+            hub=self.hub.live_stats(),
+            targeting=None if targeting is None else targeting.summary(),
+        )
 
     async def _send_map(self, session: Session) -> None:
         graph = session.view.graph
@@ -221,24 +192,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         session.map_version_sent = graph.version
         body = graph.to_dict()
-        await self.send(text_data=_dumps({"type": "map", "version": graph.version, **body}))
+        update = messages.MapUpdate(graph.version, body["level"], body["nodes"], body["edges"])
+        await self.send(text_data=messages.encode(update))
 
 
-class _BadMessageError(ValueError):
-    """A client message that is not valid JSON or not a known request."""
-
-
-def _parse(text: str | None, data: bytes | None) -> dict[str, Any]:
-    if text is None:
-        raise _BadMessageError("send JSON text messages, not binary")
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise _BadMessageError(
-            f"message of {len(text)} characters, over the {MAX_MESSAGE_CHARS} limit"
-        )
-    try:
-        message = json.loads(text)
-    except ValueError:
-        raise _BadMessageError("not JSON") from None
-    if not isinstance(message, dict):
-        raise _BadMessageError("expected a JSON object with a 'type'")
-    return message
+def _tag(message: messages.ClientMessage) -> str:
+    """The ``type`` of a client message (its class's msgspec tag)."""
+    return str(type(message).__struct_config__.tag)

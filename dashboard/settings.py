@@ -35,6 +35,9 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from dashboard.core.config import DEFAULT_STORE_SIZE
+from dashboard.core.sessions.registry import DEFAULT_LIMITS, DEMO_LIMITS
+
 
 def _flag(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name, "").strip().lower()
@@ -134,14 +137,15 @@ FRONTEND_DIST = os.environ.get("PODSCOPE_FRONTEND_DIST") or str(BASE_DIR / "fron
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 _DEMO = _flag("PODSCOPE_DEMO")
+_LIMITS = DEMO_LIMITS if _DEMO else DEFAULT_LIMITS
 PODSCOPE = {
     "AUTH": _flag("PODSCOPE_AUTH"),
     "DEMO": _DEMO,
     "PREFIX": os.environ.get("PODSCOPE_PREFIX", "").strip() or "podscope",
-    "STORE_SIZE": _positive("PODSCOPE_STORE_SIZE", 100_000),
-    "MAX_SESSIONS": _positive("PODSCOPE_MAX_SESSIONS", 50 if _DEMO else 200),
-    "MAX_QUERY_CHARS": _positive("PODSCOPE_MAX_QUERY_CHARS", 512 if _DEMO else 4096),
-    "FILTERS_PER_MINUTE": _positive("PODSCOPE_FILTERS_PER_MINUTE", 20 if _DEMO else 120),
+    "STORE_SIZE": _positive("PODSCOPE_STORE_SIZE", DEFAULT_STORE_SIZE),
+    "MAX_SESSIONS": _positive("PODSCOPE_MAX_SESSIONS", _LIMITS.max_sessions),
+    "MAX_QUERY_CHARS": _positive("PODSCOPE_MAX_QUERY_CHARS", _LIMITS.max_query_chars),
+    "FILTERS_PER_MINUTE": _positive("PODSCOPE_FILTERS_PER_MINUTE", _LIMITS.filters_per_minute),
     "DEFAULT_FILTER": os.environ.get("PODSCOPE_DEFAULT_FILTER", "").strip(),
     "GLOBAL_FILTER": os.environ.get("PODSCOPE_GLOBAL_FILTER", "").strip(),
     "TAP_REGEX": os.environ.get("PODSCOPE_TAP_REGEX", "").strip(),

@@ -4,7 +4,7 @@ Usage::
 
     from kfl import compile_filter, KflError
     f = compile_filter('dst.namespace == ""')
-    f(entry)        # entry: the wire dict of capture.schema -> bool
+    f(entry)        # entry: the wire dict of contract.schema -> bool
     f.limit         # n of limit(n), or None
     f.query         # the source text
 

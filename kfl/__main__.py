@@ -14,7 +14,8 @@ import sys
 from collections.abc import Iterable
 from typing import BinaryIO, TextIO
 
-from capture.schema import MAX_WIRE_BYTES, Entry, SchemaError
+from contract.errors import SchemaError
+from contract.schema import MAX_WIRE_BYTES, Entry
 from kfl import Filter, KflError, compile_filter
 
 EXIT_BAD_QUERY = 2

@@ -1,8 +1,10 @@
 """What a KFL name can refer to: entry fields (checked against the schema) and aliases.
 
-Aliases live in one registration table: each protocol dissector registers its own with
-``register_alias("tcp", "protocol.name", "tcp")``, after which the bare word ``tcp`` in a query
-means ``protocol.name == "tcp"`` (while ``tcp.event`` stays a field path).
+Aliases live in one registration table, :func:`register_alias`. At import, this module
+registers one per protocol of the schema (:data:`contract.schema.PROTOCOLS`): the bare word
+``tcp`` in a query means ``protocol.name == "tcp"`` (while ``tcp.event`` stays a field path).
+A new protocol added to the schema gets its alias from that loop; any other alias is one
+``register_alias(name, path, value, description)`` call.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import difflib
 import keyword
 from dataclasses import dataclass
 
-from capture.schema import PROTOCOLS, field_paths
+from contract.schema import PROTOCOLS, field_paths
 from kfl.errors import LocatedError
 from kfl.helpers import FUNCTION_NAMES, METHOD_NAMES
 from kfl.nodes import Path, Scalar

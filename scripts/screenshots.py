@@ -4,8 +4,8 @@ Run (after ``cd frontend && npm run build``)::
 
     .venv/bin/python scripts/screenshots.py [--out docs]
 
-Starts a hub that reads the recorded capture lab (``samples/lab-demo.pcap``, named by
-``samples/lab-demo-snapshot.json``) as the browser tests do, opens the dashboard in Debian's
+Starts a hub that reads the recorded capture lab (``lab/recording/lab-demo.pcap``, named by
+``lab/recording/lab-demo-snapshot.json``) as the browser tests do, opens the dashboard in Debian's
 headless chromium with the tests' flags, and writes the two PNGs. Exits with a message (code 1)
 when the hub or chromium cannot start, or when the page logs an error.
 """

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.entrygen import generate, main
-from capture.schema import PROTOCOLS, TCP_EVENTS, Entry
+from contract.schema import PROTOCOLS, TCP_EVENTS, Entry
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "entries.jsonl"
 ENTRIES = generate(2_000, seed=11)

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from capture.lab import POD_CIDR, Lab, LabError, check_prerequisites
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.schema import Entry, Node
-from capture.sniffer import Sniffer
+from capture.sources.live import Sniffer
 from capture.worker import FilterSpec, Worker, WorkerSettings
+from contract.schema import Entry, Node
+from lab.errors import LabError
+from lab.topology import POD_CIDR, Lab, check_prerequisites
 
 NODE = Node("lab-node-1", "198.51.100.1")
 

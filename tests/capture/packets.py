@@ -11,10 +11,10 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet as ScapyPacket
 from scapy.packet import Raw
 
-from capture.decode import Packet, decode
-from capture.frames import DLT_EN10MB
+from capture.decode.packets import Packet, decode
 from capture.pipeline import Pipeline
-from capture.schema import Entry
+from capture.sources.frames import DLT_EN10MB
+from contract.schema import Entry
 
 CLIENT = "10.0.1.5"
 SERVER = "10.0.2.7"

@@ -22,11 +22,12 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import RawPcapReader, rdpcap, wrpcap
 
-from capture.lab import Lab, enter_netns
-from capture.labnet import TcpServer, tcp_exchange
-from capture.schema import Entry
+from contract.schema import Entry
+from lab.servers import TcpServer, tcp_exchange
+from lab.topology import Lab, enter_netns
 from tests.capture.livecapture import require_lab
 from tests.capture.redisread import stream_messages
+from tests.wirekeys import snake_case_keys
 
 REPO = Path(__file__).resolve().parents[2]
 ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
@@ -176,6 +177,8 @@ def test_pcap_to_redis_stream_and_stats(one_connection_pcap: Path) -> None:
         assert snapshot["node"] == "n9"
         assert snapshot["pipeline"]["packets"] == 6
         assert snapshot["publisher"]["published"] == len(entries)
+        assert "connectionsOpen" in snapshot["pipeline"]
+        assert snake_case_keys(snapshot) == []
     finally:
         client.delete(f"{prefix}:entries", f"{prefix}:workers")
         client.close()

@@ -14,9 +14,9 @@ from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1Q, Ether, Loopback
 from scapy.packet import Packet as ScapyPacket
 from scapy.packet import Raw
 
-from capture import frames
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.schema import Entry, Node
+from capture.sources import frames
+from contract.schema import Entry, Node
 
 BUDGET_SECONDS = 1.0
 SEED = 20261124

@@ -8,9 +8,9 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, CookedLinuxV2, Ether
 from scapy.packet import Raw
 
-from capture.frames import DLT_EN10MB, DLT_LINUX_SLL2
 from capture.pipeline import Pipeline, PipelineConfig, PipelineStats
-from capture.schema import Entry, Node
+from capture.sources.frames import DLT_EN10MB, DLT_LINUX_SLL2
+from contract.schema import Entry, Node
 
 from .packets import (
     CLIENT,
@@ -237,7 +237,7 @@ def test_bad_frames_are_counted_and_stats_add_up() -> None:
     assert (stats.malformed, stats.unsupported, stats.fragments, stats.decoded) == (2, 2, 1, 1)
     assert stats_add_up(stats)
     assert set(stats.to_dict()) >= {"packets", "decoded", "malformed", "duplicates",
-                                    "unsupported", "connections_open", "udp_flows_open",
+                                    "unsupported", "connectionsOpen", "udpFlowsOpen",
                                     "entries"}  # fmt: skip
 
 

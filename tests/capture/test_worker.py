@@ -16,16 +16,17 @@ from prometheus_client import generate_latest
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Packet, Raw
 
-from capture.frames import LINKTYPE_RAW, Frame
-from capture.lab import Lab, enter_netns
-from capture.labnet import TcpServer, tcp_exchange
-from capture.pcapring import PcapRing
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.publish import RedisKeys, ScopeWatcher
-from capture.schema import Entry, Node
-from capture.sniffer import Sniffer, SnifferStats
-from capture.stats import CaptureMetrics
+from capture.sinks.pcapring import PcapRing
+from capture.sinks.publish import ScopeWatcher
+from capture.sources.frames import LINKTYPE_RAW, Frame
+from capture.sources.live import Sniffer, SnifferStats
 from capture.worker import FilterSpec, Worker, WorkerSettings
+from contract.bus import RedisKeys
+from contract.schema import Entry, Node
+from contract.stats import CaptureMetrics
+from lab.servers import TcpServer, tcp_exchange
+from lab.topology import Lab, enter_netns
 from tests.capture.livecapture import ListSink, live_capture, require_lab
 
 NODE = Node("n1", "10.0.0.1")
@@ -137,7 +138,7 @@ def test_full_mode_writes_every_frame_to_the_ring(tmp_path: Path) -> None:
     worker, _, reports, _ = worker_for("full", ring)
     frames = connection(100.0, 40005, 10, 10)
     worker.run_frames(iter(frames))
-    assert reports[-1]["ring"]["packets_written"] == len(frames)
+    assert reports[-1]["ring"]["packetsWritten"] == len(frames)
     exported = tmp_path / "out.pcap"
     assert ring.export(exported, bpf="tcp port 40005") == len(frames)
 

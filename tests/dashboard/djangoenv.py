@@ -15,8 +15,8 @@ os.environ.setdefault("PODSCOPE_ALLOWED_HOSTS", "localhost,testserver")
 os.environ.setdefault("PODSCOPE_DB", str(Path(tempfile.mkdtemp(prefix="podscope-test-")) / "db"))
 django.setup()
 
-from dashboard import hub as hub_module  # noqa: E402
-from dashboard.hub import Hub  # noqa: E402
+from dashboard import instance  # noqa: E402
+from dashboard.core.hub import Hub  # noqa: E402
 
 HOST_HEADERS = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
 
@@ -24,8 +24,8 @@ HOST_HEADERS = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
 @contextmanager
 def installed(hub: Hub) -> Iterator[Hub]:
     """Make ``hub`` the process's hub for the duration of the block."""
-    hub_module.install(hub)
+    instance.install(hub)
     try:
         yield hub
     finally:
-        hub_module.install(None)
+        instance.install(None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from capture.schema import DnsInfo, Endpoint, Entry, Node, TcpInfo, protocol
-from dashboard.naming import ClusterIndex
-from dashboard.resources import POD, REPLICA_SET
+from contract.schema import DnsInfo, Endpoint, Entry, Node, TcpInfo, protocol
+from dashboard.core.naming.index import ClusterIndex
+from dashboard.core.naming.resources import POD, REPLICA_SET
 
 T0 = 1_767_225_600_000
 

@@ -11,10 +11,11 @@ from django.test import AsyncClient
 
 from tests.dashboard.djangoenv import installed  # isort: skip  (sets Django up)
 
-from capture.publish import RedisKeys
-from dashboard.hub import Hub, HubConfig
-from dashboard.naming import ClusterIndex
-from dashboard.scopes import LocalScopes, RedisScopes
+from contract.bus import RedisKeys
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
+from dashboard.core.naming.index import ClusterIndex
+from dashboard.core.targeting.scopes import LocalScopes, RedisScopes
 from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 
 REDIS_URL = "redis://127.0.0.1:6379/9"

@@ -12,8 +12,9 @@ from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (s
 from django.contrib.auth.models import User
 
 from dashboard.asgi import build_application
-from dashboard.hub import Hub, HubConfig
-from dashboard.naming import ClusterIndex
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
+from dashboard.core.naming.index import ClusterIndex
 
 
 @pytest.fixture(scope="module")

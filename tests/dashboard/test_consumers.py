@@ -14,11 +14,13 @@ from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (s
 
 from dashboard.asgi import application
 from dashboard.consumers import LiveConsumer
-from dashboard.hub import Hub, HubConfig
-from dashboard.scopes import LocalScopes
-from dashboard.sessions import SessionLimits
-from dashboard.targeting import TargetingSpec
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
+from dashboard.core.sessions.registry import SessionLimits
+from dashboard.core.targeting.scopes import LocalScopes
+from dashboard.core.targeting.spec import TargetingSpec
 from tests.dashboard.hubentries import cluster_index, tcp_entry
+from tests.dashboard.wsclient import open_session, receive_type
 
 SHOP = ("10.244.1.10", 40000)
 EXTERNAL = ("203.0.113.10", 443)
@@ -37,22 +39,6 @@ async def hub() -> AsyncIterator[Hub]:
     with installed(Hub(HubConfig(store_size=1000, limits=limits), cluster_index())) as hub:
         yield hub
         await hub.stop()
-
-
-async def open_session(path: str = "/ws/live") -> tuple[WebsocketCommunicator, dict[str, Any]]:
-    communicator = WebsocketCommunicator(application, path, headers=HOST_HEADERS)
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from()
-    return communicator, hello
-
-
-async def receive_type(communicator: WebsocketCommunicator, kind: str) -> dict[str, Any]:
-    for _ in range(20):
-        message: dict[str, Any] = await communicator.receive_json_from(timeout=3)
-        if message["type"] == kind:
-            return message
-    raise AssertionError(f"no {kind} message")
 
 
 async def test_hello_then_filter_ok_and_backfill(hub: Hub) -> None:

@@ -15,18 +15,19 @@ from channels.testing import WebsocketCommunicator
 
 from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (sets Django up)
 
-from capture.lab import EXTERNAL_CIDR, NODE_IP, NODE_NAME, POD_CIDR, Lab
 from capture.pipeline import Pipeline, PipelineConfig
-from capture.publish import Publisher
-from capture.schema import Node
-from capture.sniffer import Sniffer
+from capture.sinks.publish import Publisher
+from capture.sources.live import Sniffer
 from capture.worker import FilterSpec, Worker, WorkerSettings
+from contract.schema import Node
 from dashboard.asgi import application
-from dashboard.hub import Hub, HubConfig
-from dashboard.ingest import EntryDecoder, RedisEntrySource
-from dashboard.labtraffic import LabTraffic, lab_objects, load_objects
-from dashboard.naming import ClusterIndex
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
+from dashboard.core.ingest.sources import EntryDecoder, RedisEntrySource
+from dashboard.core.naming.index import ClusterIndex
 from kfl import compile_filter
+from lab.demo import LabTraffic, lab_objects, load_objects
+from lab.topology import EXTERNAL_CIDR, NODE_IP, NODE_NAME, POD_CIDR, Lab
 from tests.capture.livecapture import require_lab
 
 REDIS_URL = "redis://127.0.0.1:6379/9"

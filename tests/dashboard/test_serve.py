@@ -17,11 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from lab.recording import DEMO_PCAP, DEMO_SNAPSHOT
 from tests.e2e.hubprocess import DIE_WITH_PARENT
 
 ROOT = Path(__file__).resolve().parents[2]
-PCAP = ROOT / "samples" / "lab-demo.pcap"
-SNAPSHOT = ROOT / "samples" / "lab-demo-snapshot.json"
+PCAP = DEMO_PCAP
+SNAPSHOT = DEMO_SNAPSHOT
 
 
 def free_port() -> int:

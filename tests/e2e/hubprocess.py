@@ -14,16 +14,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab.recording import DEMO_PCAP, DEMO_SNAPSHOT
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-SAMPLES = ROOT / "samples"
 HUB_START_SECONDS = 60
 # `podscope serve` options to read the recorded lab once, named by its cluster snapshot.
 RECORDED_LAB = (
     "--read",
-    str(SAMPLES / "lab-demo.pcap"),
+    str(DEMO_PCAP),
     "--cluster-snapshot",
-    str(SAMPLES / "lab-demo-snapshot.json"),
+    str(DEMO_SNAPSHOT),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capture.schema import field_paths
+from contract.schema import field_paths
 from kfl import KflError, compile_filter, fields
 
 

@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bench.entrygen import generate
-from capture.schema import field_paths
+from contract.schema import field_paths
 from kfl import Filter, KflError, compile_filter
 from kfl.fields import aliases
 from tests.kfl.wire import dns_wire, tcp_wire

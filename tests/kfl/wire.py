@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from capture.schema import (
+from contract.schema import (
     DnsInfo,
     Endpoint,
     Entry,

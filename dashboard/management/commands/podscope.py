@@ -38,22 +38,22 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from capture.bpf import BpfError
-from capture.lab import NODE_IP, NODE_NAME, POD_CIDR, Lab, LabError, check_prerequisites
-from capture.pcapfile import PcapError
-from capture.schema import Node
-from capture.sniffer import SnifferError
-from dashboard.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
-from dashboard.hub import Hub, HubConfig, HubConfigError, from_settings, install, watched_index
-from dashboard.ingest import EntryDecoder, LocalEntrySource
-from dashboard.labtraffic import LabTraffic, lab_objects, load_objects
-from dashboard.naming import ClusterIndex
-from dashboard.scopes import LocalScopes
-from dashboard.snapshot import SnapshotError, load_snapshot
+from contract.schema import Node
+from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import Hub
+from dashboard.core.ingest.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
+from dashboard.core.ingest.sources import EntryDecoder, LocalEntrySource
+from dashboard.core.naming.index import ClusterIndex
+from dashboard.core.naming.snapshot import load_snapshot
+from dashboard.core.targeting.scopes import LocalScopes
+from dashboard.errors import EmbeddedCaptureError, HubConfigError, SnapshotError
+from dashboard.instance import from_settings, install, watched_index
+from lab.demo import LabTraffic, lab_objects, load_objects
+from lab.errors import LabError
+from lab.recording import DEMO_PCAP, DEMO_SNAPSHOT
+from lab.topology import NODE_IP, NODE_NAME, POD_CIDR, Lab, check_prerequisites
 
-SAMPLES = Path(__file__).resolve().parents[3] / "samples"
-DEMO_PCAP = SAMPLES / "lab-demo.pcap"
-DEMO_SNAPSHOT = SAMPLES / "lab-demo-snapshot.json"
 # Autobahn applies this to both directions: the consumer itself refuses client messages over
 # 16 KiB; entries messages carry at most 500 entries (about 0.5 MiB).
 WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -83,7 +83,7 @@ class Command(BaseCommand):
         )
         source.add_argument("--read", "-r", metavar="FILE", help="read a pcap/pcapng file once")
         serve.add_argument("--cluster-snapshot", metavar="FILE", help="names from kubectl output")
-        serve.add_argument("--mode", choices=("connections", "full"), default="connections")
+        serve.add_argument("--mode", choices=CAPTURE_MODES, default=DEFAULT_CAPTURE_MODE)
         serve.add_argument("--node", default=socket.gethostname(), help="this node's name")
         serve.add_argument(
             "--local-cidr", action="append", default=[], metavar="CIDR", help="pod networks here"
@@ -142,7 +142,7 @@ class Command(BaseCommand):
                 scopes = (
                     None if config.demo else LocalScopes(node.name, embedded.worker.request_scope)
                 )
-        except (PcapError, SnifferError, BpfError, ValueError) as exc:
+        except (EmbeddedCaptureError, ValueError) as exc:
             raise CommandError(f"cannot capture: {exc}") from None
         hub = Hub(config, index, source=source, scopes=scopes, decoder=EntryDecoder())
         if options["read"]:
@@ -262,7 +262,7 @@ class Command(BaseCommand):
         try:
             load_snapshot(DEMO_SNAPSHOT, index)
             embedded = replay_worker(source, DEMO_PCAP, node=Node(NODE_NAME, NODE_IP))
-        except (SnapshotError, PcapError, ValueError) as exc:
+        except (SnapshotError, EmbeddedCaptureError) as exc:
             raise CommandError(f"cannot replay the demo recording: {exc}") from None
         hub = Hub(config, index, source=source, decoder=EntryDecoder())
         hub.recording = {"name": DEMO_PCAP.name, "loop": True}

@@ -1,0 +1,1 @@
+"""Decoded packets to connection events and entries: TCP, UDP, DNS, ICMP, and duplicates dropped."""

@@ -1,0 +1,1 @@
+"""The hub's Django-free core: ingest, store, naming, targeting, sessions and outputs."""

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from dashboard.core.config import HubConfig
+from dashboard.core.hub import GC_FULL_EVERY, Hub
+from dashboard.core.targeting.scopes import LocalScopes
+from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.errors import HubConfigError
+from kfl import compile_filter
+from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
+
+CART = ("10.244.1.11", 8080)
+
+
+def test_accept_validates_merges_names_and_counts() -> None:
+    hub = Hub(HubConfig(store_size=10), cluster_index())
+    first = tcp_entry(1, dst=CART, event="connect", worker="w1")
+    same_from_w2 = tcp_entry(5, dst=CART, event="connect", worker="w2")
+    hub.accept([first.to_json(), first.to_json().encode(), same_from_w2, "{", b'{"v": 1}'])
+    assert hub.accepted == 1
+    (stored,) = list(hub.store)
+    assert stored.wire["src"]["workload"] == "frontend"
+    assert stored.wire["dst"]["pod"].startswith("cart-")
+    stats = hub.stats()
+    assert stats["merge"] == {"redelivered": 1, "merged": 1}
+    assert stats["invalid"] == {"not JSON": 1, "id": 1}
+    text = hub.metrics.render().decode()
+    assert "podscope_hub_duplicates_merged_total 2.0" in text
+    assert 'podscope_hub_entries_invalid_total{reason="not JSON"} 1.0' in text
+
+
+def test_maps_follow_the_store_window() -> None:
+    hub = Hub(HubConfig(store_size=2), cluster_index())
+    hub.accept([tcp_entry(n, src=("10.244.1.10", 41000 + n), dst=CART, event="connect")
+                        for n in range(1, 4)])  # fmt: skip
+    everything = hub.graph(compile_filter(""), "workload")
+    filtered = hub.graph(compile_filter("tcp"), "workload")
+    assert [edge["connections"] for edge in everything["edges"]] == [2]
+    assert [edge["connections"] for edge in filtered["edges"]] == [2]
+
+
+def test_entries_honour_limit_in_the_query() -> None:
+    hub = Hub(HubConfig(), cluster_index())
+    hub.accept([tcp_entry(n, src=("10.244.1.10", 41000 + n)) for n in range(1, 6)])
+    found = hub.entries(compile_filter("tcp and limit(2)"), limit=100, before=None)
+    assert [wire["id"] for _, wire in found] == ["w1/5", "w1/4"]
+
+
+def test_live_stats_summarise_each_worker() -> None:
+    hub = Hub(HubConfig(), cluster_index())
+    hub.workers = {
+        "w1": {
+            "worker": "w1",
+            "node": "node-1",
+            "mode": "connections",
+            "timestamp": 1000.0,
+            "pipeline": {"packets": 10, "entries": 4, "malformed": 1},
+            "sniffer": {"kernelDrops": 2},
+            "publisher": {"dropped": 3},
+        },
+        "odd": {"pipeline": "not a dict", "sniffer": {"kernelDrops": True}},
+    }
+    workers = hub.live_stats(now=1012.5)["workers"]
+    assert workers["w1"] == {
+        "node": "node-1",
+        "mode": "connections",
+        "timestamp": 1000.0,
+        "age": 12.5,
+        "packets": 10,
+        "entries": 4,
+        "malformed": 1,
+        "kernelDrops": 2,
+        "entriesDropped": 3,
+    }
+    assert workers["odd"]["packets"] == 0
+    assert workers["odd"]["kernelDrops"] == 0
+    assert workers["odd"]["age"] is None
+
+
+def test_live_stats_count_what_the_global_filter_excluded() -> None:
+    hub = Hub(HubConfig(global_filter="src.port != 41002"), cluster_index())
+    hub.accept([tcp_entry(n, src=("10.244.1.10", 41000 + n)) for n in range(1, 4)])
+    stats = hub.live_stats()["globalFilter"]
+    assert stats == {"query": "src.port != 41002", "excluded": 1}
+    assert len(hub.store) == 2
+    assert hub.live_stats()["connections"] == 0  # close events of connections seen open before
+
+
+async def test_start_makes_full_gc_collections_rare() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    hub = Hub(HubConfig())
+    try:
+        hub.start()
+        assert gc.get_threshold() == (700, 10, GC_FULL_EVERY)
+    finally:
+        await hub.stop()
+        gc.set_threshold(*before)
+
+
+def test_global_filter_keeps_only_matching_named_entries() -> None:
+    config = HubConfig(global_filter='dst.workload == "cart"')  # a name the hub gives
+    hub = Hub(config, cluster_index())
+    hub.accept(
+        [
+            tcp_entry(1, dst=CART),
+            tcp_entry(2, dst=("10.244.1.12", 9000)),
+            dns_entry(3, "example.com", "93.184.216.34"),
+        ]
+    )
+    assert [stored.wire["id"] for stored in hub.store] == ["w1/1"]
+    assert hub.stats()["globalFilter"] == {"query": 'dst.workload == "cart"', "excluded": 2}
+    assert "podscope_hub_entries_excluded_total 2.0" in hub.metrics.render().decode()
+
+
+def test_a_bad_global_filter_is_a_config_error() -> None:
+    with pytest.raises(HubConfigError, match="PODSCOPE_GLOBAL_FILTER"):
+        Hub(HubConfig(global_filter="tcp and ("), cluster_index())
+
+
+def test_settings_give_the_global_filter_and_initial_targeting() -> None:
+    settings = {
+        "STORE_SIZE": 10,
+        "PREFIX": "p",
+        "DEMO": False,
+        "AUTH": False,
+        "MAX_SESSIONS": 5,
+        "MAX_QUERY_CHARS": 100,
+        "FILTERS_PER_MINUTE": 10,
+        "GLOBAL_FILTER": "tcp",
+        "TAP_REGEX": "^cart",
+        "TAP_NAMESPACES": ("shop",),
+        "TAP_EXCLUDED_NAMESPACES": (),
+    }
+    config = HubConfig.from_settings(settings)
+    assert config.global_filter == "tcp"
+    assert config.targeting == TargetingSpec("^cart", ("shop",))
+    hub = Hub(config, cluster_index(), scopes=LocalScopes("node-1", lambda scope: None))
+    assert hub.targeting is not None
+    assert hub.targeting.spec == TargetingSpec("^cart", ("shop",))
+    with pytest.raises(HubConfigError, match="PODSCOPE_TAP_REGEX"):
+        HubConfig.from_settings({**settings, "TAP_REGEX": "(unclosed"})
