@@ -419,7 +419,8 @@ export class LiveLog {
     this.el.rows.replaceChildren();
     this.el.spacer.style.height = "0px";
     this.el.log.removeAttribute("aria-activedescendant");
-    this.resetWidths();
+    // the columns keep their widths: they only grow, so the pane (and the map beside it) does
+    // not change size with every filter
   }
 
   /** Number of rows. */
