@@ -21,7 +21,7 @@ const GAP = 6; // grid column gap, as in style.css
 const PADDING = 16; // row padding, both sides
 const MIN_COLUMN = 24;
 const MIN_FLEX = 0; // the flow's addresses: the column cut first (its full value shows on hover)
-const MAX_FLEX_ROOM = 420; // at most what the pane asks for the addresses beside the other columns
+const MAX_FLEX_ROOM = 540; // at most what the pane asks for the addresses beside the other columns
 const MAX_MEASURED = 20_000;
 
 const COLUMNS = [
@@ -312,6 +312,7 @@ export class LiveLog {
     pane.style.setProperty("--log-columns", layout);
     const needed = fixed + GAP * (COLUMNS.length - 1) + PADDING;
     pane.style.setProperty("--log-min-width", `${needed + MIN_FLEX}px`);
+    pane.style.setProperty("--log-needed", `${needed}px`);
     pane.style.setProperty("--log-fit", `${needed + Math.min(this.widths.addresses, MAX_FLEX_ROOM)}px`);
   }
 
