@@ -171,13 +171,17 @@ def ingest_cpu(wires: list[dict[str, Any]], raw: list[bytes], sessions: int, bat
     gc.collect()  # the last run's hub, sessions and views hold reference cycles
     half = len(raw) // 2
     hub = Hub(HubConfig(store_size=half), cluster_index(wires))
-    for query in filters(sessions):
-        session = hub.sessions.open()
-        hub.sessions.set_filter(session, query)
+    asyncio.run(set_filters(hub, filters(sessions)))
     feed(hub, raw[:half], batch)
     started = time.process_time()
     feed(hub, raw[half:], batch)
     return time.process_time() - started
+
+
+async def set_filters(hub: Any, queries: list[str]) -> None:
+    """Open one session per query and set its filter."""
+    for query in queries:
+        await hub.sessions.set_filter(hub.sessions.open(), query)
 
 
 def feed(hub: Any, raw: list[bytes], batch: int) -> None:

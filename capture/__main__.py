@@ -1,7 +1,8 @@
 """``python -m capture``: capture live or read a pcap, and publish entries to Redis or stdout.
 
 Exit codes: 0 done, 1 capture failed while running, 2 bad usage or a setup error (missing
-interface, no permission, unreadable pcap, bad BPF, bad Redis URL), each as one line on stderr.
+interface, no permission, unreadable pcap, bad BPF, bad Redis URL) or a capture file corrupt
+part way (what was read before is reported first), each as one line on stderr.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from capture.sinks.publish import Publisher, ScopeWatcher
 from capture.sources.bpf import KNOWN_PROTOCOLS, CompiledFilter, compile_filter
 from capture.sources.frames import LINKTYPE_RAW, Frame
 from capture.sources.live import DEFAULT_BUFFER_BYTES, Sniffer
-from capture.sources.pcapfile import read_frames
+from capture.sources.pcapfile import CaptureFile, read_frames
 from capture.worker import EntrySink, FilterSpec, Worker, WorkerSettings
 from contract.bus import DEFAULT_MAXLEN, DEFAULT_PREFIX
 from contract.schema import Node
@@ -60,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="capture live on IF (repeatable); 'any' = every interface of this network "
         "namespace, including ones created later (needs root or CAP_NET_RAW)",
     )
-    source.add_argument("--read", "-r", metavar="FILE", help="read a pcap or pcapng file")
+    source.add_argument(
+        "--read",
+        "-r",
+        metavar="FILE",
+        help="read a pcap or pcapng file (gzip too), a FIFO or a pipe; '-' = standard input",
+    )
     source.add_argument(
         "--export",
         metavar="FILE",
@@ -153,6 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between 'ongoing' reports of long-lived connections (default 30)",
     )
     parser.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="full mode: seconds without a packet after which an open connection lost its "
+        "FIN/RST and is reported 'expired' (default 300; checked at its 'ongoing' reports)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=200_000,
+        metavar="N",
+        help="TCP connections tracked at once (default 200000); when full, the oldest is "
+        "reported 'expired' and forgotten",
+    )
+    parser.add_argument(
         "--local-cidr",
         action="append",
         default=[],
@@ -183,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SnifferError as exc:
         print(f"{PROG}: capture failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except PcapError as exc:  # corrupt part way: the entries of what came before are out
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace, stop: threading.Event) -> int:
@@ -205,6 +230,8 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         protocols=protocols,
         syn_timeout=args.syn_timeout,
         ongoing_interval=args.ongoing_interval,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
         local_cidrs=tuple(args.local_cidr),
     )
     settings = WorkerSettings(worker=worker_name, node=node, filters=filters)
@@ -239,10 +266,7 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         )
         _tune_gc()
         if args.read:
-            frames = _frames(args.read)
-            if args.bpf:
-                frames = _filtered(frames, args.bpf)
-            worker.run_frames(frames, stop)
+            _read_capture(worker, args.read, args.bpf, stop)
             return 0
         sniffer = _open_sniffer(args.interface, expression, args.buffer_bytes)
         stack.callback(sniffer.close)
@@ -294,20 +318,35 @@ def _ring(args: argparse.Namespace) -> PcapRing | None:
         raise UsageError(str(exc)) from None
 
 
-def _frames(path: str) -> Iterator[Frame]:
+def _read_capture(worker: Worker, path: str, bpf: str, stop: threading.Event) -> None:
+    """Run a capture file (or stream) through the worker; say what it had to skip."""
+    capture = _open_capture(path, stop)
+    frames: Iterator[Frame] = capture
+    if bpf:
+        frames = _filtered(frames, bpf)
+    try:
+        worker.run_frames(frames, stop)
+    finally:
+        capture.close()
+        _report_skipped(capture)
+
+
+def _open_capture(path: str, stop: threading.Event) -> CaptureFile:
     """The file's frames; an unreadable or garbage file is a UsageError before any output."""
     try:
-        frames = read_frames(path)
-        first = next(frames, None)
+        return read_frames(path, stop)
     except PcapError as exc:
         raise UsageError(str(exc)) from None
-    if first is None:
-        return
-    yield first
-    try:
-        yield from frames
-    except PcapError as exc:
-        log.error("stopped reading %s: %s", path, exc)
+
+
+def _report_skipped(capture: CaptureFile) -> None:
+    """One line for the packets of a file that could not be decoded at all."""
+    if capture.undefined_interface:
+        print(
+            f"{PROG}: warning: {capture.name}: {capture.undefined_interface} of "
+            f"{capture.records} packets skipped: on an interface the file does not describe",
+            file=sys.stderr,
+        )
 
 
 def _filtered(frames: Iterator[Frame], expression: str) -> Iterator[Frame]:

@@ -168,13 +168,14 @@ class Worker:
             self._finish(self._clock())
 
     def run_frames(self, frames: Iterable[Frame], stop: threading.Event | None = None) -> None:
-        """Process recorded frames (their timestamps drive the ticks), then flush and report."""
+        """Process recorded frames (their timestamps drive the ticks), then flush and report;
+        when ``frames`` raises, what it gave before is processed and flushed first."""
         tick_every = self._settings.tick_interval
         next_tick: float | None = None
         last = 0.0
         wall_next_stats = time.monotonic() + self._settings.stats_interval
+        batch: list[Frame] = []
         try:
-            batch: list[Frame] = []
             for frame in frames:
                 batch.append(frame)
                 last = frame.timestamp
@@ -191,8 +192,8 @@ class Worker:
                     if time.monotonic() >= wall_next_stats:
                         self._publish_snapshot()
                         wall_next_stats = time.monotonic() + self._settings.stats_interval
+        finally:  # the frames read before a corrupt record still count
             self._process(batch)
-        finally:
             self._finish(last)
 
     def snapshot(self) -> dict[str, Any]:

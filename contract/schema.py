@@ -59,7 +59,7 @@ Finite = Annotated[float, Meta(ge=-_FLOAT_MAX, le=_FLOAT_MAX)]  # NaN and infini
 
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "dns": "DNS", "icmp": "ICMP"}
 ENDPOINT_KINDS = frozenset({"pod", "service", "node", "external", "unknown"})
-TCP_EVENTS = frozenset({"connect", "close", "reset", "refused", "timeout", "ongoing"})
+TCP_EVENTS = frozenset({"connect", "close", "reset", "refused", "timeout", "ongoing", "expired"})
 RESET_BY = frozenset({"", "client", "server"})
 
 
@@ -95,15 +95,24 @@ class Protocol(_Wire, frozen=True):
 
 
 class TcpInfo(_Wire, frozen=True):
-    """TCP connection details: the event this entry reports and what the handshake showed."""
+    """TCP connection details: the event this entry reports and what the handshake showed.
+
+    ``isn`` and ``server_isn`` are the two initial sequence numbers (``server_isn`` absent until
+    a SYN-ACK was seen): the connection's identity, which no NAT rewrites, so the hub joins the
+    reports of the client's node and the server's node by them.
+    """
 
     event: Text
     state: Text = ""
     flags: Texts = ()
     rtt: Finite | None = None
+    """Handshake round trip in ms, in both modes from the client's SYN to the server's SYN-ACK
+    (as seen where captured); None when either was not seen."""
     retransmits: Count | None = None
     reset_by: Text = ""
     partial: bool = False
+    isn: Count | None = None
+    server_isn: Count | None = None
 
 
 class DnsInfo(_Wire, frozen=True):
@@ -124,11 +133,16 @@ class Address(_Wire, frozen=True):
 
 
 class AboutTuple(_Wire, frozen=True):
-    """The 5-tuple of the packet an ICMP error is about."""
+    """The 5-tuple of the packet an ICMP error is about.
+
+    ``isn``: the quoted TCP segment's sequence number; for an error answering a SYN (a REJECT)
+    it is the attempt's ``tcp.isn``, naming the connection attempt the error ended.
+    """
 
     protocol: Text
     src: Address
     dst: Address
+    isn: Count | None = None
 
 
 class IcmpInfo(_Wire, frozen=True):
@@ -138,6 +152,18 @@ class IcmpInfo(_Wire, frozen=True):
     code: Octet
     message: Text = ""
     about: AboutTuple | None = None
+
+
+class NatInfo(_Wire, frozen=True):
+    """What the capturing node's NAT rewrote in a connection (absent parts were not rewritten).
+
+    ``dialed``: the address and port the client dialed (a Service VIP, a NodePort) before DNAT
+    sent it to ``dst``; ``snat``: the address and port the client appeared as after SNAT
+    (masquerade of egress, a NodePort's SNAT).
+    """
+
+    dialed: Address | None = None
+    snat: Address | None = None
 
 
 class Payload(_Wire, frozen=True):
@@ -168,8 +194,11 @@ class Entry(_Wire, frozen=True):
     dst: Endpoint
     elapsed_time: Count = 0
     outgoing: bool = False
-    request_size: Count = 0
-    response_size: Count = 0
+    request_size: Count | None = None
+    """Bytes client -> server; None (absent on the wire) when unknown: a connection whose start
+    ``connections`` mode did not see."""
+    response_size: Count | None = None
+    """Bytes server -> client; None (absent on the wire) when unknown."""
     packets: Count | None = None
     tcp: TcpInfo | None = None
     dns: DnsInfo | None = None
@@ -177,6 +206,7 @@ class Entry(_Wire, frozen=True):
     payload: Payload | None = None
     summary: Text = ""
     v: Int64 = SCHEMA_VERSION
+    nat: NatInfo | None = None
     conn_id: Text | None = None
 
     def to_wire(self) -> dict[str, Any]:

@@ -3,7 +3,15 @@
 Every view is async and runs on the event loop, next to ingest, so it reads the hub without
 locks. A bad request gets a 400 with ``{"error": {...}}`` (a KFL error keeps its line, column
 and caret context), never a 500. With ``PODSCOPE_AUTH`` on, every route but ``/metrics`` and
-the health checks (``/healthz`` and the Node Graph one) needs a logged-in user (401 otherwise).
+the Node Graph health check needs a logged-in user (401 otherwise). ``/healthz`` and ``/livez``
+are answered before Django (:mod:`dashboard.health`).
+
+Every client (by address) has a budget of requests a minute (429 with ``Retry-After`` past it):
+``REQUESTS_PER_FILTER_CHANGE`` times its websocket filter-change budget for any route, and the
+filter-change budget itself for the routes that scan the store (``/api/entries``, ``/api/map``,
+``/api/export``, the Node Graph data), whose scans share the hub's scan budget
+(:mod:`dashboard.core.store.scans`: 503 with ``Retry-After`` while it is full, 400 for a filter
+too costly).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from dashboard.core.hub import Hub
 from dashboard.core.outputs import nodegraph
 from dashboard.core.outputs.graph import LEVELS, Level
 from dashboard.core.targeting.spec import TargetingSpec
-from dashboard.errors import BadRequestError, TargetingError
+from dashboard.errors import BadRequestError, ScanError, TargetingError
 from dashboard.instance import current
 from kfl import Filter, KflError, compile_filter
 from kfl.fields import completions
@@ -34,11 +42,13 @@ MAX_LIMIT = 1_000
 MAX_BODY_BYTES = 16 * 1024
 EXPORT_TYPES = {"text": "text/plain", "json": "application/json", "yaml": "application/yaml"}
 
+RETRY_BUSY_SECONDS = 2
 View = Callable[..., Awaitable[HttpResponse]]
 
 
-def api_view(*, login: bool = True) -> Callable[[View], Callable[..., Any]]:
-    """Wrap a view: login check (when enabled), BadRequestError and KflError as JSON errors."""
+def api_view(*, login: bool = True, scans: bool = False) -> Callable[[View], Callable[..., Any]]:
+    """Wrap a view: login check (when enabled), the client's request budget (the scan budget
+    too with ``scans``), BadRequestError, KflError and ScanError as JSON errors."""
 
     def decorate(view: View) -> Callable[..., Any]:
         @wraps(view)
@@ -48,16 +58,36 @@ def api_view(*, login: bool = True) -> Callable[[View], Callable[..., Any]]:
                 user = await request.auser()
                 if not user.is_authenticated:
                     return JsonResponse({"error": {"message": "login required"}}, status=401)
+            client = str(request.META.get("REMOTE_ADDR", ""))
+            wait = hub.api_requests.take(client)
+            if not wait and scans:
+                wait = hub.api_scans.take(client)
+            if wait:
+                return _too_many(wait)
             try:
                 return await view(request, hub, *args, **kwargs)
             except KflError as exc:
                 return JsonResponse({"error": exc.to_dict()}, status=400)
             except BadRequestError as exc:
                 return JsonResponse({"error": exc.error}, status=exc.status)
+            except ScanError as exc:
+                response = JsonResponse({"error": exc.to_dict()}, status=exc.status)
+                if exc.status == 503:
+                    response["Retry-After"] = str(RETRY_BUSY_SECONDS)
+                return response
 
         return wrapper
 
     return decorate
+
+
+def _too_many(wait: float) -> HttpResponse:
+    response = JsonResponse(
+        {"error": {"message": f"too many requests from this client; retry in {wait:.0f} s"}},
+        status=429,
+    )
+    response["Retry-After"] = str(max(1, round(wait)))
+    return response
 
 
 def _query(request: HttpRequest) -> Filter:
@@ -103,33 +133,33 @@ async def validate(request: HttpRequest, hub: Hub) -> HttpResponse:
 
 
 @require_GET
-@api_view()
+@api_view(scans=True)
 async def entries(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/entries?q=&limit=&before=``: newest matching first, ``next`` pages back."""
     flt = _query(request)
     limit = _int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     before = _int(request, "before", None, 1, 2**62)
-    found = hub.entries(flt, limit, before)
+    found = await hub.entries(flt, limit, before)
     page = limit if flt.limit is None else min(limit, flt.limit)  # a full page: maybe more
     cursor = found[-1][0] if found and len(found) == page else None
     return JsonResponse({"entries": [wire for _, wire in found], "next": cursor})
 
 
 @require_GET
-@api_view()
+@api_view(scans=True)
 async def graph_map(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/map?q=&level=``: the map of the stored entries matching the filter."""
-    return JsonResponse(hub.graph(_query(request), _level(request)))
+    return JsonResponse(await hub.graph(_query(request), _level(request)))
 
 
 @require_GET
-@api_view()
+@api_view(scans=True)
 async def export(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/export?q=&format=text|json|yaml``: who calls whom, at workload level."""
     fmt = request.GET.get("format", "text")
     if fmt not in EXPORT_FORMATS:
         raise BadRequestError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
-    body = hub.export(_query(request), fmt)
+    body = await hub.export(_query(request), fmt)
     return HttpResponse(body, content_type=f"{EXPORT_TYPES[fmt]}; charset=utf-8")
 
 
@@ -149,15 +179,6 @@ async def stats(request: HttpRequest, hub: Hub) -> HttpResponse:
 
 @require_GET
 @api_view(login=False)
-async def healthz(request: HttpRequest, hub: Hub) -> HttpResponse:
-    """``GET /healthz`` (no login, for probes): 200 while the hub ingests, else 503."""
-    ingesting = hub.running or hub.source is None  # an embedded hub is fed, not reading
-    body = {"status": "ok" if ingesting else "ingest stopped", "lagSeconds": hub.lag_seconds}
-    return JsonResponse(body, status=200 if ingesting else 503)
-
-
-@require_GET
-@api_view(login=False)
 async def nodegraph_health(request: HttpRequest, hub: Hub) -> HttpResponse:
     """Grafana Node Graph API: ``/api/health``."""
     return JsonResponse(nodegraph.health())
@@ -171,10 +192,10 @@ async def nodegraph_fields(request: HttpRequest, hub: Hub) -> HttpResponse:
 
 
 @require_GET
-@api_view()
+@api_view(scans=True)
 async def nodegraph_data(request: HttpRequest, hub: Hub) -> HttpResponse:
     """Grafana Node Graph API: ``/api/graph/data?q=&level=``."""
-    return JsonResponse(nodegraph.data(hub.graph(_query(request), _level(request))))
+    return JsonResponse(nodegraph.data(await hub.graph(_query(request), _level(request))))
 
 
 @require_GET

@@ -1,8 +1,9 @@
 """ASGI entry point: HTTP to Django, websockets to the live consumer behind origin validation.
 
-Websocket connections must come from an allowed origin (``ALLOWED_HOSTS``, Channels'
-``AllowedHostsOriginValidator``); with ``PODSCOPE_AUTH`` on, the Django session's user is put
-in the scope so the consumer can refuse anonymous viewers.
+The health probes (``/healthz``, ``/livez``) are answered before Django (:mod:`dashboard.health`).
+Websocket connections need an allowed ``Host`` and an ``Origin`` naming that same host and port
+(:mod:`dashboard.wsorigin`); with ``PODSCOPE_AUTH`` on, the Django session's user is put in the
+scope so the consumer can refuse anonymous viewers.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ django_asgi_app = get_asgi_application()  # sets Django up before the consumers 
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from dashboard.health import HealthApp  # noqa: E402
+from dashboard.instance import current  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.wsorigin import SameOriginValidator  # noqa: E402
 
 
 def build_application() -> Any:
@@ -29,7 +32,7 @@ def build_application() -> Any:
     if settings.PODSCOPE["AUTH"]:
         websocket = AuthMiddlewareStack(websocket)
     return ProtocolTypeRouter(
-        {"http": django_asgi_app, "websocket": AllowedHostsOriginValidator(websocket)}
+        {"http": HealthApp(django_asgi_app, current), "websocket": SameOriginValidator(websocket)}
     )
 
 

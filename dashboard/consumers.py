@@ -7,13 +7,19 @@ session goes on.
 
 The server sends at most ``ackWindow`` entries messages ahead of the client's acks; the rest
 waits in the session's bounded queue (:mod:`dashboard.core.sessions.registry`), and ``missed``
-counts what a slow client lost. Close codes: 4401 login required, 4429 too many sessions.
+counts what a slow client lost. Under daphne the sender also waits while the connection's
+transport holds more than 64 KiB it could not write yet (:mod:`dashboard.transport`), so a
+client that acks without reading holds a bounded number of bytes. A filter the hub refuses
+(a lone UTF-16 surrogate in it, too costly, scans busy) gets a ``filter.error``. The session
+is freed however the connection ends, a crash of this consumer included. Close codes: 4401
+login required, 4429 too many sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any
@@ -29,6 +35,7 @@ from dashboard.core.hub import Hub
 from dashboard.core.sessions.registry import Session
 from dashboard.errors import SessionError, SessionLimitError
 from dashboard.instance import current
+from dashboard.transport import TransportGate, attach
 from kfl import KflError
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
     hub: Hub
     session: Session | None = None
     sender: asyncio.Task[None] | None = None
+    gate: TransportGate | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; free its session however it ends (a crash included)."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
 
     async def connect(self) -> None:
         """Accept the viewer if logged in (when required) and a session slot is free."""
@@ -62,6 +77,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY_SESSIONS)
             return
         await self.accept()
+        self.gate = attach(self.base_send)
         await self.send(text_data=messages.encode(self._hello(self.session)))
         self.sender = asyncio.create_task(self._send_loop(self.session))
 
@@ -79,10 +95,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Stop sending and free the session."""
-        if self.sender is not None:
-            self.sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.sender
+        await self._release()
+
+    async def _release(self) -> None:
+        sender, self.sender = self.sender, None
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Disconnected):
+                await sender
         if self.session is not None:
             self.hub.sessions.close(self.session)
             self.session = None
@@ -96,43 +116,46 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             message = messages.decode_client(text_data)
             handler = getattr(self, "on_" + get_handler_name({"type": _tag(message)}))
-            reply = handler(session, message)
+            reply = await handler(session, message)
         except MessageError as exc:
-            reply = messages.Error(str(exc))
+            reply = _surrogate_filter_error(text_data) or messages.Error(str(exc))
         if reply is not None:
-            await self.send(text_data=messages.encode(reply))
+            await self._send_written(messages.encode(reply))
         session.wake.set()
 
-    def on_filter_set(
+    async def on_filter_set(
         self, session: Session, message: messages.FilterSet
     ) -> messages.FilterOk | messages.FilterError:
         """Compile and apply the session's new filter; a refused one keeps the previous."""
         try:
-            flt = self.hub.sessions.set_filter(session, message.query)
-        except (KflError, SessionError) as exc:
+            flt = await self.hub.sessions.set_filter(session, message.query)
+        except (KflError, SessionError) as exc:  # ScanError included
             return messages.FilterError(message.query, dict(exc.to_dict()))
         return messages.FilterOk(flt.query, flt.limit, session.view.matched)
 
-    def on_ack(self, session: Session, message: messages.Ack) -> None:
+    async def on_ack(self, session: Session, message: messages.Ack) -> None:
         """Every entries message up to ``seq`` is rendered."""
         try:
             session.ack(message.seq)
         except ValueError as exc:
             raise MessageError(str(exc)) from None
 
-    def on_pause(self, session: Session, message: messages.Pause) -> None:
+    async def on_pause(self, session: Session, message: messages.Pause) -> None:
         """Stop sending entries."""
         self.hub.sessions.pause(session)
 
-    def on_resume(self, session: Session, message: messages.Resume) -> None:
+    async def on_resume(self, session: Session, message: messages.Resume) -> None:
         """Send entries again."""
-        self.hub.sessions.resume(session)
+        try:
+            await self.hub.sessions.resume(session)
+        except SessionError as exc:  # the scan of what arrived meanwhile was refused
+            raise MessageError(str(exc)) from None
 
-    def on_map_level(self, session: Session, message: messages.MapLevel) -> None:
+    async def on_map_level(self, session: Session, message: messages.MapLevel) -> None:
         """Show the map at another level."""
         try:
-            self.hub.sessions.set_level(session, message.level)
-        except ValueError as exc:
+            await self.hub.sessions.set_level(session, message.level)
+        except (ValueError, SessionError) as exc:
             raise MessageError(str(exc)) from None
 
     def _hello(self, session: Session) -> messages.Hello:
@@ -169,14 +192,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await asyncio.wait_for(session.wake.wait(), timeout)
             session.wake.clear()
             while (message := session.next_message()) is not None:
-                await self.send(text_data=message.to_json())
+                await self._send_written(message.to_json())
             now = time.monotonic()
             if now >= next_map:
                 next_map = now + MAP_SECONDS
                 await self._send_map(session)
             if now >= next_stats:
                 next_stats = now + STATS_SECONDS
-                await self.send(text_data=messages.encode(self._stats(session)))
+                await self._send_written(messages.encode(self._stats(session)))
+
+    async def _send_written(self, text: str) -> None:
+        """Send once the transport has written what it holds (see :mod:`dashboard.transport`)."""
+        if self.gate is not None:
+            await self.gate.wait()
+        await self.send(text_data=text)
 
     def _stats(self, session: Session) -> messages.Stats:
         targeting = self.hub.targeting
@@ -193,9 +222,30 @@ class LiveConsumer(AsyncWebsocketConsumer):
         session.map_version_sent = graph.version
         body = graph.to_dict()
         update = messages.MapUpdate(graph.version, body["level"], body["nodes"], body["edges"])
-        await self.send(text_data=messages.encode(update))
+        await self._send_written(messages.encode(update))
 
 
 def _tag(message: messages.ClientMessage) -> str:
     """The ``type`` of a client message (its class's msgspec tag)."""
     return str(type(message).__struct_config__.tag)
+
+
+def _surrogate_filter_error(text: str | None) -> messages.FilterError | None:
+    """A ``filter.error`` for a ``filter.set`` whose query holds a lone UTF-16 surrogate (legal
+    JSON, ``"\\ud800"``, but no text: the strict decoder calls it not JSON), else None."""
+    try:
+        message = json.loads(text or "")
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("type") != "filter.set":
+        return None
+    query = message.get("query")
+    if not isinstance(query, str):
+        return None
+    try:
+        query.encode()
+    except UnicodeEncodeError as exc:
+        error = SessionError(f"a lone UTF-16 surrogate at character {exc.start + 1}")
+        shown = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in query)
+        return messages.FilterError(shown, dict(error.to_dict()))
+    return None

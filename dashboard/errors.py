@@ -10,7 +10,10 @@ messages::
           ├── SessionError                 a viewer's request the registry refuses
           │    ├── SessionLimitError       too many sessions open
           │    ├── RateLimitError          too many filter changes in the last minute
-          │    └── QueryTooLongError       a query over the length limit
+          │    ├── QueryTooLongError       a query over the length limit
+          │    └── ScanError               a store scan the hub refuses (an HTTP status too)
+          │         ├── ScanBusyError      every scan slot and waiting place is taken (503)
+          │         └── FilterCostError    a filter too costly per entry, or a scan too long
           ├── ResourceError (ValueError)   Kubernetes JSON naming cannot use
           ├── WatcherError                 the Kubernetes watch cannot start
           ├── SnapshotError (ValueError)   a cluster snapshot file that cannot be read
@@ -59,6 +62,22 @@ class RateLimitError(SessionError):
 
 class QueryTooLongError(SessionError):
     """A query over the length limit."""
+
+
+class ScanError(SessionError):
+    """A scan of the store the hub refuses; ``status`` is the HTTP status it answers."""
+
+    status = 400
+
+
+class ScanBusyError(ScanError):
+    """Every scan slot and waiting place is taken."""
+
+    status = 503
+
+
+class FilterCostError(ScanError):
+    """A filter too costly per entry, or a scan that worked past its time limit."""
 
 
 class ResourceError(DashboardError, ValueError):

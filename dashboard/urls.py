@@ -19,7 +19,6 @@ urlpatterns = [
     path("api/nodegraph/api/graph/fields", api.nodegraph_fields, name="nodegraph-fields"),
     path("api/nodegraph/api/graph/data", api.nodegraph_data, name="nodegraph-data"),
     path("metrics", api.metrics, name="metrics"),
-    path("healthz", api.healthz, name="healthz"),
     path(
         "login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"
     ),

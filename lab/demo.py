@@ -20,6 +20,7 @@ import contextlib
 import logging
 import socket
 import threading
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -61,25 +62,20 @@ UDP_PORT = 5353
 log = logging.getLogger(__name__)
 
 
-class LabTraffic:
-    """Servers in the lab plus rounds of client traffic, optionally from a background thread."""
+class TrafficRounds(ABC):
+    """Servers started on entering, then rounds of client traffic, optionally from a background
+    thread; a failed round is counted (``errors``) and logged, and the next one runs."""
 
-    def __init__(self, lab: Lab, slow_every: int = 5) -> None:
-        self.lab = lab
+    def __init__(self) -> None:
         self.rounds = 0
         self.errors = 0
-        self._slow_every = slow_every
         self._stack = contextlib.ExitStack()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def __enter__(self) -> Self:
-        lab = self.lab
-        cart, dns = lab.pod("shop/cart"), lab.pod("kube-system/coredns")
-        self._stack.enter_context(TcpServer(cart.netns, cart.ip, CART_PORT, 2_000))
-        self._stack.enter_context(TcpServer(lab.ext_ns, EXTERNAL_SERVER, EXTERNAL_PORT, 8_000))
-        self._stack.enter_context(DnsServer(dns.netns, DNS_SERVER, LAB_NAMES))
-        return self
+        """Start the servers."""
 
     def __exit__(
         self,
@@ -90,25 +86,9 @@ class LabTraffic:
         self.stop()
         self._stack.close()
 
+    @abstractmethod
     def round(self) -> None:
-        """One round of traffic (see the module docstring)."""
-        lab = self.lab
-        frontend, cart = lab.pod("shop/frontend"), lab.pod("shop/cart")
-        api, prom = lab.pod("payments/api"), lab.pod("monitoring/prom")
-        tcp_exchange(frontend.netns, cart.ip, CART_PORT, 500)
-        _, addresses = resolve(frontend.netns, DNS_SERVER, "api.example.com")
-        for address in addresses:
-            tcp_exchange(frontend.netns, address, EXTERNAL_PORT, 1_200)
-        tcp_exchange(api.netns, cart.ip, CART_PORT, 300)
-        connect_refused(prom.netns, api.ip, CLOSED_PORT)
-        if self.rounds % self._slow_every == 0:
-            resolve(api.netns, DNS_SERVER, "blackhole.example.com")
-            connect_unanswered(api.netns, BLACKHOLE, EXTERNAL_PORT, wait=1.0)
-            with enter_netns(api.netns):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            with sock:
-                sock.sendto(b"ping", (UNREACHABLE, UDP_PORT))
-        self.rounds += 1
+        """One round of client traffic."""
 
     def start(self, interval: float = 1.0) -> None:
         """Run rounds every ``interval`` seconds in a background thread until :meth:`stop`."""
@@ -131,6 +111,43 @@ class LabTraffic:
                 self.errors += 1
                 log.warning("lab traffic round failed: %s", exc)
             self._stop.wait(interval)
+
+
+class LabTraffic(TrafficRounds):
+    """The one-node lab's servers plus rounds of client traffic (see the module docstring)."""
+
+    def __init__(self, lab: Lab, slow_every: int = 5) -> None:
+        super().__init__()
+        self.lab = lab
+        self._slow_every = slow_every
+
+    def __enter__(self) -> Self:
+        lab = self.lab
+        cart, dns = lab.pod("shop/cart"), lab.pod("kube-system/coredns")
+        self._stack.enter_context(TcpServer(cart.netns, cart.ip, CART_PORT, 2_000))
+        self._stack.enter_context(TcpServer(lab.ext_ns, EXTERNAL_SERVER, EXTERNAL_PORT, 8_000))
+        self._stack.enter_context(DnsServer(dns.netns, DNS_SERVER, LAB_NAMES))
+        return self
+
+    def round(self) -> None:
+        """One round of traffic (see the module docstring)."""
+        lab = self.lab
+        frontend, cart = lab.pod("shop/frontend"), lab.pod("shop/cart")
+        api, prom = lab.pod("payments/api"), lab.pod("monitoring/prom")
+        tcp_exchange(frontend.netns, cart.ip, CART_PORT, 500)
+        _, addresses = resolve(frontend.netns, DNS_SERVER, "api.example.com")
+        for address in addresses:
+            tcp_exchange(frontend.netns, address, EXTERNAL_PORT, 1_200)
+        tcp_exchange(api.netns, cart.ip, CART_PORT, 300)
+        connect_refused(prom.netns, api.ip, CLOSED_PORT)
+        if self.rounds % self._slow_every == 0:
+            resolve(api.netns, DNS_SERVER, "blackhole.example.com")
+            connect_unanswered(api.netns, BLACKHOLE, EXTERNAL_PORT, wait=1.0)
+            with enter_netns(api.netns):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with sock:
+                sock.sendto(b"ping", (UNREACHABLE, UDP_PORT))
+        self.rounds += 1
 
 
 def lab_objects(lab: Lab) -> list[dict[str, Any]]:

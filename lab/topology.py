@@ -149,6 +149,10 @@ class Lab:
         _run("ip", "-n", node, "addr", "add", f"{GATEWAY6}/64", "dev", "br0", "nodad")
         _run("ip", "-n", node, "link", "set", "br0", "up")
         _sysctl(node, "net.ipv4.ip_forward", "1")
+        # A plain bridge: its frames do not go through iptables (br_netfilter, when loaded, is
+        # on by default in a new namespace); lab.cluster models the br_netfilter node.
+        _run("ip", "netns", "exec", node, "sysctl", "-e", "-q", "-w",
+             "net.bridge.bridge-nf-call-iptables=0")  # fmt: skip
         for index, pod in enumerate(self.pods.values()):
             port = f"veth{index}"
             _run("ip", "-n", node, "link", "add", port, "type", "veth", "peer", "name", "eth0",

@@ -60,6 +60,8 @@ class IcmpEvent:
     about: InnerTuple
     ends_attempt: bool
     """Whether the quoted packet cannot arrive (unreachable, time exceeded; not too big)."""
+    refuses: bool = False
+    """Whether the error is a port unreachable: what a REJECT sends, a refusal to the client."""
 
 
 def is_error(packet: Packet) -> bool:
@@ -92,4 +94,5 @@ def parse_error(ts: float, packet: Packet) -> IcmpEvent | None:
         about=about,
         ends_attempt=kind in (_ENDS_ATTEMPT_V4 if v4 else _ENDS_ATTEMPT_V6)
         and not (v4 and code == _V4_FRAGMENTATION_NEEDED),
+        refuses=(kind, code) == ((_V4_UNREACHABLE, 3) if v4 else (_V6_UNREACHABLE, 4)),
     )

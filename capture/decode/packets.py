@@ -2,8 +2,12 @@
 
 Link layers: Ethernet (802.1Q / QinQ VLAN tags), Linux cooked capture v1 and v2, raw IP and the
 BSD loopback headers. Network layers: IPv4 (options, fragments) and IPv6 (extension headers).
-Transport: TCP (data offset, options on SYNs), UDP, ICMP and ICMPv6. No scapy objects are built
-here: scapy costs tens of microseconds per packet, this module about one.
+Transport: TCP (data offset, options on SYNs: read up to the first malformed one, which ends
+them without spoiling the segment, as the options are not needed to track it), UDP, ICMP and
+ICMPv6. A VXLAN datagram (UDP port 4789, the overlay between nodes) is decoded as the packet it
+carries: the same packet is seen again, unwrapped, on the node's VXLAN device, and counted once
+as a copy of it. No scapy objects are built here: scapy costs tens of microseconds per packet,
+this module about one.
 
 Exception hierarchy (``decode`` raises nothing else for any input)::
 
@@ -60,6 +64,9 @@ _IPV6_FRAGMENT = 44
 _IPV6_AUTH = 51
 _IPV6_EXTENSIONS = _IPV6_SKIPPABLE | {_IPV6_FRAGMENT, _IPV6_AUTH}
 _TRANSPORTS = frozenset({IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6})
+VXLAN_PORT = 4789
+"""The IANA VXLAN port: UDP datagrams to it are unwrapped (flannel, Calico VXLAN mode)."""
+_VXLAN_VNI_VALID = 0x08
 
 _TCP_HEADER = struct.Struct("!HHIIBB")
 _UDP_HEADER = struct.Struct("!HHH")
@@ -133,13 +140,23 @@ _new_packet = tuple.__new__  # builds a Packet without NamedTuple.__new__'s Pyth
 
 
 class InnerTuple(NamedTuple):
-    """The 5-tuple of the packet quoted inside an ICMP error (ports 0 when not TCP/UDP)."""
+    """The 5-tuple of the packet quoted inside an ICMP error (ports 0 when not TCP/UDP).
+
+    ``seq`` is the quoted TCP segment's sequence number (the ISN when it quotes a SYN), None when
+    the quote is not TCP or too short to hold it.
+    """
 
     proto: int
     src: bytes
     dst: bytes
     sport: int
     dport: int
+    seq: int | None = None
+
+    @property
+    def key(self) -> bytes:
+        """The quoted packet's flow key (see :class:`Packet`)."""
+        return self.src + self.dst + self.sport.to_bytes(2) + self.dport.to_bytes(2)
 
 
 def reverse_key(key: bytes) -> bytes:
@@ -211,7 +228,7 @@ def tcp_packet(  # noqa: PLR0917 (per packet: positional arguments are the cheap
     """The Packet of a frame of the common case (ETH_IPV4_TCP's checks passed), from its fields.
 
     ``end`` is where the IP packet ends (14 + its total length), ``captured_end`` where the
-    captured bytes of it end. Raise MalformedError if a SYN's options overrun its header.
+    captured bytes of it end.
     """
     options = tcp_options(data, 54, payload_start) if flags & SYN else None
     return _new_packet(Packet, (IPPROTO_TCP, data[26:38], sport, dport, flags, seq, ack, data,
@@ -277,7 +294,7 @@ def _decode_ip(data: bytes, offset: int) -> Packet:
     raise MalformedError(f"IP version {version}")
 
 
-def _decode_ipv4(data: bytes, start: int) -> Packet:
+def _decode_ipv4(data: bytes, start: int, *, outer: bool = True) -> Packet:
     size = len(data)
     if size < start + 20:
         raise MalformedError("IPv4 header truncated")
@@ -300,10 +317,11 @@ def _decode_ipv4(data: bytes, start: int) -> Packet:
         start + header_len,
         start + total,
         first_fragment=first_fragment,
+        outer=outer,
     )
 
 
-def _decode_ipv6(data: bytes, start: int) -> Packet:
+def _decode_ipv6(data: bytes, start: int, *, outer: bool = True) -> Packet:
     size = len(data)
     if size < start + 40:
         raise MalformedError("IPv6 header truncated")
@@ -329,11 +347,13 @@ def _decode_ipv6(data: bytes, start: int) -> Packet:
             length = (data[l4 + 1] + 2) * 4
         next_header = data[l4]
         l4 += length
-    return _decode_transport(data, start, next_header, l4, end, first_fragment=first_fragment)
+    return _decode_transport(
+        data, start, next_header, l4, end, first_fragment=first_fragment, outer=outer
+    )
 
 
 def _decode_transport(
-    data: bytes, l3: int, proto: int, l4: int, end: int, *, first_fragment: bool
+    data: bytes, l3: int, proto: int, l4: int, end: int, *, first_fragment: bool, outer: bool
 ) -> Packet:
     captured_end = min(end, len(data))
     addresses = data[l3 + 12 : l3 + 20] if data[l3] >> 4 == 4 else data[l3 + 8 : l3 + 40]
@@ -356,6 +376,8 @@ def _decode_transport(
             length = end - l4
         if length < 8 or l4 + length > end:
             raise MalformedError("bad UDP length")
+        if dport == VXLAN_PORT and outer and not first_fragment:
+            return _decapsulate(data[l4 + 8 : min(captured_end, l4 + length)])
         key = addresses + data[l4 : l4 + 4]
         return Packet(proto, key, sport, dport, 0, 0, 0, data, l4 + 8, length - 8,
                       min(captured_end, l4 + length), None, l3)  # fmt: skip
@@ -367,8 +389,22 @@ def _decode_transport(
     raise UnsupportedError(f"IP protocol {proto}")
 
 
+def _decapsulate(vxlan: bytes) -> Packet:
+    """The packet inside a VXLAN datagram's payload (8-byte VXLAN header, then Ethernet)."""
+    if len(vxlan) < 8 + 14 or not vxlan[0] & _VXLAN_VNI_VALID:
+        raise MalformedError("VXLAN header truncated or without a VNI")
+    inner = vxlan[8:]
+    ethertype = (inner[12] << 8) | inner[13]
+    if ethertype == ETH_IPV4:
+        return _decode_ipv4(inner, 14, outer=False)
+    if ethertype == _ETH_IPV6:
+        return _decode_ipv6(inner, 14, outer=False)
+    raise UnsupportedError(f"VXLAN carrying ethertype 0x{ethertype:04x}")
+
+
 def tcp_options(data: bytes, start: int, end: int) -> TcpOptions:
-    """Parse the TCP options in ``data[start:end]``; raise MalformedError if they overrun."""
+    """Parse the TCP options in ``data[start:end]``, up to the first malformed one (a bad length
+    or one that overruns the header): the ones before it are kept, the rest ignored."""
     if end - start == 20:  # the options of most SYNs (Linux's), read in one go
         mss_head, mss, sack, stamps, tsval, tsecr, nop_scale, scale_len, scale = (
             _LINUX_SYN_OPTIONS.unpack_from(data, start)
@@ -387,7 +423,7 @@ def tcp_options(data: bytes, start: int, end: int) -> TcpOptions:
             position += 1
             continue
         if position + 2 > end or data[position + 1] < 2 or position + data[position + 1] > end:
-            raise MalformedError("TCP option overruns the header")
+            break
         length = data[position + 1]
         if kind == 2 and length == 4:
             mss = _U16.unpack_from(data, position + 2)[0]
@@ -429,9 +465,12 @@ def decode_inner(data: bytes, start: int, end: int) -> InnerTuple:
     else:
         raise MalformedError(f"quoted IP version {version}")
     sport = dport = 0
+    seq = None
     if proto in (IPPROTO_TCP, IPPROTO_UDP) and end >= l4 + 4:
         sport, dport = _PORTS.unpack_from(data, l4)
-    return InnerTuple(proto, src, dst, sport, dport)
+        if proto == IPPROTO_TCP and end >= l4 + 8:
+            seq = _U32_BE.unpack_from(data, l4 + 4)[0]
+    return InnerTuple(proto, src, dst, sport, dport, seq)
 
 
 def flag_names(flags: int) -> tuple[str, ...]:

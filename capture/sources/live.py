@@ -4,7 +4,10 @@
 namespace, including interfaces created later (new pods' veths); its frames start at the IP
 header (link type 101, raw IP). A list of interfaces opens one ``SOCK_RAW`` socket per
 interface, whose frames keep their link-layer header; the interface's ARP hardware type decides
-the pcap link type (ethernet and loopback -> 1, ``ARPHRD_NONE`` tun devices -> 101).
+the pcap link type (ethernet and loopback -> 1, ``ARPHRD_NONE`` tun devices -> 101). A named
+interface is put in promiscuous mode for as long as its socket is open (a packet membership,
+undone by the kernel when the socket closes), so a capture on a bridge sees the pod-to-pod
+frames it forwards, as tcpdump does.
 
 Each socket carries a kernel BPF filter (:mod:`capture.sources.bpf`), attached before any packet is
 queued and replaceable while running (:meth:`Sniffer.set_filter` re-attaches to the same
@@ -19,8 +22,11 @@ On ``any``, the copies a Linux bridge makes of a frame already captured are skip
 entered the bridge (another port, or the bridge device itself when the host sent or routed it),
 and a frame the bridge device receives was captured on the port it came in through. So a frame
 between two pods on the node's bridge is read once instead of twice; the bridges and their ports
-come from rtnetlink (:mod:`capture.sources.links`), re-read every 10 s and when an unknown interface
-shows up. Routed copies (the same packet in on one interface, out on another) are left to the
+come from rtnetlink (:mod:`capture.sources.links`), re-read every 10 s and when an unknown
+interface shows up. Not when the namespace's bridges call iptables (``br_netfilter``, read when
+opening): kube-proxy's DNAT then rewrites a frame inside the bridge, and the copy that leaves
+through a port is the only one that shows the backend (or, on the way back, the Service
+address). Routed copies (the same packet in on one interface, out on another) are left to the
 pipeline's dedupe. With a list of interfaces nothing is skipped: the other copy may not be
 captured. Kernel drop counters come from ``PACKET_STATISTICS`` (the kernel resets them on every
 read; this module accumulates them).
@@ -62,6 +68,8 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_OUTGOING = 4
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
 SO_ATTACH_FILTER = 26
 SIOCGIFHWADDR = 0x8927
 ARPHRD_ETHER = 1
@@ -107,6 +115,19 @@ class _Tap:
     ring: RxRing
     interface: str
     linktype: int
+
+
+BRIDGE_NETFILTER_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+
+
+def bridges_call_iptables() -> bool:
+    """Whether bridged IPv4 traffic in this thread's network namespace goes through iptables
+    (``br_netfilter`` loaded and ``net.bridge.bridge-nf-call-iptables = 1``)."""
+    try:
+        with open(BRIDGE_NETFILTER_SYSCTL, encoding="ascii") as sysctl:
+            return sysctl.read().strip() == "1"
+    except OSError:  # br_netfilter not loaded: no such sysctl
+        return False
 
 
 class Sniffer:
@@ -156,6 +177,8 @@ class Sniffer:
             if self._interfaces == ("any",):
                 self._links = _link_table()  # opened here: it follows this network namespace
                 self._links_refreshed = time.monotonic()
+                if bridges_call_iptables():
+                    self._skip_bridge_copies = False
             for name in self._interfaces:
                 self._taps.append(self._open_any() if name == "any" else self._open_one(name))
         except BaseException:
@@ -295,6 +318,7 @@ class Sniffer:
                 )
             ring = self._configure(sock, linktype)
             sock.bind((name, ETH_P_ALL))
+            _promiscuous(sock, name)
         except BaseException as exc:
             if ring is not None:
                 ring.close()
@@ -345,6 +369,18 @@ def _hardware_type(sock: socket.socket, name: str) -> int:
         raise InterfaceError(f"no such interface {name!r}") from None
     hatype: int = struct.unpack_from("H", reply, 16)[0]
     return hatype
+
+
+def _promiscuous(sock: socket.socket, name: str) -> None:
+    """Put interface ``name`` in promiscuous mode while ``sock`` is open.
+
+    A bridge passes up to its own device only the frames addressed to it: pod-to-pod frames it
+    forwards between its ports would be invisible on a capture of the bridge. This is a packet
+    membership, counted by the kernel per socket and undone when the socket closes, so it never
+    outlives the capture nor clears a promiscuous mode someone else set.
+    """
+    request = struct.pack("iHH8s", socket.if_nametoindex(name), PACKET_MR_PROMISC, 0, b"")
+    sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, request)
 
 
 def _attach(sock: socket.socket, program: bytes) -> None:

@@ -1,10 +1,15 @@
-"""DNS answers to DNS events, and the per-client index of resolved names.
+r"""DNS answers to DNS events, and the per-client index of resolved names.
 
 Only answers are fully parsed: a query just records its (client address, client port, id) and
 time, so the answer's latency can be measured. Plain answers (A, AAAA and CNAME records, the SOA
 of an NXDOMAIN) are read here; scapy parses the others, at a hundred times the cost.
 :class:`NameIndex` remembers, for each client, which name it resolved to which address, so a
 later connection from that client to that address can carry the name (``dst.name``).
+
+Names are shown as dig shows them: labels joined by dots, a dot, quote, parenthesis, semicolon,
+backslash, ``@`` or ``$`` inside a label escaped with a backslash (``\"``), other bytes outside
+printable ASCII as ``\DDD`` (``\000``). A message whose names loop through compression pointers
+(or follow too many) is malformed: scapy's warnings about it are taken, never printed.
 
 Exception hierarchy (classes in :mod:`capture.errors`)::
 
@@ -14,9 +19,13 @@ Exception hierarchy (classes in :mod:`capture.errors`)::
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
+import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from scapy.layers.dns import DNS, dnsqtypes
@@ -42,6 +51,55 @@ _PLAIN_LABEL_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 _DNS_HEADER = struct.Struct("!HHHHHH")  # id, flags, question/answer/authority/additional counts
 _RECORD_HEADER = struct.Struct("!HHIH")  # type, class, TTL, data length
 _U16 = struct.Struct("!H")
+
+
+_BYTE_TEXT = tuple(
+    f"\\{chr(byte)}"
+    if chr(byte) in '."();\\@$'
+    else chr(byte)
+    if 0x20 < byte < 0x7F
+    else f"\\{byte:03d}"
+    for byte in range(256)
+)
+"""How dig shows each byte of a label."""
+
+
+def name_text(labels: Iterable[bytes]) -> str:
+    """A domain name's labels as dig shows the name (without the final dot; the root is ``.``),
+    cut to the schema's string limit."""
+    text = ".".join("".join([_BYTE_TEXT[byte] for byte in label]) for label in labels)
+    return (text or ".")[:MAX_STRING_CHARS]
+
+
+class _ScapyWarnings(logging.Filter):
+    """Takes the warnings scapy logs while this thread parses a DNS message (a compression
+    loop, too many pointers), so they are counted as malformed messages and never printed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        caught: list[str] | None = getattr(self._local, "caught", None)
+        if caught is None:
+            return True
+        caught.append(record.getMessage())
+        return False
+
+    @contextmanager
+    def catching(self) -> Iterator[list[str]]:
+        """Collect (and silence) scapy's runtime warnings in this thread while inside."""
+        caught: list[str] = []
+        self._local.caught = caught
+        try:
+            yield caught
+        finally:
+            self._local.caught = None
+
+
+_SCAPY_WARNINGS = _ScapyWarnings()
+# first, before scapy's own filter drops a warning repeated within a few seconds
+logging.getLogger("scapy.runtime").filters.insert(0, _SCAPY_WARNINGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +149,20 @@ def parse_answer(payload: bytes) -> DnsAnswer:
 
 def _parse_with_scapy(payload: bytes) -> DnsAnswer:
     try:
-        message = DNS(payload)
+        with _SCAPY_WARNINGS.catching() as warnings:
+            message = DNS(payload)
+        if warnings:
+            raise DnsError(f"malformed DNS names: {warnings[0]}")
         questions = list(message.qd or ())
         records = list(message.an or ())
         if not questions:
             raise DnsError("DNS answer without a question")
         if len(records) < message.ancount or len(questions) < message.qdcount:
             raise DnsError("DNS answer truncated")
+        question_name = _labels(payload, _HEADER_BYTES)
+        targets = _cname_targets(payload, len(questions), len(records))
+        if question_name is None or targets is None:
+            raise DnsError("malformed DNS names")
         answers: list[str] = []
         addresses: list[tuple[bytes, int]] = []
         for record in records:
@@ -108,10 +173,10 @@ def _parse_with_scapy(payload: bytes) -> DnsAnswer:
                 answers.append(str(record.rdata))
                 addresses.append((socket.inet_pton(socket.AF_INET6, str(record.rdata)), record.ttl))
             elif record.type == _TYPE_CNAME:
-                answers.append(_name(record.rdata))
+                answers.append(targets.pop(0))
         question = questions[0]
         return DnsAnswer(
-            query=_name(question.qname),
+            query=name_text(question_name[0]),
             qtype=dnsqtypes.get(question.qtype, str(question.qtype)),
             rcode=RCODE_NAMES.get(message.rcode, str(message.rcode)),
             answers=tuple(answers[:MAX_LIST_ITEMS]),
@@ -228,10 +293,56 @@ def _plain_name(message: bytes, position: int) -> tuple[str, int] | None:
     return None
 
 
-def _name(raw: object) -> str:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    text = text[:-1] if text.endswith(".") and len(text) > 1 else text
-    return text[:MAX_STRING_CHARS]
+def _labels(message: bytes, position: int) -> tuple[list[bytes], int] | None:
+    """The labels of the name at ``position`` and the offset just past the name; None if it is
+    cut, or a compression pointer does not point back before itself (which rules out loops)."""
+    labels: list[bytes] = []
+    size = len(message)
+    end = None  # where the name ends in the message: after its first pointer, if any
+    while position < size:
+        length = message[position]
+        if not length:
+            return labels, position + 1 if end is None else end
+        if length & 0xC0:
+            if length & 0xC0 != 0xC0 or position + 1 >= size:
+                return None
+            target = (length & 0x3F) << 8 | message[position + 1]
+            if target >= position:
+                return None
+            if end is None:
+                end = position + 2
+            position = target
+            continue
+        label = message[position + 1 : position + 1 + length]
+        if len(label) != length:
+            return None
+        labels.append(label)
+        position += 1 + length
+    return None
+
+
+def _cname_targets(message: bytes, questions: int, records: int) -> list[str] | None:
+    """The CNAME targets among the first ``records`` answer records, read from the message
+    itself (scapy joins labels with dots, losing a dot inside a label); None if malformed."""
+    position = _HEADER_BYTES
+    for _ in range(questions):
+        name = _labels(message, position)
+        if name is None:
+            return None
+        position = name[1] + 4
+    targets = []
+    for _ in range(records):
+        owner = _labels(message, position)
+        if owner is None or owner[1] + 10 > len(message):
+            return None
+        rtype, _, _, length = _RECORD_HEADER.unpack_from(message, owner[1])
+        position = owner[1] + 10 + length
+        if rtype == _TYPE_CNAME:
+            target = _labels(message, owner[1] + 10)
+            if target is None:
+                return None
+            targets.append(name_text(target[0]))
+    return targets
 
 
 class DnsTracker:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from capture.decode.icmp import IcmpEvent
 from capture.decode.packets import IPPROTO_TCP, IPPROTO_UDP, flag_names
 from capture.track.dns import DnsEvent, NameIndex
+from capture.track.natjoin import Rewrite
 from capture.track.tcp import TcpEvent
 from capture.track.udp import UdpEvent
 from contract.formatting import human_bytes, human_duration
@@ -27,6 +28,7 @@ from contract.schema import (
     Endpoint,
     Entry,
     IcmpInfo,
+    NatInfo,
     Node,
     Payload,
     Protocol,
@@ -41,7 +43,7 @@ _ICMP = protocol("icmp")
 _PROTOCOL_NAMES = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp"}
 _MAX_SUMMARY_ANSWERS = 3
 _MAX_SHARED_ENDPOINTS = 65536
-_WITH_SIZES = frozenset({"close", "reset", "ongoing"})
+_WITH_SIZES = frozenset({"close", "reset", "ongoing", "expired"})
 _FLAG_NAMES = tuple(flag_names(flags) for flags in range(256))
 
 
@@ -49,6 +51,10 @@ def ip_text(address: bytes) -> str:
     """The text form of a 4- or 16-byte address."""
     family = socket.AF_INET if len(address) == 4 else socket.AF_INET6
     return socket.inet_ntop(family, address)
+
+
+def _size_text(size: int | None) -> str:
+    return "unknown" if size is None else human_bytes(size)
 
 
 def _host_port(address: bytes, port: int) -> str:
@@ -78,15 +84,15 @@ class EntryFactory:
         self._endpoints: dict[tuple[str, int, str, str], Endpoint] = {}
         self._texts: dict[bytes, str] = {}  # ip_text of the addresses seen, pods' mostly
 
-    def tcp(self, event: TcpEvent) -> Entry:
-        """The entry of a TCP connection event."""
+    def tcp(self, event: TcpEvent, rewrite: Rewrite | None = None) -> Entry:
+        """The entry of a TCP connection event (``rewrite``: what NAT changed in it)."""
         name = event.event
         words = f"{name} by {event.reset_by}" if event.reset_by else name
         if name == "connect":
             if event.rtt is not None:
                 words = f"{words} rtt {event.rtt * 1000:.1f} ms"
         elif name in _WITH_SIZES:
-            sizes = f"{human_bytes(event.request_size)} / {human_bytes(event.response_size)}"
+            sizes = f"{_size_text(event.request_size)} / {_size_text(event.response_size)}"
             words = f"{words} {sizes} {human_duration(event.end - event.start)}"
         else:
             words = f"{words} {human_duration(event.end - event.start)}"
@@ -105,6 +111,8 @@ class EntryFactory:
             event.retransmits,
             event.reset_by,
             event.partial,
+            event.isn,
+            event.server_isn,
         )
         return self._entry(
             _TCP,
@@ -121,10 +129,11 @@ class EntryFactory:
             packets=event.packets,
             tcp=info,
             payload=payload,
+            rewrite=rewrite,
         )
 
-    def udp(self, event: UdpEvent) -> Entry:
-        """The entry of an idle (finished) UDP flow."""
+    def udp(self, event: UdpEvent, rewrite: Rewrite | None = None) -> Entry:
+        """The entry of an idle (finished) UDP flow (``rewrite``: what NAT changed in it)."""
         sizes = f"{human_bytes(event.request_size)} / {human_bytes(event.response_size)}"
         duration = human_duration(event.end - event.start)
         return self._entry(
@@ -139,10 +148,11 @@ class EntryFactory:
             request_size=event.request_size,
             response_size=event.response_size,
             packets=event.packets,
+            rewrite=rewrite,
         )
 
-    def dns(self, event: DnsEvent) -> Entry:
-        """The entry of a DNS answer."""
+    def dns(self, event: DnsEvent, rewrite: Rewrite | None = None) -> Entry:
+        """The entry of a DNS answer (``rewrite``: what NAT changed in its query)."""
         answer = event.answer
         words = [answer.qtype, answer.query, answer.rcode]
         words.extend(answer.answers[:_MAX_SUMMARY_ANSWERS])
@@ -167,6 +177,7 @@ class EntryFactory:
                 qtype=answer.qtype,
                 latency=None if event.latency is None else round(event.latency * 1000, 3),
             ),
+            rewrite=rewrite,
         )
 
     def icmp(self, event: IcmpEvent) -> Entry:
@@ -193,6 +204,7 @@ class EntryFactory:
                     protocol=name,
                     src=Address(ip_text(about.src), about.sport),
                     dst=Address(ip_text(about.dst), about.dport),
+                    isn=about.seq,
                 ),
             ),
         )
@@ -210,13 +222,14 @@ class EntryFactory:
         summary: str,
         named: bool = True,
         connection: bool = False,
-        request_size: int = 0,
-        response_size: int = 0,
+        request_size: int | None = 0,
+        response_size: int | None = 0,
         packets: int | None = None,
         tcp: TcpInfo | None = None,
         dns: DnsInfo | None = None,
         icmp: IcmpInfo | None = None,
         payload: Payload | None = None,
+        rewrite: Rewrite | None = None,
     ) -> Entry:
         self._sequence += 1
         name = self._names.lookup(src, dst, end) if named else ""
@@ -224,6 +237,9 @@ class EntryFactory:
         texts = self._texts
         src_text = texts.get(src) or self._text(src)
         dst_text = texts.get(dst) or self._text(dst)
+        nat = None
+        if rewrite is not None:
+            nat, dst_text, dst_port, summary = self._nat(rewrite, dst, dst_port, summary)
         if proto_info is _ICMP:
             line = summary  # it names the flow it is about, and its sender
         elif len(src) == 4:
@@ -252,8 +268,26 @@ class EntryFactory:
             icmp,
             payload,
             line[:MAX_STRING_CHARS],
+            nat=nat,
             conn_id=conn_id,
         )
+
+    def _nat(
+        self, rewrite: Rewrite, dst: bytes, dst_port: int, summary: str
+    ) -> tuple[NatInfo, str, int, str]:
+        """The NAT section, the destination actually reached (text, port) and the summary
+        saying what was dialed (``via``) and the client's address after SNAT (``as``)."""
+        dialed = snat = None
+        notes = []
+        if rewrite.reached is not None:
+            dialed = Address(ip_text(dst), dst_port)
+            notes.append(f"via {_host_port(dst, dst_port)}")
+            dst, dst_port = rewrite.reached, rewrite.reached_port
+        if rewrite.snat is not None:
+            snat = Address(ip_text(rewrite.snat), rewrite.snat_port)
+            notes.append(f"as {_host_port(rewrite.snat, rewrite.snat_port)}")
+        notes.append(summary)
+        return NatInfo(dialed, snat), ip_text(dst), dst_port, " ".join(notes)
 
     def _text(self, address: bytes) -> str:
         """``ip_text(address)``, remembered: entries name the same addresses over and over."""

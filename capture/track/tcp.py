@@ -16,9 +16,24 @@ payloads without retransmissions, or more when a FIN/RST acknowledges data the c
 retransmitted segments and packets are counted, and the first ``payload_bytes`` of each direction
 are kept in stream order.
 
-Memory is bounded: at most ``max_connections`` are tracked (the oldest is evicted and counted),
-and a closed connection leaves a tombstone for ``tombstone_seconds`` so that late duplicates and
-the last ACK do not open a "partial" connection.
+Memory is bounded: at most ``max_connections`` are tracked (the oldest is evicted, counted and
+reported as ``expired``), and a closed connection leaves a tombstone for ``tombstone_seconds`` so
+that late duplicates and the last ACK do not open a "partial" connection; a SYN retransmitted
+with the ISN of an attempt already reported keeps that attempt's tombstone alive, so one attempt
+is one entry however long the client retries.
+
+Times: a connection's deadlines run in packet-time order, before any later packet of it (a SYN
+retried after ``syn_timeout`` first ends the attempt it retries). A ``timeout`` spans the
+attempt itself (first to last SYN or SYN-ACK), not podscope's wait. A connection still in its
+handshake at the end of the capture is a ``timeout``; the others are ``ongoing`` up to then. The
+durations reported for one connection never shrink. In ``full`` mode, where every packet is
+seen, an established connection silent for ``idle_timeout`` seconds (checked at its ``ongoing``
+reports) lost its FIN/RST: it is reported ``expired`` and forgotten. In ``connections`` mode
+silence is normal, so a long-lived connection is reported ``ongoing`` every
+``ongoing_interval`` until its FIN/RST, or ``expired`` if the table is full.
+
+``rtt`` has one meaning in both modes: from the client's SYN to the server's SYN-ACK. Sizes a
+connection's own packets cannot tell (``connections`` mode, start not seen) are None (unknown).
 """
 
 from __future__ import annotations
@@ -60,8 +75,8 @@ class TcpEvent(NamedTuple):
     state: str
     flags: int
     rtt: float | None
-    request_size: int
-    response_size: int
+    request_size: int | None
+    response_size: int | None
     partial: bool
     reset_by: str = ""
     packets: int | None = None
@@ -69,6 +84,14 @@ class TcpEvent(NamedTuple):
     request_preview: bytes = b""
     response_preview: bytes = b""
     note: str = ""
+    isn: int | None = None
+    server_isn: int | None = None
+
+    @property
+    def client_key(self) -> bytes:
+        """The flow key of the client-to-server direction (see :class:`capture.decode.Packet`)."""
+        ports = self.client_port.to_bytes(2) + self.server_port.to_bytes(2)
+        return self.client + self.server + ports
 
 
 class _Side:
@@ -102,8 +125,8 @@ class _Connection:
     """The mutable state of one tracked connection."""
 
     __slots__ = ("alive", "client", "client_key", "fin_ts", "flags", "handshake_ts", "isn",
-                 "last", "packets", "partial", "retransmits", "rtt", "server", "server_isn",
-                 "server_key", "start", "state", "syn_seen", "syn_ts")  # fmt: skip
+                 "last", "packets", "partial", "reported", "retransmits", "rtt", "server",
+                 "server_isn", "server_key", "start", "state", "syn_seen", "syn_ts")  # fmt: skip
 
     def __init__(self, client_key: bytes, isn: int | None, start: float, state: str) -> None:
         self.client_key = client_key
@@ -116,6 +139,7 @@ class _Connection:
         self.syn_seen = False  # the client's SYN itself was captured (so an RTT can be measured)
         self.handshake_ts = start
         self.fin_ts = start
+        self.reported = start  # the latest end reported: durations never shrink
         self.state = state
         self.flags = 0
         self.rtt: float | None = None
@@ -197,8 +221,10 @@ class TcpTracker:
         payload_bytes: int,
         max_connections: int,
         tombstone_seconds: float,
+        idle_timeout: float = 300.0,
     ) -> None:
         self._full = full
+        self._idle_timeout = idle_timeout
         self._syn_timeout = syn_timeout
         self._close_timeout = close_timeout
         self._ongoing_interval = ongoing_interval
@@ -207,12 +233,14 @@ class TcpTracker:
         self._tombstone_seconds = tombstone_seconds
         self._flows: dict[bytes, tuple[_Connection, bool]] = {}
         self._connections: OrderedDict[bytes, _Connection] = OrderedDict()
-        self._tombstones: dict[bytes, tuple[bytes, int | None, float]] = {}
+        # client key, ISN, expiry, start: by the key of either direction
+        self._tombstones: dict[bytes, tuple[bytes, int | None, float, float]] = {}
         self._tombstone_expiry: deque[tuple[float, bytes, bytes]] = deque()
         self._handshake_deadlines = _Schedule()
         self._close_deadlines = _Schedule()
         self._ongoing_due = _Schedule()
         self.evicted = 0
+        self.expired = 0
         self.late_packets = 0
 
     @property
@@ -240,6 +268,8 @@ class TcpTracker:
         if found is None:
             return self._first_packet(ts, packet)
         connection, from_client = found
+        if connection.state in HANDSHAKE_STATES and self._handshake_overdue(connection, ts):
+            return (self._time_out(connection, ts), *self._first_packet(ts, packet))
         connection.last = ts
         connection.flags |= flags
         connection.packets += 1
@@ -284,28 +314,31 @@ class TcpTracker:
             self._data(connection, side, seq, data, payload_start, payload_len, captured_end)
         return events
 
-    def unreachable(self, ts: float, inner: InnerTuple, note: str) -> Sequence[TcpEvent]:
-        """End the connection attempt an ICMP error answered (event ``timeout``, with a note)."""
-        key = inner.src + inner.dst + inner.sport.to_bytes(2, "big") + inner.dport.to_bytes(2)
-        found = self._flows.get(key)
+    def unreachable(
+        self, ts: float, inner: InnerTuple, note: str, event: str = "timeout"
+    ) -> Sequence[TcpEvent]:
+        """End the connection attempt an ICMP error answered (``event``, with a note)."""
+        found = self._flows.get(inner.key)
         if found is None or not found[1] or found[0].state not in HANDSHAKE_STATES:
             return _NO_EVENTS
         connection = found[0]
-        return (self._finish(connection, "timeout", ts, note=note),)
+        return (self._finish(connection, event, ts, note=note),)
 
     def tick(self, now: float) -> list[TcpEvent]:
         """Report handshake timeouts, one-sided closes and ongoing connections due by ``now``."""
         events: list[TcpEvent] = []
         for deadline, connection in self._handshake_deadlines.due(now):
-            if (
-                connection.state in HANDSHAKE_STATES
-                and connection.handshake_ts + self._syn_timeout <= deadline
+            if connection.state in HANDSHAKE_STATES and self._handshake_overdue(
+                connection, deadline
             ):
-                events.append(self._finish(connection, "timeout", deadline))
+                events.append(self._time_out(connection, deadline))
         for _, connection in self._close_deadlines.due(now):
             if connection.state is FIN_WAIT:
                 events.append(self._finish(connection, "close", connection.fin_ts))
         for _, connection in list(self._ongoing_due.due(now)):
+            if self._full and now - connection.last >= self._idle_timeout:
+                events.append(self._expire(connection, now, f"idle {now - connection.last:.0f} s"))
+                continue
             events.append(self._report(connection, "ongoing", now))
             self._ongoing_due.add(now + self._ongoing_interval, connection)
         expiry = self._tombstone_expiry
@@ -317,15 +350,61 @@ class TcpTracker:
         return events
 
     def flush(self, now: float) -> list[TcpEvent]:
-        """End of capture: report due timeouts, then every open connection as ``ongoing``."""
+        """End of capture: report due timeouts, then every open connection: ``timeout`` if still
+        in its handshake, else ``ongoing`` up to ``now``."""
         events = self.tick(now)
         for connection in list(self._connections.values()):
-            events.append(self._report(connection, "ongoing", connection.last))
-            self._forget(connection)
+            if connection.state in HANDSHAKE_STATES:
+                events.append(self._time_out(connection, now))
+            else:
+                events.append(self._report(connection, "ongoing", max(now, connection.last)))
+                self._forget(connection)
         self._handshake_deadlines.clear()
         self._close_deadlines.clear()
         self._ongoing_due.clear()
         return events
+
+    # --- timeouts and expiry -----------------------------------------------------------------
+
+    def _handshake_overdue(self, connection: _Connection, now: float) -> bool:
+        """Whether ``syn_timeout`` passed by ``now`` since the handshake's last SYN/SYN-ACK."""
+        return connection.handshake_ts + self._syn_timeout <= now
+
+    def _time_out(self, connection: _Connection, now: float) -> TcpEvent:
+        """End an attempt whose handshake got no answer: its span is its own packets' (first to
+        last SYN or SYN-ACK), its tombstone dates from ``now``."""
+        return self._finish(connection, "timeout", connection.last, bury_at=now)
+
+    def _expire(self, connection: _Connection, now: float, note: str) -> TcpEvent:
+        """Stop following a connection whose end was not seen (idle, or the table is full): it
+        ends at its last packet, or its last report if later (durations never shrink)."""
+        self.expired += 1
+        return self._finish(connection, "expired", connection.last, note=note, bury_at=now)
+
+    def _make_room(self, now: float) -> Sequence[TcpEvent]:
+        """With the table full, evict the oldest connection, reporting it as ``expired``."""
+        if len(self._connections) < self._max_connections:
+            return _NO_EVENTS
+        oldest = next(iter(self._connections.values()))
+        self.evicted += 1
+        if oldest.state in HANDSHAKE_STATES:
+            return (self._time_out(oldest, now),)
+        return (self._expire(oldest, now, "table full"),)
+
+    def _retried(self, ts: float, tombstone: tuple[bytes, int | None, float, float]) -> None:
+        """A SYN retransmitted for an attempt already reported: keep its tombstone until the
+        next retry can come (retries back off exponentially: the next one after a SYN sent
+        ``t`` s into the attempt comes about ``t`` s later)."""
+        client_key, isn, expiry, start = tombstone
+        expiry = max(expiry, ts + max(self._tombstone_seconds, 2 * (ts - start)))
+        server_key = reverse_key(client_key)
+        self._tombstones[client_key] = self._tombstones[server_key] = (
+            client_key,
+            isn,
+            expiry,
+            start,
+        )
+        self._tombstone_expiry.append((expiry, client_key, server_key))
 
     # --- first packet of a 4-tuple -----------------------------------------------------------
 
@@ -334,15 +413,14 @@ class TcpTracker:
         is_syn = flags & (SYN | ACK) == SYN
         tombstone = self._tombstones.get(packet.key)
         if tombstone is not None and tombstone[2] > ts:
-            client_key, isn, _ = tombstone
+            client_key, isn, _, _ = tombstone
             if not (is_syn and packet.key == client_key and packet.seq != isn):
                 self.late_packets += 1
+                if is_syn and packet.key == client_key:
+                    self._retried(ts, tombstone)
                 return _NO_EVENTS
             self._bury_remove(client_key, reverse_key(client_key))
-        if len(self._connections) >= self._max_connections:
-            _, oldest = self._connections.popitem(last=False)
-            self._forget(oldest)
-            self.evicted += 1
+        evicted = self._make_room(ts)
         if is_syn:
             connection = _Connection(packet.key, packet.seq, ts, SYN_SENT)
             connection.syn_seen = True
@@ -352,17 +430,17 @@ class TcpTracker:
             self._handshake_deadlines.add(ts + self._syn_timeout, connection)
             if self._full and packet.payload_len:
                 self._absorb(packet, connection, True)
-            return _NO_EVENTS
+            return evicted
         if flags & (SYN | ACK) == SYN | ACK:
             connection = _Connection(reverse_key(packet.key), (packet.ack - 1) & MASK, ts, SYN_SENT)
             self._track(connection)
-            return self.packet(ts, packet)
+            return (*evicted, *self.packet(ts, packet))
         client_first = guess_client_first(packet.sport, packet.dport)
         client_key = packet.key if client_first else reverse_key(packet.key)
         connection = _Connection(client_key, None, ts, ESTABLISHED)
         self._track(connection)
         self._ongoing_due.add(ts + self._ongoing_interval, connection)
-        return self.packet(ts, packet)
+        return (*evicted, *self.packet(ts, packet))
 
     def _track(self, connection: _Connection) -> None:
         key = connection.client_key
@@ -422,11 +500,8 @@ class TcpTracker:
     def _establish(
         self, ts: float, ack: int, connection: _Connection, from_client: bool
     ) -> TcpEvent:
-        """Full mode: the handshake's last ACK (or the first later segment, acknowledging
-        ``ack``) was seen."""
-        assert connection.server_isn is not None
-        if connection.syn_seen and from_client and ack == (connection.server_isn + 1) & MASK:
-            connection.rtt = ts - connection.syn_ts
+        """Full mode: the handshake's last ACK (or the first later segment) was seen; ``rtt``
+        stays SYN to SYN-ACK, as in connections mode."""
         return self._connected(connection, ts)
 
     def _connected(self, connection: _Connection, ts: float) -> TcpEvent:
@@ -574,11 +649,12 @@ class TcpTracker:
         reset_by: str = "",
         note: str = "",
         bury: bool = True,
+        bury_at: float | None = None,
     ) -> TcpEvent:
         report = self._report(connection, event, end, reset_by=reset_by, note=note)
         self._forget(connection)
         if bury:
-            self._bury(connection, end)
+            self._bury(connection, end if bury_at is None else bury_at)
         return report
 
     def _report(
@@ -586,6 +662,7 @@ class TcpTracker:
     ) -> TcpEvent:
         client, server, client_port, server_port = split_key(connection.client_key)
         known_sizes = self._full or not connection.partial
+        end = connection.reported = max(end, connection.reported)
         return _new_event(TcpEvent, (
             event,
             client,
@@ -593,12 +670,12 @@ class TcpTracker:
             server,
             server_port,
             connection.start,
-            max(end, connection.start),
+            end,
             connection.state,
             connection.flags,
             connection.rtt,
-            connection.client.high if known_sizes else 0,
-            connection.server.high if known_sizes else 0,
+            connection.client.high if known_sizes else None,
+            connection.server.high if known_sizes else None,
             connection.partial,
             reset_by,
             connection.packets if self._full else None,
@@ -606,6 +683,8 @@ class TcpTracker:
             bytes(connection.client.preview),
             bytes(connection.server.preview),
             note,
+            connection.isn,
+            connection.server_isn,
         ))  # fmt: skip
 
     def _forget(self, connection: _Connection) -> None:
@@ -622,7 +701,12 @@ class TcpTracker:
         while len(tombstones) >= 2 * self._max_connections and self._tombstone_expiry:
             _, oldest, oldest_reverse = self._tombstone_expiry.popleft()
             self._bury_remove(oldest, oldest_reverse)
-        tombstones[client_key] = tombstones[server_key] = (client_key, connection.isn, expiry)
+        tombstones[client_key] = tombstones[server_key] = (
+            client_key,
+            connection.isn,
+            expiry,
+            connection.start,
+        )
         self._tombstone_expiry.append((expiry, client_key, server_key))
 
     def _bury_remove(self, client_key: bytes, server_key: bytes) -> None:

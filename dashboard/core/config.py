@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.core.sessions.registry import SessionLimits
+from dashboard.core.store.scans import ScanLimits
 from dashboard.core.targeting.spec import TargetingSpec, spec_from_settings
 from dashboard.errors import HubConfigError, TargetingError
 from kfl import Filter, KflError, compile_filter
@@ -30,6 +31,7 @@ class HubConfig:
     demo: bool = False
     auth: bool = False
     limits: SessionLimits = field(default_factory=SessionLimits)
+    scans: ScanLimits = field(default_factory=ScanLimits)
     global_filter: str = ""  # KFL every entry must match to be kept (Kubeshark's globalFilter)
     targeting: TargetingSpec | None = None  # the pods targeted until a user sets others
 

@@ -33,16 +33,19 @@ from dashboard.core.ingest.sources import (
     run_ingest,
 )
 from dashboard.core.naming.index import ClusterIndex
-from dashboard.core.outputs.export import render, who_calls_whom
+from dashboard.core.outputs.export import CallMap, render
 from dashboard.core.outputs.graph import ConnectivityGraph, Level
 from dashboard.core.outputs.metrics import HubMetrics
 from dashboard.core.outputs.storemaps import StoreMaps
+from dashboard.core.sessions.ratelimit import ClientLimiter
 from dashboard.core.sessions.registry import SessionRegistry
 from dashboard.core.store.entrystore import EntryStore, flows_of
+from dashboard.core.store.scans import Scanner
 from dashboard.core.targeting.scopes import ScopeSink, Targeting
 from kfl import Filter
 
 TARGETING_REFRESH_SECONDS = 5.0
+REQUESTS_PER_FILTER_CHANGE = 10  # a client's API requests per filter change it may make
 GC_FULL_EVERY = 1_000  # gen-1 collections between full ones (CPython's default: 10)
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,13 @@ class Hub:
         self.merger = Merger()
         self.maps = StoreMaps(self.store)
         self.metrics = HubMetrics()
-        self.sessions = SessionRegistry(self.store, config.limits, shared=self.maps)
+        self.scanner = Scanner(self.store, config.scans)
+        per_minute = config.limits.filters_per_minute
+        self.api_scans = ClientLimiter(per_minute)
+        self.api_requests = ClientLimiter(per_minute * REQUESTS_PER_FILTER_CHANGE)
+        self.sessions = SessionRegistry(
+            self.store, config.limits, shared=self.maps, scanner=self.scanner
+        )
         self.source = source
         self.targeting = (
             Targeting(self.index, scopes, config.targeting) if scopes is not None else None
@@ -130,27 +139,36 @@ class Hub:
 
     # --- queries ------------------------------------------------------------------------------
 
-    def entries(self, flt: Filter, limit: int, before: int | None) -> list[tuple[int, Any]]:
-        """Newest stored entries matching ``flt`` first: ``(seq, wire)`` pairs."""
+    async def entries(self, flt: Filter, limit: int, before: int | None) -> list[tuple[int, Any]]:
+        """Newest stored entries matching ``flt`` first: ``(seq, wire)`` pairs (a paced scan:
+        ScanError if the hub refuses it)."""
         if flt.limit is not None:
             limit = min(limit, flt.limit)
-        return [(s.seq, s.wire) for s in self.store.newest(flt, limit, before)]
+        self.scanner.check_cost(flt)
+        found = await self.scanner.select(flt, limit=limit, before=before, newest_first=True)
+        return [(s.seq, s.wire) for s in found]
 
-    def graph(self, flt: Filter, level: Level) -> dict[str, Any]:
-        """The map of the stored entries matching ``flt`` at ``level``."""
+    async def graph(self, flt: Filter, level: Level) -> dict[str, Any]:
+        """The map of the stored entries matching ``flt`` at ``level`` (ScanError if refused)."""
         if not flt.query.strip():
             return self.maps.graph(level).to_dict()
         for session in self.sessions.sessions():
             if session.view.key == (flt.query, level):
                 return session.view.graph.to_dict()
+        self.scanner.check_cost(flt)
         graph = ConnectivityGraph(level)
-        graph.add_flows(flows_of(s for s in self.store if flt(s.wire)))
+        flows = flows_of(await self.scanner.select(flt))
+        await self.scanner.each_slice(flows, graph.add_flows)
         return graph.to_dict()
 
-    def export(self, flt: Filter, fmt: str) -> str:
-        """Who calls whom among the stored entries matching ``flt``, rendered as ``fmt``."""
-        matching = (stored.wire for stored in self.store if flt(stored.wire))
-        return render(who_calls_whom(matching), fmt)  # type: ignore[arg-type]
+    async def export(self, flt: Filter, fmt: str) -> str:
+        """Who calls whom among the stored entries matching ``flt``, rendered as ``fmt``
+        (ScanError if refused)."""
+        self.scanner.check_cost(flt)
+        calls = CallMap()
+        flows = flows_of(await self.scanner.select(flt))
+        await self.scanner.each_slice(flows, calls.add)
+        return render(calls.callers(), fmt)  # type: ignore[arg-type]
 
     def stats(self) -> dict[str, Any]:
         """Hub health: ingest counters, lag, store, sessions, naming, workers' capture stats."""

@@ -16,6 +16,15 @@ export function bytes(n) {
   return `${(n / 1024 ** 3).toFixed(1)} GB`;
 }
 
+/**
+ * "sent / received" of an entry. A TCP size the worker could not know (a connection whose start
+ * connections mode did not see: no requestSize/responseSize on the wire) reads "unknown", never 0.
+ */
+export function sizes(entry) {
+  const one = (n) => (n === undefined || n === null ? (entry.tcp ? "unknown" : "") : bytes(n));
+  return `${one(entry.requestSize)} / ${one(entry.responseSize)}`;
+}
+
 /** "2026-12-03 15:49:19.123" in local time, and how long ago from ``now`` ("3 min ago"). */
 export function dateTime(ms, now = Date.now()) {
   const d = new Date(ms);

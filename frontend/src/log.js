@@ -5,7 +5,7 @@
 // and show a cell's full value on hover. Click-to-filter on values; the keyboard moves a selected
 // row (arrows), opens its details (Enter) and follows the tail again (End).
 
-import { bytes, clock, connectionState, duration, endpointName, eventOf, failed, flowOf, hostPort } from "./format.js";
+import { clock, connectionState, duration, endpointName, eventOf, failed, flowOf, hostPort, sizes } from "./format.js";
 
 export const ROW_HEIGHT = 22;
 /** Entries the log holds (a connection row holds each of its events). */
@@ -35,8 +35,8 @@ const COLUMNS = [
   { key: "duration", heading: "duration" },
   { key: "addresses", heading: "flow (ip:port → ip:port)", flex: true },
 ];
-const FINAL_EVENTS = new Set(["close", "reset", "refused", "timeout"]);
-const SIZED_EVENTS = new Set(["close", "reset", "ongoing"]);
+const FINAL_EVENTS = new Set(["close", "reset", "refused", "timeout", "expired"]);
+const SIZED_EVENTS = new Set(["close", "reset", "ongoing", "expired"]);
 
 /** One log row: a TCP connection (every event of it) or one other entry. */
 class Row {
@@ -68,16 +68,15 @@ export function rowCells(row) {
   const tcp = entry.tcp;
   const event = eventOf(entry);
   const shown = tcp && row.grouped ? connectionState(event) : event;
-  let sizes = "";
-  if (entry.protocol.name === "udp" || (tcp && SIZED_EVENTS.has(tcp.event))) {
-    sizes = `${bytes(entry.requestSize) || "?"} / ${bytes(entry.responseSize) || "?"}`;
-  }
+  const sent = entry.protocol.name === "udp" || (tcp && SIZED_EVENTS.has(tcp.event)) ? sizes(entry) : "";
   const ended = !tcp || FINAL_EVENTS.has(tcp.event) || tcp.event === "ongoing";
   // an ICMP error reads as the flow that failed: "udp 10.244.1.12:50642 -> 203.0.113.77:5353
   // host unreachable (reported by 198.51.100.2)"
-  const addresses = flow.reporter
+  const dialed = entry.nat && entry.nat.dialed;
+  let addresses = flow.reporter
     ? `${flow.protocol} ${hostPort(flow.src)} -> ${hostPort(flow.dst)} ${event} (reported by ${flow.reporter.ip})`
     : `${hostPort(flow.src)} → ${hostPort(flow.dst)}`;
+  if (dialed) addresses += ` via ${hostPort(dialed)}`;
   return {
     time: clock(row.events[0].timestamp),
     proto: entry.protocol.abbr,
@@ -87,7 +86,8 @@ export function rowCells(row) {
     srcPath: flow.srcPath,
     dstPath: flow.dstPath,
     port: String(flow.dst.port),
-    bytes: sizes,
+    via: dialed && entry.dst.service ? entry.dst.service : "", // the Service the client dialed
+    bytes: sent,
     duration: ended ? duration(entry.elapsedTime) : "",
     addresses,
   };
@@ -153,7 +153,8 @@ function renderRow(row) {
   if (entry.tcp) column("event", cell(cells.event, "tcp.event", entry.tcp.event, `ev ev-${cells.event}`));
   else column("event", cell(cells.event, null, null, entry.icmp ? "ev ev-icmp" : "ev"));
   column("src", ...endpointCell(cells.srcPath, cells.src));
-  column("dst", ...endpointCell(cells.dstPath, cells.dst));
+  const dst = column("dst", ...endpointCell(cells.dstPath, cells.dst));
+  if (cells.via) dst.append(cell(`via service ${cells.via}`, "dst.service", cells.via, "via"));
   const portPath = cells.dstPath === "src" || cells.dstPath === "dst" ? `${cells.dstPath}.port` : "icmp.about.dst.port";
   column("port", cell(cells.port, portPath, cells.dst.port));
   column("bytes", cell(cells.bytes, null, null));
@@ -279,7 +280,7 @@ export class LiveLog {
       proto: m.width(c.proto, BADGE_FONT) + 12,
       event: m.width(c.event) * 1.08 + 2, // bold when it failed
       src: side(c.src, c.srcPath),
-      dst: side(c.dst, c.dstPath),
+      dst: side(c.dst, c.dstPath) + (c.via ? 6 + m.width(`via service ${c.via}`, SMALL_FONT) : 0),
       port: m.width(c.port),
       bytes: m.width(c.bytes),
       duration: m.width(c.duration),

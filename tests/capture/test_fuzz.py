@@ -104,7 +104,7 @@ def test_fuzzed_frames_never_raise_and_stats_add_up(mode: str) -> None:
     stats = pipeline.stats
     assert stats.packets == fed
     parts = (stats.decoded, stats.malformed, stats.unsupported, stats.fragments, stats.filtered,
-             stats.duplicates)  # fmt: skip
+             stats.duplicates, stats.nat_copies)  # fmt: skip
     assert stats.packets == sum(parts)
     assert stats.malformed > 0
     assert stats.decoded > 0

@@ -34,7 +34,7 @@ def pipeline(**settings: object) -> Pipeline:
 
 def stats_add_up(stats: PipelineStats) -> bool:
     parts = (stats.decoded, stats.malformed, stats.unsupported, stats.fragments, stats.filtered,
-             stats.duplicates)  # fmt: skip
+             stats.duplicates, stats.nat_copies)  # fmt: skip
     return stats.packets == sum(parts)
 
 
@@ -87,7 +87,7 @@ def test_dns_answer_names_later_connections_of_that_client() -> None:
         dns_answer(CLIENT, 5353, 9, "www.example.com", [record]),
     ]
     to_external = Conversation(server=EXTERNAL, server_port=443)
-    from_other = Conversation(client="10.0.1.6", server=EXTERNAL, server_port=443)
+    from_other = Conversation(client="10.0.1.6", server=EXTERNAL, server_port=443, isn=7000)
     frames += exchange(to_external) + exchange(from_other)
     entries = feed_all(scope, frames)
     dns = entries[0]

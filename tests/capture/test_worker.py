@@ -82,7 +82,7 @@ def worker_for(
     return worker, sink, reports, metrics
 
 
-def closes(entries: list[Entry]) -> dict[int, tuple[int, int]]:
+def closes(entries: list[Entry]) -> dict[int, tuple[int | None, int | None]]:
     return {
         e.src.port: (e.request_size, e.response_size)
         for e in entries

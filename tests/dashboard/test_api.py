@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,10 @@ from contract.bus import RedisKeys
 from dashboard.core.config import HubConfig
 from dashboard.core.hub import Hub
 from dashboard.core.naming.index import ClusterIndex
+from dashboard.core.sessions.registry import SessionLimits
+from dashboard.core.store.scans import ScanLimits
 from dashboard.core.targeting.scopes import LocalScopes, RedisScopes
+from kfl import compile_filter
 from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -232,17 +236,43 @@ async def test_login_required_when_auth_is_on(client: AsyncClient) -> None:
         response = await client.get("/api/entries")
         assert response.status_code == 401
         assert (await client.get("/metrics")).status_code == 200
-        assert (await client.get("/healthz")).status_code == 200  # probes need no login
 
 
-class _StoppedSource:
-    """A source whose ingest task is not running (the hub was never started)."""
+async def test_a_costly_filter_is_refused_before_it_scans(client: AsyncClient, hub: Hub) -> None:
+    costly = " or ".join(f'dst.name == r"(a|b)*c{n}.*x.*y.*z"' for n in range(40))
+    for route in ("/api/entries", "/api/map", "/api/export", "/api/nodegraph/api/graph/data"):
+        response = await client.get(route, {"q": costly})
+        assert response.status_code == 400, route
+        assert "µs per entry" in json.loads(response.content)["error"]["message"]
 
 
-async def test_healthz_is_503_when_ingest_is_not_running(client: AsyncClient) -> None:
-    hub = Hub(HubConfig(), ClusterIndex(), source=_StoppedSource())  # type: ignore[arg-type]
+async def test_scans_past_the_hub_wide_bound_are_refused_busy(client: AsyncClient) -> None:
+    slow = ScanLimits(slice_seconds=0.0, share=0.001, burst_seconds=0.0)  # scans sleep a lot
+    hub = Hub(HubConfig(store_size=1_000, scans=slow), cluster_index())
+    hub.accept([tcp_entry(n) for n in range(1, 1_001)])
     with installed(hub):
-        body = await get_json(client, "/healthz", status=503)
-        assert body["status"] == "ingest stopped"
-    with installed(Hub(HubConfig(), ClusterIndex())):  # embedded: fed by its worker
-        assert (await get_json(client, "/healthz"))["status"] == "ok"
+        scans = [
+            asyncio.create_task(hub.scanner.select(compile_filter("tcp")))
+            for _ in range(slow.concurrent + slow.waiting)
+        ]
+        await asyncio.sleep(0.01)  # each holds or waits for a slot
+        response = await client.get("/api/entries", {"q": "tcp"})
+        assert response.status_code == 503
+        assert response["Retry-After"] == "2"
+        for scan in scans:
+            scan.cancel()
+        await asyncio.gather(*scans, return_exceptions=True)
+        assert hub.scanner.active == 0
+        assert (await client.get("/api/entries", {"q": "tcp"})).status_code == 200
+
+
+async def test_each_client_has_the_websocket_filter_budget_for_scans(client: AsyncClient) -> None:
+    limits = SessionLimits(filters_per_minute=5)
+    with installed(Hub(HubConfig(store_size=100, limits=limits), cluster_index())) as hub:
+        statuses = [(await client.get("/api/export")).status_code for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+        response = await client.get("/api/map")
+        assert response.status_code == 429
+        assert int(response["Retry-After"]) >= 1
+        assert hub.api_scans.take("10.0.0.9") == 0.0  # another client has its own budget
+        assert (await client.get("/api/fields")).status_code == 200  # no scan

@@ -305,3 +305,62 @@ async def test_viewer_messages_do_not_hop_to_a_thread_to_close_database_connecti
     assert (await receive_type(communicator, "error"))["message"].startswith("unknown message")
     assert hops == 0
     await communicator.disconnect()
+
+
+async def test_a_lone_surrogate_is_a_filter_error_and_frees_no_slot(hub: Hub) -> None:
+    """``"\\ud800"`` is legal JSON but no UTF-8: echoing it crashed the consumer and its
+    session slot was never freed, so a few such messages locked every viewer out."""
+    for _ in range(hub.config.limits.max_sessions + 1):
+        communicator, _ = await open_session()
+        await communicator.send_to(text_data='{"type": "filter.set", "query": "tcp \\ud800"}')
+        error = await receive_type(communicator, "filter.error")
+        assert "lone UTF-16 surrogate at character 5" in error["error"]["message"]
+        assert error["query"] == "tcp \ufffd"  # echoed with a replacement character
+        await communicator.disconnect()
+    assert len(hub.sessions) == 0
+
+
+async def test_the_session_is_freed_when_the_consumer_crashes(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash(*_: Any) -> None:
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setattr(LiveConsumer, "on_pause", crash)
+    communicator, _ = await open_session()
+    assert len(hub.sessions) == 1
+    await communicator.send_json_to({"type": "pause"})
+    with pytest.raises(RuntimeError, match="a bug in a handler"):
+        await communicator.wait(timeout=3)
+    assert len(hub.sessions) == 0
+
+
+async def test_a_costly_filter_is_refused_with_a_clear_error(hub: Hub) -> None:
+    hub.sessions.limits = dataclasses.replace(hub.sessions.limits, max_query_chars=8_000)
+    costly = " or ".join(f'dst.name == r"(a|b)*c{n}.*x.*y.*z"' for n in range(60))
+    communicator, _ = await open_session()
+    await communicator.send_json_to({"type": "filter.set", "query": "tcp"})
+    await receive_type(communicator, "filter.ok")
+    await communicator.send_json_to({"type": "filter.set", "query": costly})
+    error = await receive_type(communicator, "filter.error")
+    assert "µs per entry, over the hub's limit" in error["error"]["message"]
+    session = hub.sessions.sessions()[0]
+    assert session.view.filter.query == "tcp"  # the previous filter stays
+    await communicator.disconnect()
+
+
+async def test_the_origin_must_name_the_same_port_and_the_host_must_be_allowed(hub: Hub) -> None:
+    for host, origin in [
+        (b"localhost", b"http://localhost:9999"),  # another service on an allowed name
+        (b"localhost:8000", b"http://localhost"),
+        (b"evil.example", b"http://evil.example"),  # a host that is not allowed
+    ]:
+        headers = [(b"host", host), (b"origin", origin)]
+        communicator = WebsocketCommunicator(application, "/ws/live", headers=headers)
+        connected, _ = await communicator.connect()
+        assert not connected, (host, origin)
+    headers = [(b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
+    communicator = WebsocketCommunicator(application, "/ws/live", headers=headers)
+    assert (await communicator.connect())[0]
+    await communicator.disconnect()
+    assert len(hub.sessions) == 0

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-from capture.errors import CaptureError
+from capture.errors import CaptureError, PcapError
 from capture.pipeline import Pipeline, PipelineConfig
 from capture.sources.frames import Frame
 from capture.sources.live import Sniffer
@@ -118,7 +118,11 @@ def pcap_worker(
     worker = _worker(source, node, mode, ())
 
     def run(stop: threading.Event) -> None:
-        worker.run_frames(_chain(first, frames), stop)
+        try:
+            worker.run_frames(_chain(first, frames), stop)
+        except PcapError as exc:  # corrupt part way: what came before is in
+            log.error("stopped reading: %s", exc)
+            return
         log.info("finished reading %s", path)
 
     return EmbeddedWorker(worker, run, "podscope-embedded-pcap")

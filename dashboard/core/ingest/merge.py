@@ -7,13 +7,15 @@ Two copies of an entry reach the hub in two ways:
 - two vantage points: the client's node and the server's node both capture the connection and
   report the same event (``connect``, ``close``...) under different ids.
 
-The second kind is recognised by the event's identity, ``(protocol, src ip, src port, dst ip,
-dst port, what happened)`` where "what happened" is the TCP event, the DNS query or the ICMP
-type and code, reported by another worker with a ``timestamp`` within ``window_ms`` (node clocks
-differ a little). The first report wins. Reports from the same worker are never merged: repeated
-``ongoing`` reports of one connection are updates, not duplicates. The client ISN, the workers'
-own identity for a connection, is not on the wire, so a port reused within the window by a new
-connection seen on another node only could be merged wrongly; the window keeps that rare.
+The second kind is recognised by the event's identity, reported by another worker with a
+``timestamp`` within ``window_ms`` (node clocks differ a little). A TCP entry's identity is NAT-
+proof: its client ISN (``tcp.isn``, which no NAT rewrites), the endpoint reached (``dst``: each
+worker reports the backend after DNAT) and its event, so the client's node (which saw the SNAT
+and the Service dialed) and the server's node (which saw the SNAT address as the client) report
+one connection. Other entries are ``(protocol, src ip, src port, dst ip, dst port, what
+happened)`` where "what happened" is the DNS query or the ICMP type and code. The first report
+wins. Reports from the same worker are never merged: repeated ``ongoing`` reports of one
+connection are updates, not duplicates.
 
 Both memories are bounded, so memory stays flat at any entry rate. Each is two generations of
 plain dicts: the current one fills to half the memory, then replaces the previous one, which is
@@ -84,8 +86,11 @@ class Merger:
 
 def event_key(entry: Entry) -> EventKey:
     """The identity of what an entry reports, independent of the worker that saw it."""
-    if entry.tcp is not None:
-        what = entry.tcp.event
+    tcp = entry.tcp
+    if tcp is not None:
+        if tcp.isn is not None:
+            return ("tcp", f"isn {tcp.isn}", 0, entry.dst.ip, entry.dst.port, tcp.event)
+        what = tcp.event
     elif entry.dns is not None:
         what = f"{entry.dns.qtype} {entry.dns.query}"
     elif entry.icmp is not None:

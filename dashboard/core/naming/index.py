@@ -4,7 +4,9 @@ Fed with resource JSON as the API server returns it (by :mod:`dashboard.core.nam
 :mod:`dashboard.core.naming.snapshot`) through :meth:`ClusterIndex.apply` (watch events) and
 :meth:`ClusterIndex.replace` (after a list). Lookups are dict work under one lock, never an API
 call. Name rules (DESIGN.md): pod name, else ``service.namespace``, else node name, else the DNS
-name the worker put on the entry, else "".
+name the worker put on the entry, else the DNS name the client pod resolved the address from on
+any of its addresses (:mod:`dashboard.core.naming.clientnames`: a dual-stack pod asks over one
+family and connects over the other), else "".
 
 - A pod IP listed in a Service's EndpointSlices also gets that ``service``.
 - ``workload`` follows the controlling owner chain: pod -> ReplicaSet -> Deployment, pod ->
@@ -33,7 +35,8 @@ from typing import Any
 
 import msgspec
 
-from contract.schema import Endpoint, Entry
+from contract.schema import MAX_STRING_CHARS, Endpoint, Entry
+from dashboard.core.naming.clientnames import ClientNames, client_key
 from dashboard.core.naming.iphistory import IpHistory
 from dashboard.core.naming.resources import (
     INDEXED_KINDS,
@@ -109,6 +112,13 @@ def _named_endpoint(endpoint: Endpoint, names: EndpointNames) -> Endpoint:
     return Endpoint(endpoint.ip, endpoint.port, *names)
 
 
+def _via_service(summary: str, ip: str, port: int, service: Naming) -> str:
+    """The worker's summary with ``via <ip>:<port>`` naming the Service dialed there."""
+    address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    named = f"via service {service.name} ({address})"
+    return summary.replace(f"via {address}", named, 1)[:MAX_STRING_CHARS]
+
+
 def _name_endpoint(endpoint: dict[str, Any], names: EndpointNames) -> None:
     """Set an endpoint wire dict's names in place (its keys, and so their order, stay)."""
     (
@@ -149,6 +159,7 @@ class ClusterIndex:
         self._classified: dict[str, tuple[str, Naming]] = {}
         self._servers: dict[tuple[str, int, str], tuple[Naming, EndpointNames]] = {}
         self._port_ips: set[str] = set()  # IPs with (IP, port) keys; grows with node IPs only
+        self._client_names = ClientNames()
         self._dropped: Counter[str] = Counter()
         self._last_drop = ""
         self._events = 0
@@ -211,15 +222,30 @@ class ClusterIndex:
             return self._resolve(ip, port, at_ms)
 
     def name_entry(self, entry: Entry) -> Entry:
-        """A copy of ``entry`` with ``src`` and ``dst`` named as of its timestamp."""
+        """A copy of ``entry`` with ``src`` and ``dst`` named as of its timestamp.
+
+        When the worker saw the client dial a Service (``nat.dialed``, the address DNAT
+        rewrote), ``dst.service`` is that Service and the summary says ``via service X``.
+        """
         src, dst, at_ms = entry.src, entry.dst, entry.timestamp
+        dialed = entry.nat.dialed if entry.nat is not None else None
         with self._lock:
             src_names = self._names(src.ip, src.port, src.name, at_ms)
             dst_names = self._server_names(dst.ip, dst.port, dst.name, at_ms)
+            if entry.dns is not None and entry.dns.rcode == "NOERROR":
+                asker = client_key(src_names[5], src_names[1], src_names[2], src.ip)
+                self._client_names.learn(asker, entry.dns.query, entry.dns.answers, at_ms)
+            elif not dst_names[0]:
+                dst_names = self._client_dns_names(src_names, src.ip, dst.ip, dst_names, at_ms)
+            service = None if dialed is None else self._dialed(dialed.ip, dialed.port, at_ms)
+        summary = entry.summary
+        if service is not None and dialed is not None:
+            dst_names = (*dst_names[:3], service.service, *dst_names[4:])
+            summary = _via_service(summary, dialed.ip, dialed.port, service)
         named_src, named_dst = _named_endpoint(src, src_names), _named_endpoint(dst, dst_names)
-        if named_src is src and named_dst is dst:
+        if named_src is src and named_dst is dst and summary is entry.summary:
             return entry
-        return msgspec.structs.replace(entry, src=named_src, dst=named_dst)
+        return msgspec.structs.replace(entry, src=named_src, dst=named_dst, summary=summary)
 
     def name_wire(self, wire: dict[str, Any]) -> dict[str, Any]:
         """Name a valid entry's wire dict in place, as ``name_entry`` names the entry; return it.
@@ -227,9 +253,23 @@ class ClusterIndex:
         ``name_wire(e.to_wire()) == name_entry(e).to_wire()``, key order included.
         """
         src, dst, at_ms = wire["src"], wire["dst"], wire["timestamp"]
+        nat = wire.get("nat")
+        dialed = nat.get("dialed") if nat is not None else None
         with self._lock:
             src_names = self._names(src["ip"], src["port"], src["name"], at_ms)
             dst_names = self._server_names(dst["ip"], dst["port"], dst["name"], at_ms)
+            dns = wire.get("dns")
+            if dns is not None and dns.get("rcode", "NOERROR") == "NOERROR":
+                asker = client_key(src_names[5], src_names[1], src_names[2], src["ip"])
+                self._client_names.learn(asker, dns["query"], dns.get("answers", ()), at_ms)
+            elif not dst_names[0]:
+                dst_names = self._client_dns_names(
+                    src_names, src["ip"], dst["ip"], dst_names, at_ms
+                )
+            service = None if dialed is None else self._dialed(dialed["ip"], dialed["port"], at_ms)
+        if service is not None and dialed is not None:
+            dst_names = (*dst_names[:3], service.service, *dst_names[4:])
+            wire["summary"] = _via_service(wire["summary"], dialed["ip"], dialed["port"], service)
         _name_endpoint(src, src_names)
         _name_endpoint(dst, dst_names)
         return wire
@@ -277,6 +317,25 @@ class ClusterIndex:
         names = _endpoint_names(naming, dns_name)
         self._servers[key] = (naming, names)
         return names
+
+    def _client_dns_names(
+        self, src_names: EndpointNames, src_ip: str, ip: str, names: EndpointNames, at_ms: int
+    ) -> EndpointNames:
+        """``names`` of a destination the worker could not name, with the DNS name its client
+        (pod, on any of its addresses) resolved it from, if any."""
+        if not self._client_names:
+            return names
+        asker = client_key(src_names[5], src_names[1], src_names[2], src_ip)
+        dns_name = self._client_names.lookup(asker, ip, at_ms)
+        if not dns_name:
+            return names
+        _, namespace, pod, service, workload, kind = names
+        return dns_name, namespace, pod, service, workload, kind
+
+    def _dialed(self, ip: str, port: int, at_ms: int) -> Naming | None:
+        """The Service a client dialed at ``ip:port`` (None when that address is no Service)."""
+        naming = self._resolve(ip, port, at_ms)
+        return naming if naming.kind == "service" else None
 
     def _names(self, ip: str, port: int, dns_name: str, at_ms: int) -> EndpointNames:
         return _endpoint_names(self._resolve(ip, port, at_ms), dns_name)

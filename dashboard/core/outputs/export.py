@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from contract.vocabulary import EXPORT_FORMATS, ExportFormat
-from dashboard.core.store.flows import NotAFlowError, Side, read_flow
+from dashboard.core.store.flows import Flow, NotAFlowError, Side, read_flow
 
 CALLEE_ORDER = {"workload": 0, "external": 1, "node": 2, "unknown": 3}
 
@@ -50,23 +50,41 @@ class Caller:
     calls: tuple[Callee, ...]
 
 
+class CallMap:
+    """The callers of the flows added so far (fed a slice at a time by the hub's scans)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[tuple[str, str], set[Callee]] = {}
+
+    def add(self, flows: Iterable[Flow]) -> None:
+        """Count the calls of ``flows`` (flows from clients that are no pod are left out)."""
+        calls = self._calls
+        for flow in flows:
+            client = flow.client
+            if client.kind != "pod":
+                continue
+            callees = calls.setdefault((client.namespace, client.workload), set())
+            callees.add(_callee(flow.server))
+
+    def callers(self) -> list[Caller]:
+        """The callers, sorted by namespace and name."""
+        return [
+            Caller(name, namespace, tuple(sorted(callees, key=_callee_order)))
+            for (namespace, name), callees in sorted(self._calls.items())
+        ]
+
+
 def who_calls_whom(entries: Iterable[Mapping[str, Any]]) -> list[Caller]:
     """The callers in ``entries``, sorted by namespace and name."""
-    calls: dict[tuple[str, str], set[Callee]] = {}
+    flows = []
     for entry in entries:
         try:
-            flow = read_flow(entry)
+            flows.append(read_flow(entry))
         except NotAFlowError:
             continue
-        client = flow.client
-        if client.kind != "pod":
-            continue
-        callees = calls.setdefault((client.namespace, client.workload), set())
-        callees.add(_callee(flow.server))
-    return [
-        Caller(name, namespace, tuple(sorted(callees, key=_callee_order)))
-        for (namespace, name), callees in sorted(calls.items())
-    ]
+    calls = CallMap()
+    calls.add(flows)
+    return calls.callers()
 
 
 def render(callers: list[Caller], fmt: ExportFormat) -> str:

@@ -12,6 +12,12 @@ acknowledged (``{"type": "ack", "seq": n}``). What it cannot send waits in a que
 ``max_queued_entries`` entries; past that the oldest batches are dropped, counted, and the next
 entries message says how many entries were ``missed``. Ingest never waits for a session.
 
+Changing a filter or level reads the store through the hub's
+:class:`~dashboard.core.store.scans.Scanner` (in slices, never stopping the event loop): the
+filter is timed first and refused if too costly per entry, or if the views' filters together
+would pass the hub's budget. The session moves to its new view only once the scan has caught up
+with ingest, so no entry is sent twice or missed.
+
 Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
     DashboardError
@@ -37,7 +43,8 @@ from dashboard.core.outputs.storemaps import StoreMaps
 from dashboard.core.sessions.viewindex import ViewIndex
 from dashboard.core.store.entrystore import EntryStore, Stored, flows_of
 from dashboard.core.store.flows import Flow
-from dashboard.errors import QueryTooLongError, RateLimitError, SessionLimitError
+from dashboard.core.store.scans import Scanner
+from dashboard.errors import FilterCostError, QueryTooLongError, RateLimitError, SessionLimitError
 from kfl import Filter, compile_filter
 
 DEFAULT_LEVEL: Level = "namespace"
@@ -103,13 +110,24 @@ class View:
     """A compiled filter and the map of the stored entries matching it, at one level.
 
     The match-everything view uses the hub's own map (``shared``), kept up to date by the hub.
+    Any other view's map starts from ``matching``, the stored entries that match (oldest first;
+    those evicted since they were read are left out). ``cost`` is the filter's measured cost
+    per entry, in µs.
     """
 
     def __init__(
-        self, flt: Filter, level: Level, store: EntryStore, shared: ConnectivityGraph | None = None
+        self,
+        flt: Filter,
+        level: Level,
+        store: EntryStore,
+        shared: ConnectivityGraph | None = None,
+        *,
+        matching: list[Stored] | None = None,
+        cost: float = 0.0,
     ) -> None:
         self.filter = flt
         self.level = level
+        self.cost = cost
         self.sessions: set[Session] = set()
         self._owns_graph = shared is None
         self.graph = ConnectivityGraph(level) if shared is None else shared
@@ -117,8 +135,9 @@ class View:
         self._store = store
         self._matched: deque[list[int]] = deque()  # seqs of the stored entries that match
         self._matched_count = 0
-        if self._owns_graph:
-            self._count([stored for stored in store if flt(stored.wire)])
+        if self._owns_graph and matching:
+            first = store.first_seq
+            self._count(matching[bisect.bisect_left(matching, first, key=_seq) :])
 
     @property
     def matched(self) -> int:
@@ -179,6 +198,10 @@ class View:
             cut = bisect.bisect_right(batches[0], last_seq)
             self._matched_count -= cut
             batches[0] = batches[0][cut:]
+
+
+def _seq(stored: Stored) -> int:
+    return stored.seq
 
 
 class _Counted(NamedTuple):
@@ -303,9 +326,11 @@ class SessionRegistry:
         limits: SessionLimits = SessionLimits(),
         *,
         shared: StoreMaps | None = None,
+        scanner: Scanner | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self.scanner = scanner or Scanner(store)
         self._shared = shared
         self.limits = limits
         self._clock = clock
@@ -347,10 +372,10 @@ class SessionRegistry:
         self.closed_dropped += session.dropped_entries
         self._leave(session)
 
-    def set_filter(self, session: Session, query: str) -> Filter:
-        """Compile and apply a new filter, then queue a backfill; KflError/SessionError if not.
+    async def set_filter(self, session: Session, query: str) -> Filter:
+        """Compile and apply a new filter, then queue a backfill.
 
-        On any error the previous filter stays in place.
+        KflError, SessionError or ScanError if not; on any error the previous filter stays.
         """
         if len(query) > self.limits.max_query_chars:
             raise QueryTooLongError(
@@ -359,31 +384,34 @@ class SessionRegistry:
         self._check_rate(session)
         session.filter_changes.append(self._clock())  # attempts count: compiling costs CPU
         flt = compile_filter(query)
-        self._move(session, flt, session.view.level)
+        matching = await self._switch(session, flt, session.view.level)
         session.clear()
-        self._backfill(session, self._store.newest(flt, self._backfill_size(flt)))
+        keep = self._backfill_size(flt)
+        self._backfill(session, matching[-keep:] if keep else [])
         return flt
 
-    def set_level(self, session: Session, level: str) -> None:
-        """Switch the session's map level; ValueError for an unknown level."""
+    async def set_level(self, session: Session, level: str) -> None:
+        """Switch the session's map level; ValueError for an unknown level, ScanError if the
+        new map cannot be built now."""
         if level not in LEVELS:
             raise ValueError(f"unknown map level {level!r}; choose from {', '.join(LEVELS)}")
         if level != session.view.level:
-            self._move(session, session.view.filter, level)
+            await self._switch(session, session.view.filter, level)
 
     def pause(self, session: Session) -> None:
         """Stop sending entries; what arrives meanwhile is offered again on resume."""
         if not session.paused:
             session.paused_after = self._store.last_seq
 
-    def resume(self, session: Session) -> None:
+    async def resume(self, session: Session) -> None:
         """Send the newest matching entries stored while paused (the rest counted as missed)."""
         if session.paused_after is None:
             return
-        since = session.paused_after
-        session.paused_after = None
         flt = session.view.filter
-        matching = [s for s in self._store.after(since) if flt(s.wire)]
+        matching = await self._caught_up(flt, session.paused_after, [])
+        if session.paused_after is None:  # resumed meanwhile by another request
+            return
+        session.paused_after = None
         keep = self._backfill_size(flt)
         self._backfill(session, matching[-keep:], missed=max(0, len(matching) - keep))
 
@@ -407,8 +435,7 @@ class SessionRegistry:
         """The open sessions."""
         return list(self._sessions.values())
 
-    def _backfill(self, session: Session, newest_first: list[Stored], missed: int = 0) -> None:
-        batch = sorted(newest_first, key=lambda stored: stored.seq)
+    def _backfill(self, session: Session, batch: list[Stored], missed: int = 0) -> None:
         session.offer(batch, backfill=True, missed=missed)
 
     def _backfill_size(self, flt: Filter) -> int:
@@ -427,12 +454,51 @@ class SessionRegistry:
                 f"try again in {wait} s"
             )
 
-    def _move(self, session: Session, flt: Filter, level: Level) -> None:
+    async def _switch(self, session: Session, flt: Filter, level: Level) -> list[Stored]:
+        """Move ``session`` to the view of (``flt``, ``level``) once the store has been read for
+        it; the entries matching, oldest first (all of them for a new view's map, else at least
+        the backfill's worth)."""
+        key = (flt.query, level)
+        cost = self.scanner.check_cost(flt)
+        while True:
+            new_map = key not in self._views and bool(flt.query.strip())
+            if new_map:
+                self._check_budget(cost)
+            last = self._store.last_seq
+            if new_map:
+                found = await self.scanner.select(flt)
+            else:
+                size = self._backfill_size(flt)
+                found = await self.scanner.select(flt, limit=size, newest_first=True)
+                found.reverse()
+            matching = await self._caught_up(flt, last, found)
+            if new_map or key in self._views or not flt.query.strip():
+                break  # else the view it was to join closed meanwhile: read for a new map
+        # no await from here on: ingest cannot slip an entry between the scan and the move
         self._leave(session)
-        view = self._view(flt, level)
+        view = self._view(flt, level, matching, cost)
         view.sessions.add(session)
         session.view = view
         session.map_version_sent = -1
+        return matching
+
+    def _check_budget(self, cost: float) -> None:
+        total = sum(view.cost for view in self._views.values())
+        budget = self.scanner.limits.total_filter_micros
+        if total + cost > budget:
+            raise FilterCostError(
+                f"the hub's filters already cost {total:,.1f} µs per entry of its "
+                f"{budget:g} µs budget; try a simpler filter or later"
+            )
+
+    async def _caught_up(self, flt: Filter, last: int, found: list[Stored]) -> list[Stored]:
+        """``found`` (matches up to ``last``) with the matches stored since, read until none is
+        left to read (each round reads what ingest stored during the previous one)."""
+        while self._store.last_seq > last:
+            newest = self._store.last_seq
+            found += await self.scanner.select(flt, after=last)
+            last = newest
+        return found
 
     def _leave(self, session: Session) -> None:
         view = session.view
@@ -443,12 +509,14 @@ class SessionRegistry:
             if view.matches_everything and self._shared is not None:
                 self._shared.release(view.level)
 
-    def _view(self, flt: Filter, level: Level) -> View:
+    def _view(
+        self, flt: Filter, level: Level, matching: list[Stored] | None = None, cost: float = 0.0
+    ) -> View:
         view = self._views.get((flt.query, level))
         if view is None:
             match_all = not flt.query.strip()
             shared = self._shared.acquire(level) if match_all and self._shared else None
-            view = View(flt, level, self._store, shared)
+            view = View(flt, level, self._store, shared, matching=matching, cost=cost)
             self._views[view.key] = view
             self._index = None
         return view

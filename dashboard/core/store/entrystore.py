@@ -71,6 +71,11 @@ class EntryStore:
         """Sequence number of the newest entry ever stored (0 before the first)."""
         return self._next_seq - 1
 
+    @property
+    def first_seq(self) -> int:
+        """Sequence number of the oldest entry kept (the next one's while the store is empty)."""
+        return self._entries[0].seq if self._entries else self._next_seq
+
     def __len__(self) -> int:
         return len(self._entries)
 

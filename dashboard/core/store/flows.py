@@ -10,11 +10,13 @@ metric label), never anything else.
 What one entry counts (a connection is reported several times: ``connect``, ``ongoing`` every
 so often, then ``close``/``reset``; each report is its own entry):
 
-- TCP ``connect``, ``refused``, ``timeout`` start a connection, and so do ``close``/``reset``
-  of a ``partial`` connection (one already open when the capture began: it had no ``connect``).
+- TCP ``connect``, ``refused``, ``timeout`` start a connection, and so do ``close``, ``reset``
+  and ``expired`` of a ``partial`` connection (one already open when the capture began: it had
+  no ``connect``).
   ``refused``, ``reset`` and ``timeout`` are failures. Bytes each way come from the final report
-  only (``close``, ``reset``, ``refused``, ``timeout``), so an open connection's bytes show when
-  it ends; ``ongoing`` only says the pair is still talking (last seen).
+  only (``close``, ``reset``, ``refused``, ``timeout``, ``expired``), so an open connection's
+  bytes show when it ends; ``ongoing`` only says the pair is still talking (last seen). Sizes the
+  worker could not know (absent on the wire) add nothing.
 - A UDP entry is one finished flow: one connection, its bytes.
 - An ICMP error about a UDP (or other non-TCP) flow is a failure of that flow, from the
   error's receiver (the original sender) to the flow's destination: the error's sender when
@@ -69,10 +71,10 @@ class NotAFlowError(DashboardError, ValueError):
 
 
 STARTS = frozenset({"connect", "refused", "timeout"})
-PARTIAL_STARTS = frozenset({"close", "reset"})
+PARTIAL_STARTS = frozenset({"close", "reset", "expired"})
 FAILURES = frozenset({"refused", "reset", "timeout"})
-FINAL = frozenset({"close", "reset", "refused", "timeout"})
-FINISHED = frozenset({"close", "reset"})
+FINAL = frozenset({"close", "reset", "refused", "timeout", "expired"})
+FINISHED = frozenset({"close", "reset", "expired"})
 IN_CLUSTER = frozenset({"pod", "service"})
 OUTSIDE = frozenset({"node", "external", "unknown"})
 MAX_SHARED_SIDES = 65_536

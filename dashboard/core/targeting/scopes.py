@@ -86,16 +86,20 @@ class RedisScopes:
 
 
 class LocalScopes:
-    """The embedded worker's scope: ``request_scope`` with the scope of its node."""
+    """The embedded workers' scopes: each worker's ``request_scope`` with the scope of its node."""
 
     def __init__(self, node: str, request_scope: Callable[[str], None]) -> None:
-        self._node = node
-        self._request_scope = request_scope
+        self._requests = {node: request_scope}
+
+    def add(self, node: str, request_scope: Callable[[str], None]) -> None:
+        """Also pass ``node``'s scope to ``request_scope`` (a second embedded worker)."""
+        self._requests[node] = request_scope
 
     def apply(self, scopes: Mapping[str, str]) -> None:
-        """Pass the scope of this node, if it changed, to the worker."""
-        if self._node in scopes:
-            self._request_scope(scopes[self._node])
+        """Pass each node's scope, if it changed, to its worker."""
+        for node, request_scope in self._requests.items():
+            if node in scopes:
+                request_scope(scopes[node])
 
     def load_spec(self) -> TargetingSpec | None:
         """Nothing survives the process in embedded mode."""

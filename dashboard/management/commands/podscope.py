@@ -19,6 +19,7 @@ Both stop within a second or two of SIGINT or SIGTERM, also when started with SI
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -49,7 +50,9 @@ from dashboard.core.naming.snapshot import load_snapshot
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.errors import EmbeddedCaptureError, HubConfigError, SnapshotError
 from dashboard.instance import from_settings, install, watched_index
-from lab.demo import LabTraffic, lab_objects, load_objects
+from lab.cluster import CLUSTER_CIDR, ClusterLab
+from lab.clusterdemo import ClusterTraffic
+from lab.demo import LabTraffic, lab_objects
 from lab.errors import LabError
 from lab.recording import DEMO_PCAP, DEMO_SNAPSHOT
 from lab.topology import NODE_IP, NODE_NAME, POD_CIDR, Lab, check_prerequisites
@@ -237,25 +240,34 @@ class Command(BaseCommand):
             self._replay(config, source, options)
             return
         with ExitStack() as stack:
-            lab = stack.enter_context(Lab())
-            index = ClusterIndex(cluster_cidrs=[POD_CIDR])
-            load_objects(index, lab_objects(lab))
-            traffic = stack.enter_context(LabTraffic(lab))
-            embedded = live_worker(
-                source,
-                ["any"],
-                node=Node(NODE_NAME, NODE_IP),
-                local_cidrs=(POD_CIDR,),
-                namespace=lambda: lab.inside(lab.node_ns),
-            )
+            lab = stack.enter_context(ClusterLab("bridge"))
+            index = ClusterIndex(cluster_cidrs=[CLUSTER_CIDR])
+            objects = lab.snapshot()["items"]
+            for kind in ("Node", "Service", "Pod", "EndpointSlice"):
+                index.replace(kind, [item for item in objects if item["kind"] == kind])
+            traffic = stack.enter_context(ClusterTraffic(lab))
+            workers = [
+                live_worker(
+                    source,
+                    ["any"],
+                    node=Node(node.name, node.ip),
+                    local_cidrs=(node.pod_cidr,),
+                    namespace=functools.partial(lab.inside, node.netns),
+                )
+                for node in lab.nodes
+            ]
             traffic.start()
-            scopes = None if config.demo else LocalScopes(NODE_NAME, embedded.worker.request_scope)
+            scopes = None
+            if not config.demo:
+                scopes = LocalScopes(lab.nodes[0].name, workers[0].worker.request_scope)
+                scopes.add(lab.nodes[1].name, workers[1].worker.request_scope)
             hub = Hub(config, index, source=source, scopes=scopes, decoder=EntryDecoder())
             self.stdout.write(
-                "capture lab up: pods in shop, payments, monitoring, kube-system; "
-                'try the filter dst.namespace == "" or dst.name == "api.example.com"'
+                "capture lab up: two nodes (bridge + br_netfilter, kube-proxy iptables, VXLAN), "
+                "Services payments/api, shop/web (NodePort 30080), shop/empty (no endpoints), "
+                'kube-dns; try the filter dst.service == "api" or nat.snat.ip'
             )
-            self._run(hub, [embedded], options)
+            self._run(hub, workers, options)
 
     def _replay(self, config: HubConfig, source: LocalEntrySource, options: dict[str, Any]) -> None:
         index = ClusterIndex(cluster_cidrs=[POD_CIDR])

@@ -75,11 +75,12 @@ def test_syn_options_are_parsed() -> None:
     assert packet.payload_len == 0
 
 
-def test_syn_with_overrunning_option_is_malformed() -> None:
-    raw = bytearray(frame(IP() / TCP(flags="S", options=[("MSS", 1460)])))
-    raw[14 + 20 + 21] = 40  # the MSS option claims 40 bytes in a 24-byte header
-    with pytest.raises(MalformedError):
-        decode(bytes(raw), frames.DLT_EN10MB)
+def test_syn_with_an_overrunning_option_still_decodes() -> None:
+    raw = bytearray(frame(IP() / TCP(flags="S", options=[("SAckOK", b""), ("MSS", 1460)])))
+    raw[14 + 20 + 23] = 40  # the MSS option claims 40 bytes in a 24-byte header
+    packet = decode(bytes(raw), frames.DLT_EN10MB)
+    assert packet.options == TcpOptions(sack_permitted=True)  # the options before the bad one
+    assert packet.flags == SYN
 
 
 @pytest.mark.parametrize(

@@ -119,3 +119,34 @@ def test_corrupt_record_length_stops_with_a_pcap_error(tmp_path: Path) -> None:
     assert next(frames).data == bytes(packets()[0])
     with pytest.raises(PcapError, match="record 2"):
         next(frames)
+
+
+def test_pcapng_nanosecond_interfaces_sections_and_undefined_interfaces(tmp_path: Path) -> None:
+    def block(kind: int, body: bytes) -> bytes:
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    def section() -> bytes:
+        return block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+
+    def interface(name: bytes, resolution: int) -> bytes:
+        options = struct.pack("<HH", 2, len(name)) + name + b"\0" * (-len(name) % 4)
+        options += struct.pack("<HHB3x", 9, 1, resolution) + struct.pack("<HH", 0, 0)
+        return block(1, struct.pack("<HHI", DLT_EN10MB, 0, 65535) + options)
+
+    def packet(interface_id: int, stamp: int, data: bytes) -> bytes:
+        head = struct.pack("<IIIII", interface_id, stamp >> 32, stamp & 0xFFFFFFFF, len(data),
+                           len(data))  # fmt: skip
+        return block(6, head + data)
+
+    data = [bytes(packet) for packet in packets(3)]
+    content = section() + interface(b"eth0", 9) + packet(0, 1_500_000_000, data[0])
+    content += packet(1, 0, data[1])  # no interface 1 in this section
+    content += section() + interface(b"veth1", 6) + packet(0, 2_500_000, data[2])
+    path = tmp_path / "two-sections.pcapng"
+    path.write_bytes(content)
+    capture = read_frames(path)
+    frames = list(capture)
+    assert [(f.interface, f.data) for f in frames] == [("eth0", data[0]), ("veth1", data[2])]
+    assert [f.timestamp for f in frames] == pytest.approx([1.5, 2.5])
+    assert (capture.records, capture.undefined_interface) == (3, 1)

@@ -32,20 +32,20 @@ def test_accept_validates_merges_names_and_counts() -> None:
     assert 'podscope_hub_entries_invalid_total{reason="not JSON"} 1.0' in text
 
 
-def test_maps_follow_the_store_window() -> None:
+async def test_maps_follow_the_store_window() -> None:
     hub = Hub(HubConfig(store_size=2), cluster_index())
     hub.accept([tcp_entry(n, src=("10.244.1.10", 41000 + n), dst=CART, event="connect")
                         for n in range(1, 4)])  # fmt: skip
-    everything = hub.graph(compile_filter(""), "workload")
-    filtered = hub.graph(compile_filter("tcp"), "workload")
+    everything = await hub.graph(compile_filter(""), "workload")
+    filtered = await hub.graph(compile_filter("tcp"), "workload")
     assert [edge["connections"] for edge in everything["edges"]] == [2]
     assert [edge["connections"] for edge in filtered["edges"]] == [2]
 
 
-def test_entries_honour_limit_in_the_query() -> None:
+async def test_entries_honour_limit_in_the_query() -> None:
     hub = Hub(HubConfig(), cluster_index())
     hub.accept([tcp_entry(n, src=("10.244.1.10", 41000 + n)) for n in range(1, 6)])
-    found = hub.entries(compile_filter("tcp and limit(2)"), limit=100, before=None)
+    found = await hub.entries(compile_filter("tcp and limit(2)"), limit=100, before=None)
     assert [wire["id"] for _, wire in found] == ["w1/5", "w1/4"]
 
 

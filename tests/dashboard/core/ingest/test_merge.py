@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import msgspec
 
+from contract.schema import TcpInfo
 from dashboard.core.ingest.merge import Merger, event_key
 from tests.dashboard.hubentries import T0, dns_entry, tcp_entry
 
@@ -71,3 +72,21 @@ def test_event_key_ignores_worker_and_names() -> None:
     entry = tcp_entry(1)
     other = msgspec.structs.replace(tcp_entry(9, worker="w2"), summary="x")
     assert event_key(entry) == event_key(other)
+
+
+def test_a_connection_is_one_by_its_isn_whatever_snat_made_of_its_client() -> None:
+    merger = Merger()
+    client_side = tcp_entry(1, worker="w1", src=("198.51.100.100", 59360))
+    client_side = msgspec.structs.replace(client_side, tcp=TcpInfo(event="close", isn=77))
+    server_side = tcp_entry(2, worker="w2", src=("10.244.1.0", 18084))  # after SNAT
+    server_side = msgspec.structs.replace(server_side, tcp=TcpInfo(event="close", isn=77))
+    assert not merger.is_duplicate(client_side)
+    assert merger.is_duplicate(server_side)
+
+
+def test_a_reused_port_with_a_new_isn_is_another_connection() -> None:
+    merger = Merger()
+    first = msgspec.structs.replace(tcp_entry(1, worker="w1"), tcp=TcpInfo(event="close", isn=1))
+    second = msgspec.structs.replace(tcp_entry(2, worker="w2"), tcp=TcpInfo(event="close", isn=2))
+    assert not merger.is_duplicate(first)
+    assert not merger.is_duplicate(second)  # the old key (addresses and ports) merged these

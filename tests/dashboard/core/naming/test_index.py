@@ -7,7 +7,7 @@ import threading
 import msgspec
 import pytest
 
-from contract.schema import Endpoint, Entry, Node, TcpInfo, protocol
+from contract.schema import Address, Endpoint, Entry, NatInfo, Node, TcpInfo, protocol
 from dashboard.core.naming.index import EXTERNAL, UNKNOWN, ClusterIndex, Naming
 from tests.dashboard import objects as k8s
 from tests.dashboard.objects import T0_MS
@@ -422,3 +422,21 @@ def test_name_wire_names_a_wire_dict_exactly_as_name_entry_names_the_entry(
     for entry in entries * 2:  # the second time from the destinations' cache
         named = index.name_wire(entry.to_wire())
         assert msgspec.json.encode(named) == index.name_entry(entry).to_json().encode()
+
+
+def test_the_service_dialed_names_dst_service_and_the_summary(index: ClusterIndex) -> None:
+    index.apply("ADDED", k8s.service("cart", "shop", "10.96.12.34"))
+    index.apply("ADDED", k8s.service("carts-v2", "shop", "10.96.12.99"))
+    index.apply("ADDED", k8s.pod("cart-0", "shop", "10.244.1.20"))
+    index.apply("ADDED", k8s.endpoint_slice("cart", "shop", [("cart-0", "10.244.1.20")]))
+    entry = msgspec.structs.replace(
+        make_entry("10.244.1.5", "10.244.1.20", 8080),
+        nat=NatInfo(dialed=Address("10.96.12.99", 80)),
+        summary="10.244.1.5:43512 -> 10.244.1.20:8080 via 10.96.12.99:80 connect",
+    )
+    named = index.name_entry(entry)
+    assert (named.dst.name, named.dst.service, named.dst.kind) == ("cart-0", "carts-v2", "pod")
+    assert "via service carts-v2.shop (10.96.12.99:80) connect" in named.summary
+    assert index.name_wire(entry.to_wire()) == named.to_wire()
+    not_a_service = msgspec.structs.replace(entry, nat=NatInfo(dialed=Address("172.18.0.2", 80)))
+    assert index.name_entry(not_a_service).dst.service == "cart"  # its EndpointSlice's

@@ -45,12 +45,12 @@ def drain(registry: SessionRegistry, session_id: int) -> list[dict[str, Any]]:
     return messages
 
 
-def test_each_session_gets_only_what_its_filter_matches() -> None:
+async def test_each_session_gets_only_what_its_filter_matches() -> None:
     store = EntryStore(100)
     registry = SessionRegistry(store)
     shop, payments = registry.open(), registry.open()
-    registry.set_filter(shop, 'src.namespace == "shop"')
-    registry.set_filter(payments, 'src.namespace == "payments"')
+    await registry.set_filter(shop, 'src.namespace == "shop"')
+    await registry.set_filter(payments, 'src.namespace == "payments"')
     drain(registry, shop.id), drain(registry, payments.id)  # empty backfills
     feed(registry, store, [named(1, "shop"), named(2, "payments"), named(3, "shop")])
     got = drain(registry, shop.id)
@@ -59,12 +59,12 @@ def test_each_session_gets_only_what_its_filter_matches() -> None:
     assert [e["id"] for m in got for e in m["entries"]] == ["w1/2"]
 
 
-def test_setting_a_filter_backfills_the_newest_matching_entries_oldest_first() -> None:
+async def test_setting_a_filter_backfills_the_newest_matching_entries_oldest_first() -> None:
     store = EntryStore(100)
     registry = SessionRegistry(store, SessionLimits(backfill=2))
     feed(registry, store, [named(n, "shop" if n % 2 else "other") for n in range(1, 8)])
     session = registry.open()
-    registry.set_filter(session, 'src.namespace == "shop"')
+    await registry.set_filter(session, 'src.namespace == "shop"')
     (message,) = drain(registry, session.id)
     assert message["backfill"] is True
     assert [e["id"] for e in message["entries"]] == ["w1/5", "w1/7"]
@@ -73,24 +73,24 @@ def test_setting_a_filter_backfills_the_newest_matching_entries_oldest_first() -
     assert session.view.matched == 4
 
 
-def test_limit_in_the_query_caps_the_backfill() -> None:
+async def test_limit_in_the_query_caps_the_backfill() -> None:
     store = EntryStore(100)
     registry = SessionRegistry(store)
     feed(registry, store, [named(n, "shop") for n in range(1, 8)])
     session = registry.open()
-    flt = registry.set_filter(session, "tcp and limit(3)")
+    flt = await registry.set_filter(session, "tcp and limit(3)")
     assert flt.limit == 3
     (message,) = drain(registry, session.id)
     assert len(message["entries"]) == 3
 
 
-def test_a_bad_filter_keeps_the_previous_one() -> None:
+async def test_a_bad_filter_keeps_the_previous_one() -> None:
     store = EntryStore(100)
     registry = SessionRegistry(store)
     session = registry.open()
-    registry.set_filter(session, 'src.namespace == "shop"')
+    await registry.set_filter(session, 'src.namespace == "shop"')
     with pytest.raises(KflError) as caught:
-        registry.set_filter(session, "src.namespace ==")
+        await registry.set_filter(session, "src.namespace ==")
     assert caught.value.column > 0
     assert session.view.filter.query == 'src.namespace == "shop"'
 
@@ -133,21 +133,21 @@ def test_ack_outside_the_sent_range_is_refused() -> None:
         session.ack(3)
 
 
-def test_pause_then_resume_sends_what_arrived_meanwhile() -> None:
+async def test_pause_then_resume_sends_what_arrived_meanwhile() -> None:
     store = EntryStore(100)
     registry = SessionRegistry(store, SessionLimits(backfill=2))
     session = registry.open()
     registry.pause(session)
     feed(registry, store, [named(n, "shop") for n in range(1, 6)])
     assert session.next_message() is None
-    registry.resume(session)
+    await registry.resume(session)
     (message,) = drain(registry, session.id)
     assert message["backfill"] is True
     assert [e["id"] for e in message["entries"]] == ["w1/4", "w1/5"]
     assert message["missed"] == 3
 
 
-def test_session_limit_query_length_and_rate_limit() -> None:
+async def test_session_limit_query_length_and_rate_limit() -> None:
     clock = FakeClock(1000.0)
     limits = SessionLimits(max_sessions=1, max_query_chars=10, filters_per_minute=2)
     registry = SessionRegistry(EntryStore(10), limits, clock=clock)
@@ -155,24 +155,24 @@ def test_session_limit_query_length_and_rate_limit() -> None:
     with pytest.raises(SessionLimitError):
         registry.open()
     with pytest.raises(QueryTooLongError):
-        registry.set_filter(session, "tcp or udp or dns")
-    registry.set_filter(session, "tcp")
-    registry.set_filter(session, "udp")
+        await registry.set_filter(session, "tcp or udp or dns")
+    await registry.set_filter(session, "tcp")
+    await registry.set_filter(session, "udp")
     with pytest.raises(RateLimitError, match="2 filter changes"):
-        registry.set_filter(session, "dns")
+        await registry.set_filter(session, "dns")
     assert session.view.filter.query == "udp"
     clock.now += 61
-    registry.set_filter(session, "dns")
+    await registry.set_filter(session, "dns")
     registry.close(session)
     registry.open()
 
 
-def test_views_are_shared_and_maps_follow_store_evictions() -> None:
+async def test_views_are_shared_and_maps_follow_store_evictions() -> None:
     store = EntryStore(2)
     registry = SessionRegistry(store)
     first, second = registry.open(), registry.open()
-    registry.set_filter(first, "tcp")
-    registry.set_filter(second, "tcp")
+    await registry.set_filter(first, "tcp")
+    await registry.set_filter(second, "tcp")
     assert registry.views == 1
     assert first.view is second.view
     feed(registry, store, [named(1, "shop", "payments")])
@@ -187,7 +187,7 @@ def test_views_are_shared_and_maps_follow_store_evictions() -> None:
 
 
 @pytest.mark.parametrize("batch", [1, 7, 64, 200])
-def test_every_view_map_is_the_map_of_its_stored_entries_while_the_store_evicts(
+async def test_every_view_map_is_the_map_of_its_stored_entries_while_the_store_evicts(
     batch: int,
 ) -> None:
     """Batches that straddle the eviction point are taken out of the views' maps in part."""
@@ -196,7 +196,7 @@ def test_every_view_map_is_the_map_of_its_stored_entries_while_the_store_evicts(
     registry = SessionRegistry(store, shared=maps)
     queries = ["", "tcp", 'src.namespace == "shop"', 'dst.namespace == "" or udp']
     for query in queries:
-        registry.set_filter(registry.open(), query)
+        await registry.set_filter(registry.open(), query)
     wires = generate(600, seed=12)
     for start in range(0, len(wires), batch):
         added, evicted = store.add(wires[start : start + batch])
@@ -215,19 +215,19 @@ def test_every_view_map_is_the_map_of_its_stored_entries_while_the_store_evicts(
             assert session.stats()["matched"] == matching
 
 
-def test_the_match_everything_view_uses_the_shared_map() -> None:
+async def test_the_match_everything_view_uses_the_shared_map() -> None:
     store = EntryStore(10)
     maps = StoreMaps(store, keep_seconds=0, clock=lambda: 0.0)
     registry = SessionRegistry(store, shared=maps)
     session = registry.open()
     assert session.view.graph is maps.acquire("namespace")
-    registry.set_level(session, "workload")
+    await registry.set_level(session, "workload")
     assert maps.kept == ["namespace", "workload"]
     assert session.view.graph is maps.acquire("workload")
     maps.release("workload")
     with pytest.raises(ValueError, match="unknown map level"):
-        registry.set_level(session, "cluster")
-    registry.set_level(session, "pod")  # the workload map is no longer viewed
+        await registry.set_level(session, "cluster")
+    await registry.set_level(session, "pod")  # the workload map is no longer viewed
     maps.update([], [])
     assert maps.kept == ["namespace", "pod"]
     registry.close(session)

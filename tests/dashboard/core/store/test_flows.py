@@ -41,6 +41,8 @@ TCP_TABLE = [
     ("refused", False, 1, 1, True, False),
     ("timeout", False, 1, 1, True, False),
     ("timeout", True, 1, 1, True, False),
+    ("expired", False, 0, 0, True, True),
+    ("expired", True, 1, 0, True, True),
 ]
 
 

@@ -1,0 +1,218 @@
+"""Integration (root): two nodes that rewrite packets, a worker on each, every kind of traffic.
+
+For both pod-network shapes and both capture modes, each kind of traffic is run once and the
+exact entries of each worker are checked (one connection, the clients' own byte counts, src the
+original client, dst the endpoint reached, what NAT rewrote); then both workers' entries go
+through the hub's cross-worker merge and every connection is one entry.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import pytest
+
+from capture.pipeline import Pipeline, PipelineConfig
+from capture.sources.live import Sniffer
+from capture.worker import FilterSpec, Worker, WorkerSettings
+from contract.schema import Address, Entry, NatInfo, Node
+from dashboard.core.ingest.merge import Merger
+from lab.cluster import (
+    API_PORT,
+    API_VIP,
+    CLUSTER_CIDR,
+    DNS_VIP,
+    EMPTY_VIP,
+    EXTERNAL_NAME,
+    EXTERNAL_SERVER,
+    HOST_NETWORK_PORT,
+    NODE_PORT,
+    ROUTER,
+    WEB_PORT,
+    ClusterLab,
+    ClusterNode,
+)
+from lab.kubeproxy import chain_name
+from lab.servers import DnsServer, Exchange, TcpServer, connect_refused, resolve, tcp_exchange
+from lab.topology import LAB_PREFIX
+from tests.capture.livecapture import ListSink, LiveCapture, require_lab
+
+pytestmark = pytest.mark.root
+
+CART_PORT, EXTERNAL_PORT = 8080, 443
+REQUEST, RESPONSE = 1_234, 5_678
+
+
+@contextmanager
+def node_capture(lab: ClusterLab, node: ClusterNode, mode: str) -> Iterator[LiveCapture]:
+    """A worker capturing on ``any`` inside ``node``'s namespace until the block ends."""
+    spec = FilterSpec(mode=mode)
+    with lab.inside(node.netns):
+        sniffer = Sniffer(("any",), spec.expression()).open()
+    config = PipelineConfig(mode=mode, syn_timeout=1.0, local_cidrs=(node.pod_cidr,))  # type: ignore[arg-type]
+    identity = Node(node.name, node.ip)
+    sink = ListSink()
+    worker = Worker(
+        Pipeline(config, node.name, identity),
+        sink,
+        WorkerSettings(node.name, identity, spec, stats_interval=0.5),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_live, args=(sniffer, stop), daemon=True)
+    thread.start()
+    try:
+        yield LiveCapture(worker, sniffer, sink, stop, thread)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        sniffer.close()
+
+
+def finals(entries: list[Entry], client_port: int) -> list[Entry]:
+    """The entries that end a connection (or answer a query) of ``client_port``."""
+    return [
+        entry
+        for entry in entries
+        if entry.src.port == client_port
+        and (entry.dns is not None or (entry.tcp is not None and entry.tcp.event != "connect"))
+    ]
+
+
+def ended(entries: list[Entry]) -> int:
+    """How many entries end a TCP connection or attempt."""
+    return sum(1 for e in entries if e.tcp is not None and e.tcp.event in ("close", "refused"))
+
+
+def shape(entry: Entry) -> tuple[object, ...]:
+    """What a test checks of an entry: addresses, sizes and what NAT rewrote."""
+    event = entry.tcp.event if entry.tcp else entry.protocol.name
+    return (event, entry.src.ip, entry.dst.ip, entry.dst.port, entry.nat,
+            entry.request_size, entry.response_size)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["connections", "full"])
+@pytest.mark.parametrize("pod_network", ["bridge", "routed"])
+def test_every_kind_of_traffic_is_one_connection_named_right(pod_network: str, mode: str) -> None:
+    require_lab()
+    with ClusterLab(pod_network) as lab, ExitStack() as stack:
+        node1, node2 = lab.nodes
+        frontend, cart, web = lab.pod("frontend"), lab.pod("cart"), lab.pod("web")
+        api1, api2, coredns = lab.pod("api", 1), lab.pod("api", 2), lab.pod("coredns")
+        for pod, port in ((api1, API_PORT), (api2, API_PORT), (cart, CART_PORT), (web, WEB_PORT)):
+            stack.enter_context(TcpServer(pod.netns, pod.ip, port, RESPONSE))
+        stack.enter_context(TcpServer(lab.ext_ns, EXTERNAL_SERVER, EXTERNAL_PORT, RESPONSE))
+        stack.enter_context(TcpServer(node2.netns, node2.ip, HOST_NETWORK_PORT, RESPONSE))
+        stack.enter_context(DnsServer(coredns.netns, coredns.ip, {EXTERNAL_NAME: EXTERNAL_SERVER}))
+        one = stack.enter_context(node_capture(lab, node1, mode))
+        two = stack.enter_context(node_capture(lab, node2, mode))
+
+        def exchange(netns: str, ip: str, port: int) -> int:
+            done: Exchange = tcp_exchange(netns, ip, port, REQUEST)
+            assert (done.sent, done.received) == (REQUEST, RESPONSE)
+            return done.local_port
+
+        via_vip = [exchange(frontend.netns, API_VIP, 80) for _ in range(6)]
+        ports = {
+            "same node": exchange(frontend.netns, api1.ip, API_PORT),
+            "node port": exchange(lab.ext_ns, node1.ip, NODE_PORT),
+            "egress": exchange(frontend.netns, EXTERNAL_SERVER, EXTERNAL_PORT),
+            "no endpoints": connect_refused(frontend.netns, EMPTY_VIP, 80),
+            "cross node": exchange(frontend.netns, cart.ip, CART_PORT),
+            "host network": exchange(frontend.netns, node2.ip, HOST_NETWORK_PORT),
+        }
+        assert resolve(frontend.netns, DNS_VIP, EXTERNAL_NAME) == ("NOERROR", [EXTERNAL_SERVER])
+        one.wait_for(lambda entries: any(e.dns for e in entries) and ended(entries) >= 12)
+        two.wait_for(lambda entries: ended(entries) >= 4)
+        first, second = one.sink.snapshot(), two.sink.snapshot()
+
+    sizes = (REQUEST, RESPONSE)
+    assert [shape(e) for e in finals(first, ports["same node"])] == [
+        ("close", frontend.ip, api1.ip, API_PORT, None, *sizes)
+    ]
+    assert finals(second, ports["same node"]) == []
+    backends = set()
+    for port in via_vip:
+        (seen,) = finals(first, port)
+        backends.add(seen.dst.ip)
+        assert shape(seen) == ("close", frontend.ip, seen.dst.ip, API_PORT,
+                               NatInfo(dialed=Address(API_VIP, 80)), *sizes)  # fmt: skip
+        remote = [shape(e) for e in finals(second, port)]
+        expected_remote = [("close", frontend.ip, api2.ip, API_PORT, None, *sizes)]
+        assert remote == (expected_remote if seen.dst.ip == api2.ip else [])
+    assert backends <= {api1.ip, api2.ip}
+
+    (node_port,) = finals(first, ports["node port"])
+    assert node_port.nat is not None
+    assert node_port.nat.dialed == Address(node1.ip, NODE_PORT)
+    assert node_port.nat.snat is not None
+    assert node_port.nat.snat.ip == node1.tunnel_ip  # the SNAT address leaving through vxlan0
+    assert shape(node_port)[:4] == ("close", ROUTER, web.ip, WEB_PORT)
+    (served,) = [e for e in second if e.src.port == node_port.nat.snat.port and e.tcp
+                 and e.tcp.event == "close"]  # fmt: skip
+    assert shape(served) == ("close", node1.tunnel_ip, web.ip, WEB_PORT, None, *sizes)
+
+    (egress,) = finals(first, ports["egress"])
+    assert egress.nat is not None
+    assert egress.nat.dialed is None
+    assert egress.nat.snat is not None
+    assert egress.nat.snat.ip == node1.ip
+    assert shape(egress)[:4] == ("close", frontend.ip, EXTERNAL_SERVER, EXTERNAL_PORT)
+
+    (rejected,) = finals(first, ports["no endpoints"])
+    assert shape(rejected)[:5] == ("refused", frontend.ip, EMPTY_VIP, 80, None)
+    assert rejected.tcp is not None
+    errors = [e for e in first if e.icmp is not None]
+    assert errors  # one per SYN: a REJECT racing connect() is ignored and the SYN sent again
+    for error in errors:
+        assert error.icmp is not None
+        assert error.icmp.about is not None
+        assert (error.icmp.about.isn, error.dst.ip) == (rejected.tcp.isn, frontend.ip)
+
+    cross = [("close", frontend.ip, cart.ip, CART_PORT, None, *sizes)]
+    assert [shape(e) for e in finals(first, ports["cross node"])] == cross
+    assert [shape(e) for e in finals(second, ports["cross node"])] == cross
+
+    (host,) = finals(first, ports["host network"])
+    assert host.nat is not None
+    assert host.nat.snat is not None
+    assert shape(host)[:4] == ("close", frontend.ip, node2.ip, HOST_NETWORK_PORT)
+    (host_served,) = [e for e in second if e.src.port == host.nat.snat.port and e.tcp
+                      and e.tcp.event == "close"]  # fmt: skip
+    assert (host_served.src.ip, host_served.dst.ip) == (node1.ip, node2.ip)
+
+    (dns,) = [e for e in first if e.dns is not None]
+    assert (dns.src.ip, dns.dst.ip, dns.dst.port) == (frontend.ip, coredns.ip, 53)
+    assert dns.nat == NatInfo(dialed=Address(DNS_VIP, 53))
+    assert [e for e in second if e.dns is not None] == []
+
+    assert one.worker.snapshot()["pipeline"]["natCopies"] > 0
+    assert not [e for e in first + second if e.protocol.name == "udp" and e.dst.port == 4789]
+
+    merger = Merger()
+    merged = [e for e in sorted(first + second, key=lambda e: e.timestamp)
+              if not merger.is_duplicate(e)]  # fmt: skip
+    closes = [e for e in merged if e.tcp and e.tcp.event == "close"]
+    assert len(closes) == 11  # same node, 6 via the VIP, node port, egress, cross node, host
+    assert sorted(e.tcp.isn or 0 for e in closes if e.tcp) == sorted(
+        {e.tcp.isn or 0 for e in first + second if e.tcp and e.tcp.event == "close"}
+    )
+
+
+def test_kube_proxy_chains_are_loaded_and_the_lab_leaves_nothing() -> None:
+    require_lab()
+    with ClusterLab("routed") as lab:
+        names = set(lab.nodes[0].netns.split())
+        saved = subprocess.run(lab.command(lab.nodes[0].netns, ["iptables-save"]),
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+    for chain in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ",
+                  chain_name("KUBE-SVC-", "payments/api:http", "tcp")):  # fmt: skip
+        assert f":{chain} " in saved
+    assert "--mode random --probability 0.5000000000" in saved
+    assert '"shop/empty:http has no endpoints"' in saved
+    assert f"! -s {CLUSTER_CIDR}" in saved
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    assert not names & {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}
+    assert all(name.startswith(LAB_PREFIX) for name in names)
