@@ -182,7 +182,7 @@ def test_icmp_error_entry_and_it_ends_the_syn() -> None:
 def test_reports_of_one_tcp_connection_share_a_connection_id() -> None:
     scope = pipeline()
     first = feed_all(scope, exchange(Conversation()))
-    second = feed_all(scope, exchange(Conversation(client_port=43123)))
+    second = feed_all(scope, exchange(Conversation(client_port=43123, isn=9000)))
     assert [entry.conn_id for entry in first] == [
         "worker-a/1000000/10.0.1.5:43122-10.0.2.7:8080"
     ] * 2
