@@ -181,8 +181,8 @@ class Entry(_Wire, frozen=True):
     of one connection carry the same value, ``<worker>/<start ms>/<client>:<port>-<server>:<port>``
     (the worker that saw it, its start timestamp and its 5-tuple), so the dashboard shows them
     as one row. It is None (absent from the wire) for UDP, DNS and ICMP entries, each of which
-    is its own row. Two workers that see one connection give it two ids; only their events
-    are merged by the hub (:mod:`dashboard.merge`).
+    is its own row. Two workers that see one connection give it two ids (and a NAT two
+    5-tuples): where ``tcp.isn`` is known, the dashboard groups by it instead.
     """
 
     id: Text

@@ -317,8 +317,17 @@ export class LiveLog {
     pane.style.setProperty("--log-fit", `${needed + Math.min(this.widths.addresses, MAX_FLEX_ROOM)}px`);
   }
 
+  /**
+   * The row an entry belongs to. By connection: a TCP connection's ISN (with the port reached),
+   * which no NAT rewrites and both nodes of a cross-node connection report, so the connect one
+   * worker reported and the close another did are one row; else its ``connId`` (worker, start,
+   * 5-tuple); else the entry itself.
+   */
   keyOf(entry) {
-    return this.byConnection && entry.connId ? entry.connId : entry.id;
+    if (!this.byConnection) return entry.id;
+    const isn = entry.tcp && entry.tcp.isn;
+    if (isn !== undefined && isn !== null) return `isn/${isn}/${entry.dst.port}`;
+    return entry.connId || entry.id;
   }
 
   /** Append entries (oldest first): new rows, or news of a connection already shown. */

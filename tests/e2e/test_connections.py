@@ -88,3 +88,21 @@ def test_real_connections_are_rows_with_their_events(page: Page, hub_url: str) -
     assert len(keys) == len(set(keys))  # one row per connection
     assert {state for _, state in states} <= {"open", "closed", "reset"}
     assert "closed" in {state for _, state in states}
+
+
+def test_a_connection_two_nodes_reported_is_one_row_by_its_isn(page: Page, hub_url: str) -> None:
+    """The client's node saw the connect, the server's node (behind a SNAT) the close."""
+    live = FakeLive(page, matched=2)
+    page.goto(hub_url + "/?q=tcp")
+    expect(page.locator("#query-state")).to_have_text("showing: tcp", timeout=WAIT_MS)
+    isn = {"isn": 123456789, "serverIsn": 987654321}
+    connect = tcp(1, "connect", CONNECTION, worker="w1")
+    connect["tcp"].update(isn)
+    close = tcp(2, "close", "w2/1764000000001/10.244.1.0:21628-10.244.2.20:8080", worker="w2")
+    close["tcp"].update(isn)
+    close["src"] = {**close["src"], "ip": "10.244.1.0", "port": 21628}
+    live.entries([connect, close])
+    rows = page.locator("#log-rows .row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-events", "2")
+    expect(rows.first.locator(".c-event")).to_have_text("closed")

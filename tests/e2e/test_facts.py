@@ -139,7 +139,9 @@ def test_the_header_says_what_the_capture_leaves_out_and_each_worker(
     expect(page.locator("#capture")).to_have_text(
         "capture: connections mode (no non-DNS UDP, no payloads)", timeout=WAIT_MS
     )
-    expect(page.locator("#workers")).to_have_text(re.compile(r"^worker: \S+ up$"))
+    workers = page.locator("#workers")  # one worker per node of the lab, each up
+    expect(workers).to_have_text(re.compile(r"^(worker: \S+ up|\d+ workers: \S+ up(, \S+ up)*)$"))
+    assert set((workers.get_attribute("data-states") or "").split()) == {"up"}
     expect(page.locator("#stats")).to_contain_text("connections/s")
 
 
@@ -174,10 +176,11 @@ ICMP_ROW = re.compile(
 
 
 def test_an_icmp_error_reads_as_the_failed_flow_and_is_a_failed_edge(
-    page: Page, hub_url: str
+    page: Page, full_hub_url: str
 ) -> None:
-    open_dashboard(page, hub_url)
-    apply_query(page, "icmp")
+    """The recorded lab: a UDP datagram to an address a router says it cannot reach."""
+    open_dashboard(page, full_hub_url)
+    apply_query(page, 'icmp and icmp.about.protocol == "udp"')
     row = page.locator("#log-rows .row").last
     expect(row.locator(".c-addresses")).to_have_text(ICMP_ROW)
     expect(row.locator(".c-event")).to_have_text("host unreachable")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Iterator
 
@@ -39,16 +40,18 @@ def test_a_full_hub_says_why_and_retries_with_growing_delays(
     second.goto(one_seat_hub)
     notice = second.locator("#notice")
     expect(notice).to_have_text(
-        "the hub serves at most 1 sessions; try again later: this tab tries again in 1 s "
-        "(then less often)",
+        re.compile(
+            r"^the hub serves at most 1 sessions; try again later: "
+            r"this tab tries again in \d+ s \(then less often\)$"
+        ),
         timeout=WAIT_MS,
     )
     expect(second.locator("#status")).to_have_text("full")
     expect(notice).to_contain_text("tries again in 4 s", timeout=WAIT_MS)
-    assert len(attempts) == 3
+    assert len(attempts) >= 3
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
-    assert gaps[0] == pytest.approx(1.0, abs=0.5)
-    assert gaps[1] == pytest.approx(2.0, abs=0.5)
+    assert gaps[0] >= 0.9  # 1 s, not the 0.5 s of old
+    assert gaps[1] >= 1.5 * gaps[0]  # then 2 s: growing
     first.close()  # the seat is free: the next try gets in
     expect(second.locator("#status")).to_have_text(STREAMING, timeout=WAIT_MS)
     expect(notice).to_be_hidden()
