@@ -58,8 +58,8 @@ def test_namespace_pod_port_and_bytes_are_never_cut(
     assert flow.get_attribute("title") == flow.text_content()
 
 
-def test_a_column_can_be_resized_and_fitted_again(page: Page, hub_url: str) -> None:
-    open_dashboard(page, hub_url)
+def test_a_column_can_be_resized_and_fitted_again(page: Page, full_hub_url: str) -> None:
+    open_dashboard(page, full_hub_url)  # a recording read once: no new row widens a column
     wait_for_rows(page)
     heading = page.locator("#log-head .c-src")
     before = heading.bounding_box()
