@@ -13,8 +13,13 @@ a share of one core.
 saw and each one's kernel drops, the worker's CPU during the load, worker/tcpdump, and the
 highest rate the worker kept up with (no drop, and not leaning on its ring buffer).
 
+``services``: the same connections load on the two-node cluster lab (:mod:`lab.cluster`), pod to
+pod and then through a ClusterIP Service (DNAT): the worker's CPU per connection in each case,
+and that each connection is reported once with exact bytes (:func:`bench_services`).
+
 Usage (as root, when the machine is quiet; the load average is printed first):
     python -m bench.capture_live_bench connections [--rate 1000] [--seconds 30]
+    python -m bench.capture_live_bench services [--rate 1000] [--pod-network routed]
     python -m bench.capture_live_bench full [--rates 20000,40000,60000,80000] [--seconds 20]
 """
 
@@ -38,8 +43,11 @@ from typing import cast
 import redis
 
 from capture.sources.bpf import KNOWN_PROTOCOLS, mode_filter
+from lab.cluster import API_PORT, API_VIP, ClusterLab
 from lab.servers import TcpServer
 from lab.topology import Lab
+
+AnyLab = Lab | ClusterLab
 
 REPO = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -74,7 +82,9 @@ async def _one_connection(
     results.append((local_port, port, received))
 
 
-async def _client(server: str, rate: float, seconds: float, request_bytes: int) -> None:
+async def _client(
+    server: str, rate: float, seconds: float, request_bytes: int, ports: tuple[int, ...]
+) -> None:
     request = b"q" * request_bytes
     results: list[tuple[int, int, int]] = []
     tasks: set[asyncio.Task[None]] = set()
@@ -84,7 +94,7 @@ async def _client(server: str, rate: float, seconds: float, request_bytes: int) 
     while (now := loop.time() - start) < seconds:
         due = int(now * rate) + 1
         while sent < due:
-            port = SERVER_PORTS[sent % len(SERVER_PORTS)]
+            port = ports[sent % len(ports)]
             task = asyncio.create_task(_one_connection(server, port, request, results))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -113,7 +123,7 @@ def _udp_sender(server: str, rate: float, seconds: float) -> None:
 # --- orchestration ----------------------------------------------------------------------------
 
 
-def _role(lab: Lab, netns: str, *args: str) -> subprocess.Popen[str]:
+def _role(lab: AnyLab, netns: str, *args: str) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "bench.capture_live_bench", *args]
     return subprocess.Popen(
         lab.command(netns, argv), stdout=subprocess.PIPE, text=True, cwd=REPO, env=_env()
@@ -130,10 +140,10 @@ def _cpu_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
-def _start_worker(lab: Lab, args: list[str]) -> subprocess.Popen[str]:
+def _start_worker(lab: AnyLab, args: list[str], netns: str = "") -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "capture", "-i", "any", "--worker", "bench", *args]
     worker = subprocess.Popen(
-        lab.command(lab.node_ns, argv),
+        lab.command(netns or _node_ns(lab), argv),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -146,11 +156,15 @@ def _start_worker(lab: Lab, args: list[str]) -> subprocess.Popen[str]:
     return worker
 
 
-def _lab_redis(lab: Lab, stack: ExitStack) -> redis.Redis:
+def _node_ns(lab: AnyLab) -> str:
+    return lab.node_ns if isinstance(lab, Lab) else lab.node(1).netns
+
+
+def _lab_redis(lab: AnyLab, stack: ExitStack) -> redis.Redis:
     """A private redis-server inside the node namespace (the worker's Redis), and a client."""
     server = subprocess.Popen(
         lab.command(
-            lab.node_ns,
+            _node_ns(lab),
             [
                 "redis-server",
                 "--port",
@@ -167,7 +181,7 @@ def _lab_redis(lab: Lab, stack: ExitStack) -> redis.Redis:
     )
     stack.callback(server.wait)
     stack.callback(server.kill)
-    with lab.inside(lab.node_ns):
+    with lab.inside(_node_ns(lab)):
         client: redis.Redis = redis.Redis(port=REDIS_PORT)
         for _ in range(100):
             try:
@@ -252,7 +266,7 @@ def bench_connections(options: argparse.Namespace) -> None:
     print(f"achieved rate              {completed / elapsed:.0f} completed connections/s")
     print(f"bytes per connection       {options.request} B request, {options.response} B reply")
     print(f"reported with exact bytes  {matched} of {completed} ({wrong} wrong, {missing} missing)")
-    print(f"kernel drops               {snapshot.get('sniffer', {}).get('kernel_drops')}")
+    print(f"kernel drops               {snapshot.get('sniffer', {}).get('kernelDrops')}")
     print(f"frames read by the worker  {snapshot.get('sniffer', {}).get('packets')}")
     print(f"entries published          {snapshot.get('publisher', {}).get('published')}")
     print(
@@ -260,6 +274,86 @@ def bench_connections(options: argparse.Namespace) -> None:
         f"{wall:.1f} s; per second of load {100 * cpu / elapsed:.1f}% of one core"
     )
     print(f"worker CPU per connection  {1e6 * cpu / max(1, completed):.0f} us")
+
+
+def bench_services(options: argparse.Namespace) -> None:
+    """The same load pod to pod, then through a ClusterIP Service: the NAT join's cost.
+
+    On node 1 of the two-node cluster lab (kube-proxy iptables), ``shop/frontend`` opens
+    ``--rate`` connections/s for ``--seconds``, first to the two ``payments/api`` pods' own
+    addresses (one on node 1, one across the VXLAN tunnel), then to their Service VIP, which
+    DNATs each to one of them. Node 1's worker sees every connection of the second phase twice
+    (before and after DNAT) and must report it once, to the backend, with exact bytes.
+    """
+    url = f"redis://127.0.0.1:{REDIS_PORT}/0"
+    prefix = f"bench-{secrets.token_hex(4)}"
+    phases: list[tuple[str, list[tuple[str, str]]]] = []
+    with ClusterLab(options.pod_network) as lab, ExitStack() as stack:
+        client = _lab_redis(lab, stack)
+        frontend, api1, api2 = lab.pod("frontend"), lab.pod("api", 1), lab.pod("api", 2)
+        subprocess.run(
+            lab.command(frontend.netns, ["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1"]),
+            check=True,
+        )
+        for server in (api1, api2):
+            stack.enter_context(TcpServer(server.netns, server.ip, API_PORT, options.response))
+        worker = _start_worker(lab, ["--redis", url, "--prefix", prefix, "--maxlen", "1000000"])
+        results = []
+        for name, targets in (
+            ("pod to pod", [(api1.ip, str(API_PORT)), (api2.ip, str(API_PORT))]),
+            ("via ClusterIP", [(API_VIP, "80"), (API_VIP, "80")]),
+        ):
+            phases.append((name, targets))
+            cpu_before = _cpu_seconds(worker.pid)
+            generators = [
+                _role(lab, frontend.netns, "_client", server, str(options.rate / len(targets)),
+                      str(options.seconds), str(options.request), ports)
+                for server, ports in targets
+            ]  # fmt: skip
+            outputs = [json.loads(g.communicate()[0]) for g in generators]
+            time.sleep(2.0)  # let the last FINs reach the worker
+            cpu_after = _cpu_seconds(worker.pid)
+            results.append((outputs, cpu_before, cpu_after))
+        _stop(worker)
+        reply = client.xrange(f"{prefix}:entries", "-", "+")
+        stream = cast(list[tuple[bytes, dict[bytes, bytes]]], reply)
+        entries = [json.loads(fields[b"entry"]) for _, fields in stream]
+        snapshot = json.loads(client.hget(f"{prefix}:workers", "bench") or b"{}")
+    closes: dict[tuple[int, str, int], list[tuple[int, int]]] = {}  # client port, dialed
+    for entry in entries:
+        if entry["src"]["ip"] == frontend.ip and entry.get("tcp", {}).get("event") == "close":
+            sizes = (entry.get("requestSize", 0), entry.get("responseSize", 0))
+            dialed = entry.get("nat", {}).get("dialed") or entry["dst"]
+            closes.setdefault((entry["src"]["port"], dialed["ip"], dialed["port"]), []).append(
+                sizes
+            )
+    expected = (options.request, options.response)
+    print(
+        f"pod network {options.pod_network}; {options.rate:.0f} connections/s for "
+        f"{options.seconds:.0f} s per phase; {options.request} B / {options.response} B each"
+    )
+    for (name, targets), (outputs, before, after) in zip(phases, results, strict=True):
+        completed = exact = duplicated = 0
+        for (address, _), output in zip(targets, outputs, strict=True):
+            for local_port, server_port, received in output["results"]:
+                if received != options.response:
+                    continue
+                completed += 1
+                found = closes.get((local_port, address, server_port), [])
+                duplicated += len(found) > 1
+                exact += found == [expected]
+        elapsed = max(o["elapsed"] for o in outputs)
+        cpu = sum(after) - sum(before)
+        print(f"{name:14} {completed / elapsed:6.0f} conn/s completed; {exact} of {completed} "
+              f"reported once with exact bytes ({duplicated} twice); worker CPU "
+              f"{100 * cpu / elapsed:.1f}% of a core, {1e6 * cpu / max(1, completed):.0f} us "
+              "per connection")  # fmt: skip
+    pipeline = snapshot.get("pipeline", {})
+    sniffer = snapshot.get("sniffer", {})
+    print(
+        f"kernel drops {sniffer.get('kernelDrops')}, frames read {sniffer.get('packets')}, "
+        f"NAT copies joined {pipeline.get('natCopies')}, duplicates {pipeline.get('duplicates')}"
+    )
 
 
 def bench_full(options: argparse.Namespace) -> None:
@@ -297,10 +391,10 @@ def bench_full(options: argparse.Namespace) -> None:
             _stop(worker)
             dump.send_signal(signal.SIGINT)
             tcpdump = _tcpdump_counts(dump.communicate(timeout=30)[1])
-            drops = worker_stats.get("kernelDrops")
+            drops = worker_stats.get("kernel_drops")  # Prometheus names are snake_case
             # what the kernel handed the worker: frames it read plus bridge copies it skipped
             seen = worker_stats.get("captured_packets", 0) + worker_stats.get(
-                "bridgeCopiesSkipped", 0
+                "bridge_copies_skipped", 0
             )
             ratio = seen / tcpdump["captured"] if tcpdump["captured"] else float("nan")
             print(
@@ -348,6 +442,12 @@ def main() -> None:
     connections.add_argument("--seconds", type=float, default=30.0)
     connections.add_argument("--request", type=int, default=1_000)
     connections.add_argument("--response", type=int, default=100_000)
+    services = commands.add_parser("services")
+    services.add_argument("--rate", type=float, default=1000.0)
+    services.add_argument("--seconds", type=float, default=15.0)
+    services.add_argument("--request", type=int, default=1_000)
+    services.add_argument("--response", type=int, default=10_000)
+    services.add_argument("--pod-network", choices=("bridge", "routed"), default="bridge")
     full = commands.add_parser("full")
     full.add_argument("--rates", default="20000,40000,60000,80000")
     full.add_argument("--seconds", type=float, default=20.0)
@@ -356,13 +456,15 @@ def main() -> None:
     client.add_argument("rate", type=float)
     client.add_argument("seconds", type=float)
     client.add_argument("request", type=int)
+    client.add_argument("ports", nargs="?", default=",".join(map(str, SERVER_PORTS)))
     udp = commands.add_parser("_udp")
     udp.add_argument("server")
     udp.add_argument("rate", type=float)
     udp.add_argument("seconds", type=float)
     options = parser.parse_args()
     if options.command == "_client":
-        asyncio.run(_client(options.server, options.rate, options.seconds, options.request))
+        ports = tuple(int(port) for port in options.ports.split(","))
+        asyncio.run(_client(options.server, options.rate, options.seconds, options.request, ports))
         return
     if options.command == "_udp":
         _udp_sender(options.server, options.rate, options.seconds)
@@ -370,6 +472,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
     if options.command == "connections":
         bench_connections(options)
+    elif options.command == "services":
+        bench_services(options)
     else:
         bench_full(options)
 

@@ -30,6 +30,7 @@ TCP_EVENT_WEIGHTS = {
     "reset": 10,
     "refused": 8,
     "timeout": 10,
+    "expired": 2,
 }
 EXTERNALS = (
     ("api.stripe.com", "54.187.174.169", 443),
@@ -213,7 +214,7 @@ class _Generator:
         )[0]
         rtt = round(self.random.uniform(0.05, 2.0 if dst["kind"] != "external" else 80.0), 3)
         tcp: dict[str, Any] = {"event": event, "resetBy": "", "partial": False}
-        if event in {"close", "connect", "ongoing", "reset"}:
+        if event in {"close", "connect", "ongoing", "reset", "expired"}:
             sent, received = self.random.randint(64, 20_000), self.random.randint(0, 2_000_000)
             entry["requestSize"], entry["responseSize"] = sent, received
             tcp["rtt"] = rtt
@@ -223,6 +224,9 @@ class _Generator:
         elif event == "connect":
             tcp.update(state="ESTABLISHED", flags=["SYN", "ACK"])
         elif event == "ongoing":
+            tcp.update(state="ESTABLISHED", flags=["SYN", "ACK", "PSH"])
+        elif event == "expired":  # idle past the timeout, its FIN or RST never seen
+            entry["elapsedTime"] = self.random.randint(300_000, 900_000)
             tcp.update(state="ESTABLISHED", flags=["SYN", "ACK", "PSH"])
         elif event == "reset":
             entry["elapsedTime"] = self.random.randint(1, 5_000)

@@ -1,7 +1,7 @@
 """Hub benchmarks: ingest rate with 50 filtered sessions, and XADD -> websocket latency.
 
 Run: .venv/bin/python bench/hub_bench.py ingest [--entries N] [--sessions N] [--repeat N]
-     .venv/bin/python bench/hub_bench.py latency [--rate N] [--seconds S] [--sessions N]
+     .venv/bin/python bench/hub_bench.py latency [--rate N] [--seconds S] [--sessions N] [--attack]
 
 ``ingest``: raw JSON entries (bench/entrygen, encoded by ``Entry.to_json`` as the workers
 publish them) through ``Hub.accept`` in 100 ms-sized batches on one core, in steady state (the
@@ -16,6 +16,12 @@ best of ``--repeat`` runs (this machine's speed varies from minute to minute). G
 ``--rate`` entries/s. Prints the XADD -> websocket delay p50/p99 over every delivered entry,
 what the sessions missed, and the hub's resident memory sampled every 10 s (flat is the goal;
 ``--seconds 600`` for the 10-minute run). Goal: p99 under 500 ms at 5,000 entries/s.
+
+``--attack`` adds attackers meanwhile: one more session that sets a costly filter (100 regexes)
+over and over, and 50 concurrent clients scanning the store through ``/api/export`` and
+``/api/entries`` with a 490-character regex filter in a loop; ``/healthz`` is probed twice a
+second. Prints what the attackers got (answers by status) and the probe's p99 and worst time.
+Goal: the viewers' p99 still under 500 ms, and ``/healthz`` under 1 s.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import json
 import os
 import re
@@ -273,7 +280,81 @@ async def produce(prefix: str, rate: int, seconds: float, sent: dict[str, float]
     return number
 
 
-async def bench_latency(rate: int, seconds: float, sessions: int) -> None:
+async def wait_until_up(port: int, timeout: float = 60.0) -> None:
+    """Return once the hub answers ``/livez`` (a loaded machine starts it slowly)."""
+    import aiohttp  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/livez") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the hub did not start") from None
+            await asyncio.sleep(0.2)
+
+
+COSTLY_FILTER = " or ".join(f'dst.name == r"(a|b)*c{n}.*x.*y.*z"' for n in range(100))
+SCAN_FILTER = " or ".join(f'dst.name == r"^svc-{n}.*[a-z]+.*example"' for n in range(14))
+API_ATTACKERS = 50
+
+
+async def attack_filters(port: int, answers: dict[str, int]) -> None:
+    """One session setting a costly filter over and over (acking whatever it is sent)."""
+    import aiohttp  # noqa: PLC0415
+
+    url = f"http://127.0.0.1:{port}/ws/live"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, origin=f"http://127.0.0.1:{port}", max_msg_size=0) as ws,
+    ):
+        await ws.send_json({"type": "filter.set", "query": COSTLY_FILTER})
+        async for message in ws:
+            head = ENTRIES_HEAD.match(message.data)
+            if head is not None:
+                await ws.send_str(f'{{"type":"ack","seq":{head[1]}}}')
+                continue
+            kind = json.loads(message.data).get("type", "")
+            if kind.startswith("filter."):
+                answers[kind] = answers.get(kind, 0) + 1
+                await ws.send_json({"type": "filter.set", "query": COSTLY_FILTER})
+
+
+async def attack_api(port: int, answers: dict[str, int]) -> None:
+    """One client scanning the store through the API in a loop."""
+    import aiohttp  # noqa: PLC0415
+
+    routes = ("/api/export", "/api/entries")
+    async with aiohttp.ClientSession() as http:
+        for number in itertools.count():
+            url = f"http://127.0.0.1:{port}{routes[number % 2]}"
+            async with http.get(url, params={"q": SCAN_FILTER}) as response:
+                await response.read()
+                key = f"HTTP {response.status}"
+                answers[key] = answers.get(key, 0) + 1
+
+
+async def probe_health(port: int, times: list[float]) -> None:
+    """``GET /healthz`` twice a second; each answer's time (10 s when it never came)."""
+    import aiohttp  # noqa: PLC0415
+
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        while True:
+            started = time.monotonic()
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    await response.read()
+                times.append(time.monotonic() - started)
+            except TimeoutError:
+                times.append(10.0)
+            await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - started)))
+
+
+async def bench_latency(rate: int, seconds: float, sessions: int, attack: bool = False) -> None:
     prefix = f"bench-hub-{secrets.token_hex(4)}"
     port = free_port()
     env = dict(os.environ, REDIS_URL=REDIS_URL, PODSCOPE_PREFIX=prefix)
@@ -299,13 +380,22 @@ async def bench_latency(rate: int, seconds: float, sessions: int) -> None:
     delays: list[float] = []
     missed: list[int] = []
     memory: list[tuple[float, float]] = []
+    attacker_answers: dict[str, int] = {}
+    health: list[float] = []
     try:
-        await asyncio.sleep(3.0)
+        await wait_until_up(port)
         tasks = [
             asyncio.create_task(client(port, query, sent, delays, missed))
             for query in filters(sessions)
         ]
         await asyncio.sleep(2.0)
+        if attack:
+            tasks.append(asyncio.create_task(attack_filters(port, attacker_answers)))
+            tasks += [
+                asyncio.create_task(attack_api(port, attacker_answers))
+                for _ in range(API_ATTACKERS)
+            ]
+        tasks.append(asyncio.create_task(probe_health(port, health)))
         started = time.monotonic()
 
         async def sample_memory() -> None:
@@ -338,6 +428,14 @@ async def bench_latency(rate: int, seconds: float, sessions: int) -> None:
         f"missed {sum(missed)}; CPU: hub {hub_cpu:.2f}, producer + clients {own_cpu:.2f} cores"
     )
     print("hub RSS (s, MiB): " + ", ".join(f"({t:.0f}, {m:.0f})" for t, m in memory))
+    health.sort()
+    if health:
+        print(
+            f"/healthz: {len(health)} probes, p99 {health[int(len(health) * 0.99)] * 1000:.0f} ms, "
+            f"max {health[-1] * 1000:.0f} ms"
+        )
+    if attack:
+        print(f"attackers got: {dict(sorted(attacker_answers.items()))}")
 
 
 def python_reference() -> float:
@@ -361,12 +459,13 @@ def main() -> None:
     latency.add_argument("--rate", type=int, default=5_000)
     latency.add_argument("--seconds", type=float, default=30.0)
     latency.add_argument("--sessions", type=int, default=50)
+    latency.add_argument("--attack", action="store_true", help="add the attackers")
     args = parser.parse_args()
     print(f"machine: a 10M-iteration Python loop takes {python_reference():.2f} s")
     if args.action == "ingest":
         bench_ingest(args.entries, args.sessions, args.batch, args.repeat)
     else:
-        asyncio.run(bench_latency(args.rate, args.seconds, args.sessions))
+        asyncio.run(bench_latency(args.rate, args.seconds, args.sessions, args.attack))
 
 
 if __name__ == "__main__":

@@ -267,15 +267,29 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         _tune_gc()
         if args.read:
             _read_capture(worker, args.read, args.bpf, stop)
-            return 0
-        sniffer = _open_sniffer(args.interface, expression, args.buffer_bytes)
-        stack.callback(sniffer.close)
-        if args.redis:
-            watcher = ScopeWatcher(args.redis, node.name, worker.request_scope, prefix=args.prefix)
-            stack.callback(watcher.close)
-            watcher.start()
-        log.info("capturing on %s (%s mode)", ",".join(args.interface), args.mode)
-        worker.run_live(sniffer, stop)
+        else:
+            sniffer = _open_sniffer(args.interface, expression, args.buffer_bytes)
+            stack.callback(sniffer.close)
+            if args.redis:
+                watcher = ScopeWatcher(
+                    args.redis, node.name, worker.request_scope, prefix=args.prefix
+                )
+                stack.callback(watcher.close)
+                watcher.start()
+            log.info("capturing on %s (%s mode)", ",".join(args.interface), args.mode)
+            worker.run_live(sniffer, stop)
+    return _published_all(publisher)
+
+
+def _published_all(publisher: Publisher | None) -> int:
+    """0, or EXIT_FAILED after saying how many entries never reached Redis (once closed)."""
+    lost = publisher.unpublished if publisher is not None else 0
+    if lost:
+        print(
+            f"{PROG}: {lost} entries were not published (Redis unreachable or too slow)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return 0
 
 

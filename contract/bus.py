@@ -3,7 +3,10 @@
 Redis layout (``prefix`` defaults to ``podscope``)::
 
     {prefix}:entries        stream, one message per entry, field ``entry`` = Entry.to_json(),
-                            written with ``XADD MAXLEN ~ N`` (the retention window)
+                            written with ``XADD MAXLEN ~ N`` (the retention window); numbered
+                            per worker: ``worker`` (its name), ``run`` (random per publisher
+                            start) and ``n`` (1, 2, 3... in that run, as decimal text), so the
+                            hub counts exactly what it never got (a gap in ``n``)
     {prefix}:workers        hash, field = worker name, value = JSON of that worker's latest
                             stats snapshot (:mod:`contract.stats`; every key camelCase)
     {prefix}:scope:{node}   string, the BPF scope expression the hub wants for that node's
@@ -31,6 +34,9 @@ from contract.errors import BusUrlError
 DEFAULT_PREFIX = "podscope"
 DEFAULT_MAXLEN = 100_000
 ENTRY_FIELD = b"entry"
+WORKER_FIELD = b"worker"
+RUN_FIELD = b"run"
+NUMBER_FIELD = b"n"
 ALL_NODES = "*"
 SCOPE_POLL_SECONDS = 10.0
 

@@ -41,6 +41,7 @@ SCHEMA_VERSION = 1
 MAX_STRING_CHARS = 1024
 MAX_PAYLOAD_CHARS = 90_000  # base64 of a 64 KiB preview
 MAX_LIST_ITEMS = 256
+MAX_LABELS = 64
 MAX_WIRE_BYTES = 256 * 1024
 
 _JSON_ENCODER = msgspec.json.Encoder()  # compact, UTF-8, same text as json.dumps; 7x faster
@@ -51,6 +52,7 @@ _FLOAT_MAX = sys.float_info.max
 Text = Annotated[str, Meta(max_length=MAX_STRING_CHARS)]
 Preview = Annotated[str, Meta(max_length=MAX_PAYLOAD_CHARS)]
 Texts = Annotated[tuple[Text, ...], Meta(max_length=MAX_LIST_ITEMS)]
+Labels = Annotated[dict[Text, Text], Meta(max_length=MAX_LABELS)]
 Int64 = Annotated[int, Meta(ge=_INT_MIN, le=_INT_MAX)]
 Count = Annotated[int, Meta(ge=0, le=_INT_MAX)]  # timestamps, durations, byte counts
 Port = Annotated[int, Meta(ge=0, le=65535)]
@@ -68,7 +70,11 @@ class _Wire(msgspec.Struct, frozen=True, gc=False, rename="camel", forbid_unknow
 
 
 class Endpoint(_Wire, frozen=True):
-    """One side of a connection, named by the hub (pod, service, node, external DNS name)."""
+    """One side of a connection, named by the hub (pod, service, node, external DNS name).
+
+    ``labels`` are the pod's Kubernetes labels (KFL2's ``local_labels``/``remote_labels``),
+    absent for anything but a named pod.
+    """
 
     ip: Text
     port: Port = 0
@@ -78,6 +84,7 @@ class Endpoint(_Wire, frozen=True):
     service: Text = ""
     workload: Text = ""
     kind: Text = "unknown"
+    labels: Labels | None = None
 
 
 class Node(_Wire, frozen=True):
@@ -272,8 +279,8 @@ def protocol(name: str) -> Protocol:
 def field_paths() -> dict[str, str]:
     """Every dotted wire path of an entry and its type: ``{"src.namespace": "str", ...}``.
 
-    Objects appear too (``"src": "object"``), lists as ``"list[str]"``. KFL uses this to reject
-    misspelt fields and the dashboard for autocomplete.
+    Objects appear too (``"src": "object"``), lists as ``"list[str]"``, maps as ``"map[str]"``.
+    KFL uses this to reject misspelt fields and the dashboard for autocomplete.
     """
     return dict(_paths(Entry, ""))
 
@@ -416,6 +423,8 @@ def _paths(cls: type, prefix: str) -> Iterator[tuple[str, str]]:
             yield from _paths(inner, path)
         elif typing.get_origin(inner) is tuple:
             yield path, f"list[{typing.get_args(inner)[0].__name__}]"
+        elif typing.get_origin(inner) is dict:
+            yield path, f"map[{typing.get_args(inner)[1].__name__}]"
         else:
             yield path, inner.__name__
 

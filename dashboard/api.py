@@ -3,7 +3,9 @@
 Every view is async and runs on the event loop, next to ingest, so it reads the hub without
 locks. A bad request gets a 400 with ``{"error": {...}}`` (a KFL error keeps its line, column
 and caret context), never a 500. With ``PODSCOPE_AUTH`` on, every route but ``/metrics`` and
-the Node Graph health check needs a logged-in user (401 otherwise). ``/healthz`` and ``/livez``
+the Node Graph health check needs a logged-in user (401 otherwise); ``/metrics`` and writes
+(``PUT /api/targeting``) follow :mod:`dashboard.credentials`. Every ``GET`` route answers
+``HEAD`` too. ``/healthz`` and ``/livez``
 are answered before Django (:mod:`dashboard.health`).
 
 Every client (by address) has a budget of requests a minute (429 with ``Retry-After`` past it):
@@ -24,14 +26,14 @@ from typing import Any
 
 import redis
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from contract.vocabulary import EXPORT_FORMATS
 from dashboard.core.hub import Hub
 from dashboard.core.outputs import nodegraph
 from dashboard.core.outputs.graph import LEVELS, Level
 from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.credentials import may_read_metrics, may_write
 from dashboard.errors import BadRequestError, ScanError, TargetingError
 from dashboard.instance import current
 from kfl import Filter, KflError, compile_filter
@@ -119,7 +121,7 @@ def _level(request: HttpRequest) -> Level:
     raise BadRequestError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
 
 
-@require_GET
+@require_safe
 @api_view()
 async def validate(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/validate?q=``: ``{"valid": true}`` or ``{"valid": false, "error": {...}}``."""
@@ -132,7 +134,7 @@ async def validate(request: HttpRequest, hub: Hub) -> HttpResponse:
     return JsonResponse({"valid": True})
 
 
-@require_GET
+@require_safe
 @api_view(scans=True)
 async def entries(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/entries?q=&limit=&before=``: newest matching first, ``next`` pages back."""
@@ -145,14 +147,14 @@ async def entries(request: HttpRequest, hub: Hub) -> HttpResponse:
     return JsonResponse({"entries": [wire for _, wire in found], "next": cursor})
 
 
-@require_GET
+@require_safe
 @api_view(scans=True)
 async def graph_map(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/map?q=&level=``: the map of the stored entries matching the filter."""
     return JsonResponse(await hub.graph(_query(request), _level(request)))
 
 
-@require_GET
+@require_safe
 @api_view(scans=True)
 async def export(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/export?q=&format=text|json|yaml``: who calls whom, at workload level."""
@@ -163,53 +165,57 @@ async def export(request: HttpRequest, hub: Hub) -> HttpResponse:
     return HttpResponse(body, content_type=f"{EXPORT_TYPES[fmt]}; charset=utf-8")
 
 
-@require_GET
+@require_safe
 @api_view()
 async def fields(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/fields``: every name a query can use, for autocomplete."""
     return JsonResponse({"completions": completions()})
 
 
-@require_GET
+@require_safe
 @api_view()
 async def stats(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET /api/stats``: ingest, store, sessions, naming and the workers' capture stats."""
     return JsonResponse(hub.stats())
 
 
-@require_GET
+@require_safe
 @api_view(login=False)
 async def nodegraph_health(request: HttpRequest, hub: Hub) -> HttpResponse:
     """Grafana Node Graph API: ``/api/health``."""
     return JsonResponse(nodegraph.health())
 
 
-@require_GET
+@require_safe
 @api_view()
 async def nodegraph_fields(request: HttpRequest, hub: Hub) -> HttpResponse:
     """Grafana Node Graph API: ``/api/graph/fields``."""
     return JsonResponse(nodegraph.fields())
 
 
-@require_GET
+@require_safe
 @api_view(scans=True)
 async def nodegraph_data(request: HttpRequest, hub: Hub) -> HttpResponse:
     """Grafana Node Graph API: ``/api/graph/data?q=&level=``."""
     return JsonResponse(nodegraph.data(await hub.graph(_query(request), _level(request))))
 
 
-@require_GET
+@require_safe
 @api_view(login=False)
 async def metrics(request: HttpRequest, hub: Hub) -> HttpResponse:
-    """``GET /metrics``: Prometheus text format."""
+    """``GET /metrics``: Prometheus text format (who may read it: :mod:`dashboard.credentials`)."""
+    auth = hub.config.auth
+    logged_in = auth and (await request.auser()).is_authenticated
+    if not may_read_metrics(request, auth=auth, logged_in=logged_in):
+        return JsonResponse(
+            {"error": {"message": "login or the metrics token (PODSCOPE_METRICS_TOKEN) required"}},
+            status=401,
+        )
     hub.metrics.sessions_open.set(len(hub.sessions))
     return HttpResponse(hub.metrics.render(), content_type="text/plain; version=0.0.4")
 
 
-# PUT cannot be sent cross-site without a CORS preflight, which the hub never allows, so the
-# CSRF token (meant for form posts) is not needed to protect it.
-@csrf_exempt
-@require_http_methods(["GET", "PUT"])
+@require_http_methods(["GET", "HEAD", "PUT"])
 @api_view()
 async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET``/``PUT /api/targeting``: which pods the workers capture (not in demo mode).
@@ -226,8 +232,15 @@ async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
         raise BadRequestError(
             f"targeting is not available: {reason}", status=403 if hub.config.demo else 404
         )
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return JsonResponse({**hub.targeting.summary(), "scopes": hub.targeting.scopes()})
+    logged_in = hub.config.auth and (await request.auser()).is_authenticated
+    if not may_write(request, auth=hub.config.auth, logged_in=logged_in):
+        raise BadRequestError(
+            "changing the targeting needs the write token (Authorization: Bearer, "
+            "PODSCOPE_WRITE_TOKEN) or a login",
+            status=403,
+        )
     if len(request.body) > MAX_BODY_BYTES:
         raise BadRequestError(f"body over {MAX_BODY_BYTES} bytes", status=413)
     try:

@@ -12,18 +12,22 @@ import os
 from typing import Any
 
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-django_asgi_app = get_asgi_application()  # sets Django up before the consumers are imported
+try:
+    django_asgi_app = get_asgi_application()  # sets Django up before the consumers are imported
+except ImproperlyConfigured as exc:  # a bad PODSCOPE_* variable: one line, not a traceback
+    raise SystemExit(f"podscope: error: {exc}") from None
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.conf import settings
 
-from dashboard.health import HealthApp  # noqa: E402
-from dashboard.instance import current  # noqa: E402
-from dashboard.routing import websocket_urlpatterns  # noqa: E402
-from dashboard.wsorigin import SameOriginValidator  # noqa: E402
+from dashboard.health import HealthApp
+from dashboard.instance import current
+from dashboard.routing import websocket_urlpatterns
+from dashboard.wsorigin import SameOriginValidator
 
 
 def build_application() -> Any:

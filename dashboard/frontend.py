@@ -37,6 +37,8 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def asset(request: HttpRequest, name: str) -> FileResponse:
     """``/assets/<name>``: one built file; anything outside ``dist/assets`` is a 404."""
+    if "\x00" in name:  # no file name holds one; the file system would refuse it
+        raise Http404("no such asset")
     root = (_dist() / "assets").resolve()
     path = (root / name).resolve()
     if not path.is_relative_to(root) or not path.is_file():

@@ -11,6 +11,10 @@ Environment variables::
     PODSCOPE_DEBUG             1 to enable Django debug pages (default 0)
     PODSCOPE_ALLOWED_HOSTS     comma-separated host names (default localhost,127.0.0.1,[::1])
     PODSCOPE_AUTH              1 to require a Django login for the API and websocket (default 0)
+    PODSCOPE_WRITE_TOKEN       bearer token for writes (PUT /api/targeting); without it, a write
+                               needs a login, or login off and a loopback client (default: none)
+    PODSCOPE_METRICS_TOKEN     bearer token for /metrics while login is on (default: none)
+    PODSCOPE_SECURE_COOKIES    1 when the hub is served over TLS: cookies marked Secure (default 0)
     PODSCOPE_DB                SQLite file for users and sessions (default ~/.podscope/db.sqlite3)
     REDIS_URL                  read entries from this Redis instead of the embedded worker
     PODSCOPE_PREFIX            Redis key prefix (default podscope, as the workers use)
@@ -88,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "dashboard.credentials.WriteTokenMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -118,8 +123,10 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _flag("PODSCOPE_SECURE_COOKIES")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
@@ -127,7 +134,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"dashboard": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "dashboard": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},  # every 500, traceback
+    },
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
@@ -140,6 +150,8 @@ _DEMO = _flag("PODSCOPE_DEMO")
 _LIMITS = DEMO_LIMITS if _DEMO else DEFAULT_LIMITS
 PODSCOPE = {
     "AUTH": _flag("PODSCOPE_AUTH"),
+    "WRITE_TOKEN": os.environ.get("PODSCOPE_WRITE_TOKEN", "").strip(),
+    "METRICS_TOKEN": os.environ.get("PODSCOPE_METRICS_TOKEN", "").strip(),
     "DEMO": _DEMO,
     "PREFIX": os.environ.get("PODSCOPE_PREFIX", "").strip() or "podscope",
     "STORE_SIZE": _positive("PODSCOPE_STORE_SIZE", DEFAULT_STORE_SIZE),

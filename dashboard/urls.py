@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from dashboard import api, frontend
+from dashboard.login import ThrottledLoginView
 
 urlpatterns = [
     path("", frontend.index, name="index"),
@@ -19,8 +20,6 @@ urlpatterns = [
     path("api/nodegraph/api/graph/fields", api.nodegraph_fields, name="nodegraph-fields"),
     path("api/nodegraph/api/graph/data", api.nodegraph_data, name="nodegraph-data"),
     path("metrics", api.metrics, name="metrics"),
-    path(
-        "login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"
-    ),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

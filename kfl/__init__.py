@@ -23,6 +23,16 @@ The language (Kubeshark-compatible)::
     dst.ip == cidr("10.0.0.0/8")
     tcp and limit(100)
 
+Kubeshark's KFL2 (CEL) works beside it::
+
+    dst.pod.namespace == 'shop' && elapsed_time > 1000000     KFL2 variables (kfl.variables)
+    dst.port in [80, 443]   'shop' in namespaces   'app' in local_labels
+    size(dns_answers) > 0   (c ? a : b)   a * b / c % d   -x
+    local_labels["app"]   map_get(local_labels, "app", "")
+    timestamp > timestamp("2026-03-14T22:00:00Z")   timestamp > now() - duration("5m")
+    dns_answers.exists(a, a.startsWith("10."))        also all, exists_one, filter
+    weeks(n), months(n) (30 days), years(n) (365 days)
+
 A missing field makes only its own comparison false. Every invalid query raises KflError with
 the line, column and span of the problem.
 """

@@ -4,7 +4,11 @@ A path of one or two string keys compiles to direct subscripts inside ``try`` (f
 CPython when nothing is raised); a missing key, or a non-object on the way, gives MISSING.
 ``fused_test`` goes one step further and applies a C-level test to the value in the same
 closure, so ``dst.namespace == "shop"`` costs one Python call per entry, and
-``fused_conjunction`` does the same for ``and`` of two or three such tests.
+``fused_conjunction`` and ``fused_disjunction`` do the same for ``and`` and ``or`` of two or
+three such tests. The C-level test
+runs only on a value of the field's schema type, where Python's answer is KFL's; any other
+value (a boolean in a port, a list in a name) goes to the test's ``fallback``, which applies
+kfl.values' rules, so a fused test and the general one never disagree.
 """
 
 from __future__ import annotations
@@ -75,26 +79,31 @@ def _get_any(keys: tuple[str | int, ...]) -> Getter:
 class FieldTest:
     """``test(value at keys, argument)``: a C-level test of one field reached by string keys.
 
-    ``test`` (``operator.eq``, ``str.endswith``...) must raise TypeError on a value of the
-    wrong type rather than return a wrong answer; a missing field makes the test false.
+    ``test`` (``operator.eq``, ``str.endswith``...) is applied only to a value whose class is
+    ``exact_type`` (the field's schema type); ``fallback(value)`` decides for any other present
+    value. A missing field makes the test false.
     """
 
     keys: tuple[str, ...]
     test: BinaryTest
     argument: object
+    exact_type: type
+    fallback: Callable[[object], bool]
 
 
 def fused_test(field_test: FieldTest) -> Predicate:
     """One closure that reads the field and applies the test."""
     keys, test, argument = field_test.keys, field_test.test, field_test.argument
+    exact, fallback = field_test.exact_type, field_test.fallback
     if len(keys) == 1:
         (first,) = keys
 
         def test_one(entry: Entry) -> bool:
             try:
-                return test(entry[first], argument)
+                value = entry[first]
             except LOOKUP_ERRORS:
                 return False
+            return test(value, argument) if value.__class__ is exact else fallback(value)
 
         return test_one
     if len(keys) == 2:
@@ -102,9 +111,10 @@ def fused_test(field_test: FieldTest) -> Predicate:
 
         def test_two(entry: Entry) -> bool:
             try:
-                return test(entry[first][second], argument)
+                value = entry[first][second]
             except LOOKUP_ERRORS:
                 return False
+            return test(value, argument) if value.__class__ is exact else fallback(value)
 
         return test_two
     get = _get_any(keys)
@@ -113,10 +123,7 @@ def fused_test(field_test: FieldTest) -> Predicate:
         value = get(entry)
         if value is MISSING:
             return False
-        try:
-            return test(value, argument)
-        except TypeError:
-            return False
+        return test(value, argument) if value.__class__ is exact else fallback(value)
 
     return test_any
 
@@ -124,31 +131,74 @@ def fused_test(field_test: FieldTest) -> Predicate:
 def fused_conjunction(tests: Sequence[FieldTest]) -> Predicate | None:
     """One closure for ``a and b [and c]`` of tests on two-key fields; None for other shapes.
 
-    A missing field or a TypeError makes its own test false, hence the whole conjunction.
+    A missing field makes its own test false, hence the whole conjunction.
     """
     if not 2 <= len(tests) <= 3 or any(len(test.keys) != 2 for test in tests):
         return None
     (a1, a2), test_a, argument_a = tests[0].keys, tests[0].test, tests[0].argument
     (b1, b2), test_b, argument_b = tests[1].keys, tests[1].test, tests[1].argument
+    type_a, fallback_a = tests[0].exact_type, tests[0].fallback
+    type_b, fallback_b = tests[1].exact_type, tests[1].fallback
     if len(tests) == 2:
 
         def both(entry: Entry) -> bool:
             try:
-                return test_a(entry[a1][a2], argument_a) and test_b(entry[b1][b2], argument_b)
+                a = entry[a1][a2]
+                b = entry[b1][b2]
             except LOOKUP_ERRORS:
                 return False
+            return (test_a(a, argument_a) if a.__class__ is type_a else fallback_a(a)) and (
+                test_b(b, argument_b) if b.__class__ is type_b else fallback_b(b)
+            )
 
         return both
     (c1, c2), test_c, argument_c = tests[2].keys, tests[2].test, tests[2].argument
+    type_c, fallback_c = tests[2].exact_type, tests[2].fallback
 
     def all_three(entry: Entry) -> bool:
         try:
-            return (
-                test_a(entry[a1][a2], argument_a)
-                and test_b(entry[b1][b2], argument_b)
-                and test_c(entry[c1][c2], argument_c)
-            )
+            a = entry[a1][a2]
+            b = entry[b1][b2]
+            c = entry[c1][c2]
         except LOOKUP_ERRORS:
             return False
+        return (
+            (test_a(a, argument_a) if a.__class__ is type_a else fallback_a(a))
+            and (test_b(b, argument_b) if b.__class__ is type_b else fallback_b(b))
+            and (test_c(c, argument_c) if c.__class__ is type_c else fallback_c(c))
+        )
 
     return all_three
+
+
+def fused_disjunction(tests: Sequence[FieldTest]) -> Predicate | None:
+    """One closure for ``a or b [or c]`` of tests on two-key fields; None for other shapes.
+
+    A missing field makes only its own test false.
+    """
+    if not 2 <= len(tests) <= 3 or any(len(test.keys) != 2 for test in tests):
+        return None
+    (a1, a2), test_a, argument_a = tests[0].keys, tests[0].test, tests[0].argument
+    (b1, b2), test_b, argument_b = tests[1].keys, tests[1].test, tests[1].argument
+    type_a, fallback_a = tests[0].exact_type, tests[0].fallback
+    type_b, fallback_b = tests[1].exact_type, tests[1].fallback
+    third = fused_test(tests[2]) if len(tests) == 3 else None
+
+    def either(entry: Entry) -> bool:
+        try:
+            a = entry[a1][a2]
+        except LOOKUP_ERRORS:
+            pass
+        else:
+            if test_a(a, argument_a) if a.__class__ is type_a else fallback_a(a):
+                return True
+        try:
+            b = entry[b1][b2]
+        except LOOKUP_ERRORS:
+            pass
+        else:
+            if test_b(b, argument_b) if b.__class__ is type_b else fallback_b(b):
+                return True
+        return third is not None and third(entry)
+
+    return either

@@ -30,6 +30,7 @@ MIRRORED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 NUMBER_KINDS = frozenset({"int", "float"})
 HASHABLE_KINDS = frozenset({"str", "int", "float"})
 NOT_NATIVE = object()
+EXACT_TYPES: dict[str | None, type] = {"str": str, "int": int, "float": float, "bool": bool}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +96,45 @@ def field_test(op: str, field: Field, value: Constant) -> FieldTest | None:
     comparand = _native(field, value)
     if field.keys is None or comparand is NOT_NATIVE:
         return None
+    exact, fallback = EXACT_TYPES[field.kind], value_fallback(op, value)
     if field.kind != "bool":
-        return FieldTest(field.keys, OPERATORS[op], comparand)
+        return FieldTest(field.keys, OPERATORS[op], comparand, exact, fallback)
     if op in {"==", "!="}:
-        return FieldTest(field.keys, operator.is_ if op == "==" else operator.is_not, comparand)
+        test = operator.is_ if op == "==" else operator.is_not
+        return FieldTest(field.keys, test, comparand, exact, fallback)
     return None
+
+
+def computed_test(op: str, field: Field, value: Constant) -> Predicate | None:
+    """``field OP value`` for a computed field of a scalar type (a KFL2 variable such as
+    ``elapsed_time``): a C-level test on a value of that type, the value rules on any other,
+    false on MISSING. None where it does not apply."""
+    comparand = _native(field, value)
+    if field.keys is not None or comparand is NOT_NATIVE or field.kind not in EXACT_TYPES:
+        return None
+    if field.kind == "bool" and op not in {"==", "!="}:
+        return None
+    if field.kind == "bool":
+        test = operator.is_ if op == "==" else operator.is_not
+    else:
+        test = OPERATORS[op]
+    exact, fallback, get = EXACT_TYPES[field.kind], value_fallback(op, value), field.get
+
+    def computed(entry: Entry) -> bool:
+        found = get(entry)
+        if found.__class__ is exact:
+            return test(found, comparand)
+        return found is not MISSING and fallback(found)
+
+    return computed
+
+
+def value_fallback(op: str, value: Constant) -> ValueTest:
+    """``present value OP value`` with full KFL semantics: what a FieldTest falls back to."""
+    test = value_test(op, value)
+    if op == "!=":
+        return lambda candidate: not holds(test, candidate)
+    return lambda candidate: holds(test, candidate)
 
 
 def equality(op: str, field: Field, value: Constant) -> Equalities | None:

@@ -12,13 +12,12 @@ import time
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TypeVar
 
-from kfl import fields, helpers, nodes
+from kfl import fields, helpers, macros, nodes
 from kfl.access import (
-    Entry,
     FieldTest,
-    Getter,
     Predicate,
     fused_conjunction,
+    fused_disjunction,
     fused_test,
     getter,
 )
@@ -27,16 +26,19 @@ from kfl.comparisons import (
     Field,
     against_constant,
     between_fields,
+    computed_test,
     constant_result,
     equality,
     field_test,
 )
-from kfl.constants import Constant, Duration, Network, Regex, compile_regex
+from kfl.constants import Constant, Network, Regex
 from kfl.errors import KflError, LocatedError
 from kfl.logic import all_of, always, any_of, negation
 from kfl.lookup import Equalities, FieldKeys, lookup, merged
+from kfl.operands import ConstantOperand, DynamicOperand, Operand, OperandCompiler
 from kfl.parser import parse
-from kfl.values import MISSING, as_number, holds, truthy
+from kfl.values import holds, truthy
+from kfl.variables import variable
 
 Requirements = Mapping[FieldKeys, frozenset[Hashable]]
 
@@ -52,6 +54,9 @@ class Filter(functools.partial[bool]):
     those values and only the candidates evaluated. ``exact`` says the query is nothing but
     such a requirement on one field (``dst.namespace == ""``, ``tcp``, ``dst.port == 80 or
     dst.port == 443``): an entry whose field has a required value matches without running it.
+    Both hold for entries whose fields have their schema types (every entry the hub holds): a
+    malformed entry with a list in a name or a numeric string in a port may match by KFL's
+    value rules without holding one of the required values.
     """
 
     __slots__ = ("exact", "limit", "query", "required")
@@ -94,36 +99,15 @@ def compile_filter(query: str) -> Filter:
     return Filter(predicate, query, limit, compiler.required, exact=compiler.exact)
 
 
-class _Constant:
-    """An operand known at compile time."""
-
-    __slots__ = ("node", "value")
-
-    def __init__(self, value: Constant, node: nodes.Node) -> None:
-        self.value = value
-        self.node = node
-
-
-class _Dynamic:
-    """An operand read from the entry; ``condition`` when it is itself a true/false test."""
-
-    __slots__ = ("condition", "field", "node")
-
-    def __init__(self, field: Field, node: nodes.Node, *, condition: bool = False) -> None:
-        self.field = field
-        self.node = node
-        self.condition = condition
-
-
-_Operand = _Constant | _Dynamic
 RecordT = TypeVar("RecordT")
 
 
-class _Compiler:
+class _Compiler(OperandCompiler):
     """One compilation: the time ``now()`` stands for, and the tree walk."""
 
     def __init__(self, now_ms: int) -> None:
-        self.now_ms = now_ms
+        super().__init__(now_ms)
+        self.rewritten: dict[int, nodes.Node] = {}  # id(node) -> the node compiled in its place
         self.equalities: dict[int, Equalities] = {}  # id(node) -> its set-testable equalities
         self.field_tests: dict[int, FieldTest] = {}  # id(node) -> its fusable field test
         self.required: Requirements = {}  # what the whole query requires (Filter.required)
@@ -143,6 +127,7 @@ class _Compiler:
 
     def _is_one_field_equality(self, node: nodes.Node) -> bool:
         """True for an equality on a plain field, or an ``or`` of such on one field."""
+        node = self.rewritten.get(id(node), node)
         recorded = self.equalities.get(id(node))
         rows = [recorded] if recorded is not None else None
         if rows is None and isinstance(node, nodes.AnyOf):
@@ -153,6 +138,7 @@ class _Compiler:
 
     def _requirements(self, node: nodes.Node) -> dict[FieldKeys, frozenset[Hashable]]:
         """Field values a compiled node cannot be true without (see Filter.required)."""
+        node = self.rewritten.get(id(node), node)
         equalities = self.equalities.get(id(node))
         if equalities is not None:
             return {keys: frozenset((value,)) for keys, value in equalities.items()}
@@ -176,7 +162,7 @@ class _Compiler:
         if len(limits) > 1:
             raise LocatedError("limit(n) is given more than once", limits[1].start, limits[1].end)
         call = limits[0]
-        count = helpers.limit_count(call, self._arguments(call.arguments))
+        count = helpers.limit_count(call, self.arguments(call.arguments))
         rest = tuple(item for item in items if item is not call)
         if not rest:
             return None, count
@@ -191,20 +177,35 @@ class _Compiler:
         if isinstance(node, nodes.AnyOf):
             predicates = [self.predicate(item) for item in node.items]
             rows = _recorded(self.equalities, node.items)
-            return (lookup(rows) if rows else None) or any_of(predicates)
+            tests = _recorded(self.field_tests, node.items)
+            return (
+                (lookup(rows) if rows else None)
+                or (fused_disjunction(tests) if tests else None)
+                or any_of(predicates)
+            )
         if isinstance(node, nodes.AllOf):
             return self._conjunction(node)
         if isinstance(node, nodes.Not):
             return negation(self.predicate(node.operand))
         if isinstance(node, nodes.Compare):
             return self._compare(node)
-        if isinstance(node, nodes.Method):
+        if isinstance(node, nodes.Membership):
+            return self._membership(node)
+        if isinstance(node, nodes.Method) and node.name not in helpers.ENTRY_METHODS:
             return self._method(node)
         if isinstance(node, nodes.Path):
             return self._field_condition(node)
-        operand = self._operand(node)
-        if isinstance(operand, _Constant) and isinstance(operand.value, bool):
+        operand = self.operand(node)
+        if isinstance(operand, ConstantOperand) and isinstance(operand.value, bool):
             return always(operand.value)
+        if isinstance(operand, DynamicOperand):
+            if operand.condition:
+                return operand.field.get  # type: ignore[return-value]
+            if operand.field.kind in {"bool", "any", None} and not isinstance(
+                node, nodes.Arithmetic | nodes.Minus
+            ):
+                get = operand.field.get
+                return lambda entry: get(entry) is True
         raise LocatedError(_not_a_condition(node), node.start, node.end)
 
     def _conjunction(self, node: nodes.AllOf) -> Predicate:
@@ -228,44 +229,49 @@ class _Compiler:
             self.equalities[id(node)] = found
         test = field_test(op, field, value)
         if test is None:
-            return against_constant(op, field, value)
+            return computed_test(op, field, value) or against_constant(op, field, value)
         self.field_tests[id(node)] = test
         return fused_test(test)
 
     def _field_condition(self, path: nodes.Path) -> Predicate:
-        alias = fields.alias(str(path.segments[0].key)) if len(path.segments) == 1 else None
-        if alias is not None:
+        head = path.segments[0].key
+        alias = fields.alias(str(head)) if len(path.segments) == 1 else None
+        if alias is not None and head not in self.scope:
             keys = tuple(alias.path.split("."))
             field = Field(getter(keys), keys, fields.SCHEMA_TYPES[alias.path])
             return self._field_against_constant(path, "==", field, alias.value)
-        get = self._field(path).field.get
+        get = self.field(path).field.get
         return lambda entry: truthy(get(entry))
 
     def _compare(self, node: nodes.Compare) -> Predicate:
-        left, right, op = self._operand(node.left), self._operand(node.right), node.op
-        if isinstance(right, _Constant):
+        for side in (node.left, node.right):
+            if isinstance(side, nodes.ListLiteral):
+                message = "a list can only follow 'in', as in x in [1, 2], or go to size()"
+                raise LocatedError(message, side.start, side.end)
+        left, right, op = self.operand(node.left), self.operand(node.right), node.op
+        if isinstance(right, ConstantOperand):
             return self._with_constant(node, op, left, right)
-        if isinstance(left, _Constant):
+        if isinstance(left, ConstantOperand):
             return self._with_constant(node, MIRRORED[op], right, left)
         _check_comparable(left, right)
         _check_comparable(right, left)
         return between_fields(op, left.field.get, right.field.get)
 
     def _with_constant(
-        self, node: nodes.Compare, op: str, left: _Operand, right: _Constant
+        self, node: nodes.Compare, op: str, left: Operand, right: ConstantOperand
     ) -> Predicate:
         """``left OP right`` for a constant ``right``."""
-        value = self._resolve(right.value, left)
+        value = self.resolve(right.value, left)
         _check_operator(op, value, node)
-        if isinstance(left, _Constant):
+        if isinstance(left, ConstantOperand):
             return always(self._constant_comparison(op, left, value, node))
         _check_comparable(left, right)
         return self._field_against_constant(node, op, left.field, value)
 
     def _constant_comparison(
-        self, op: str, left: _Constant, right: Constant, node: nodes.Compare
+        self, op: str, left: ConstantOperand, right: Constant, node: nodes.Compare
     ) -> bool:
-        value = self._resolve(left.value, None)
+        value = self.resolve(left.value, None)
         if isinstance(value, Regex | Network):
             if isinstance(right, Regex | Network):
                 raise LocatedError("cannot compare two regexes or networks", node.start, node.end)
@@ -273,91 +279,71 @@ class _Compiler:
         return constant_result(op, value, right)
 
     def _method(self, node: nodes.Method) -> Predicate:
-        target = self._field(node.target)
+        helpers.check_known(node)
+        target = self.operand(node.target)
+        test = helpers.method_test(node, self.arguments(node.arguments))
+        if isinstance(target, ConstantOperand):
+            return always(holds(test.test, self.resolve(target.value, None)))
         _check_comparable(target, None)
-        test = helpers.method_test(node, self._arguments(node.arguments))
         field = target.field
         if test.string_test is not None and field.kind == "str" and field.keys is not None:
-            string_test = FieldTest(field.keys, test.string_test, test.argument)
+            value_test = test.test
+            string_test = FieldTest(
+                field.keys,
+                test.string_test,
+                test.argument,
+                str,
+                lambda value: holds(value_test, value),
+            )
             self.field_tests[id(node)] = string_test
             return fused_test(string_test)
         get, value_test = field.get, test.test
         return lambda entry: holds(value_test, get(entry))
 
-    # --- values -------------------------------------------------------------------------------
+    def _membership(self, node: nodes.Membership) -> Predicate:
+        """``item in container`` for a container other than a non-empty list literal."""
+        item = self.operand(node.item)
+        if isinstance(node.container, nodes.ListLiteral):  # ``x in []``
+            return always(False)
+        rewritten = self._members(node, item)
+        if rewritten is not None:
+            self.rewritten[id(node)] = rewritten
+            return self.predicate(rewritten)
+        container = self.operand(node.container)
+        kind = container.field.kind if isinstance(container, DynamicOperand) else None
+        if isinstance(container, ConstantOperand) or kind in {"str", "int", "float", "bool"}:
+            message = "'in' needs a list or a map on its right; for text, use .contains()"
+            raise LocatedError(message, node.container.start, node.container.end)
+        item_get, container_get = self.value_getter(item), container.field.get
+        contains = macros.contains
+        return lambda entry: contains(container_get(entry), item_get(entry))
 
-    def _operand(self, node: nodes.Node) -> _Operand:
-        if isinstance(node, nodes.Literal):
-            return _Constant(node.value, node)
-        if isinstance(node, nodes.RegexLiteral):
-            return _Constant(compile_regex(node.pattern, node.start + 2, node.end - 1), node)
-        if isinstance(node, nodes.Call):
-            arguments = self._arguments(node.arguments)
-            return _Constant(helpers.call_function(node, arguments, self.now_ms), node)
-        if isinstance(node, nodes.Path):
-            return self._path_operand(node)
-        if isinstance(node, nodes.Arithmetic):
-            return self._arithmetic(node)
-        condition = self.predicate(node)
-        return _Dynamic(Field(condition, None, "bool"), node, condition=True)
+    def _members(self, node: nodes.Membership, item: Operand) -> nodes.Node | None:
+        """``"shop" in namespaces`` as ``src.namespace == "shop" || dst.namespace == "shop"``
+        (an empty string is in no such list); None for other memberships."""
+        container = node.container
+        if not isinstance(container, nodes.Path) or container.segments[0].key in self.scope:
+            return None
+        found = variable(container.dotted)
+        if found is None or not found.members or not isinstance(item, ConstantOperand):
+            return None
+        if item.value == "":
+            return nodes.Literal(node.start, node.end, 1, False)
+        compares = tuple(
+            nodes.Compare(
+                node.start, node.end, 2, "==", node.op_start, _path(member, container), item.node
+            )
+            for member in found.members
+        )
+        if len(compares) == 1:
+            return compares[0]
+        return nodes.AnyOf(node.start, node.end, 3, compares)
 
-    def _path_operand(self, path: nodes.Path) -> _Dynamic:
-        if len(path.segments) == 1 and fields.alias(str(path.segments[0].key)) is not None:
-            return _Dynamic(Field(self._field_condition(path), None, "bool"), path, condition=True)
-        return self._field(path)
 
-    def _field(self, path: nodes.Path) -> _Dynamic:
-        kind = fields.resolve(path)
-        keys = tuple(segment.key for segment in path.segments)
-        plain_keys = tuple(key for key in keys if isinstance(key, str))
-        field_keys = plain_keys if len(plain_keys) == len(keys) else None
-        return _Dynamic(Field(getter(keys), field_keys, kind), path)
-
-    def _arithmetic(self, node: nodes.Arithmetic) -> _Operand:
-        left, right = self._operand(node.left), self._operand(node.right)
-        sign = 1 if node.op == "+" else -1
-        for side in (left, right):
-            if isinstance(side, _Constant) and not _is_number_like(side.value):
-                raise LocatedError(
-                    f"{node.op!r} needs numbers or durations", side.node.start, side.node.end
-                )
-        if isinstance(left, _Constant) and isinstance(right, _Constant):
-            return _Constant(_fold(left.value, right.value, sign), node)
-        left_get, right_get = self._number_getter(left), self._number_getter(right)
-
-        def compute(entry: Entry) -> object:
-            left_number, right_number = as_number(left_get(entry)), as_number(right_get(entry))
-            if left_number is None or right_number is None:
-                return MISSING
-            return left_number + sign * right_number
-
-        return _Dynamic(Field(compute, None, None), node)
-
-    def _number_getter(self, operand: _Operand) -> Getter:
-        if isinstance(operand, _Dynamic):
-            return operand.field.get
-        value = operand.value
-        number = value.ms if isinstance(value, Duration) else value
-        return lambda _entry: number
-
-    def _arguments(self, arguments: Sequence[nodes.Node]) -> list[helpers.Argument]:
-        result = []
-        for argument in arguments:
-            operand = self._operand(argument)
-            if not isinstance(operand, _Constant):
-                message = "helper arguments must be constants, not fields"
-                raise LocatedError(message, argument.start, argument.end)
-            result.append(helpers.Argument(operand.value, argument))
-        return result
-
-    def _resolve(self, value: Constant, other: _Operand | None) -> Constant:
-        """A duration compared with a time field means now + offset; elsewhere, milliseconds."""
-        if not isinstance(value, Duration):
-            return value
-        node = other.node if isinstance(other, _Dynamic) else None
-        if isinstance(node, nodes.Path) and fields.is_time_field(node):
-            return self.now_ms + value.ms
-        return value.ms
+def _path(dotted: str, at: nodes.Node) -> nodes.Path:
+    """A path node for a schema field, located at ``at`` (for error messages)."""
+    segments = tuple(nodes.Segment(key, at.start, at.end) for key in dotted.split("."))
+    return nodes.Path(at.start, at.end, 1, segments)
 
 
 def _recorded(table: dict[int, RecordT], items: Sequence[nodes.Node]) -> list[RecordT] | None:
@@ -371,14 +357,14 @@ def _recorded(table: dict[int, RecordT], items: Sequence[nodes.Node]) -> list[Re
     return records
 
 
-def _check_comparable(operand: _Dynamic, other: _Operand | None) -> None:
+def _check_comparable(operand: DynamicOperand, other: Operand | None) -> None:
     """Reject comparisons that can never be meaningful: whole objects, conditions vs values."""
     node = operand.node
     if operand.field.kind == "object" and isinstance(node, nodes.Path):
         example = next(name for name in fields.SCHEMA_TYPES if name.startswith(f"{node.dotted}."))
         message = f"{node.dotted} is an object: compare one of its fields, such as {example}"
         raise LocatedError(message, node.start, node.end)
-    if operand.condition and isinstance(other, _Constant) and type(other.value) is not bool:
+    if operand.condition and isinstance(other, ConstantOperand) and type(other.value) is not bool:
         if isinstance(node, nodes.Not):
             message = "'!' applies only to what follows it: write !(a == b), or use '!='"
         else:
@@ -400,16 +386,3 @@ def _not_a_condition(node: nodes.Node) -> str:
     if isinstance(node, nodes.Arithmetic):
         return "arithmetic gives a number, not a condition: compare it, e.g. a - b > 0"
     return "a value alone is not a condition: compare a field with it"
-
-
-def _is_number_like(value: Constant) -> bool:
-    return isinstance(value, Duration) or (type(value) is int or type(value) is float)
-
-
-def _fold(left: Constant, right: Constant, sign: int) -> Constant:
-    """``left ± right`` at compile time: durations stay durations, anything with a number is one."""
-    if isinstance(left, Duration) and isinstance(right, Duration):
-        return Duration(left.ms + sign * right.ms)
-    left_ms = left.ms if isinstance(left, Duration) else left
-    right_ms = right.ms if isinstance(right, Duration) else right
-    return left_ms + sign * right_ms  # type: ignore[operator]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -18,6 +19,9 @@ import re2
 from kfl.errors import LocatedError
 from kfl.nodes import Scalar
 
+DURATION_UNITS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1, "us": 0.001, "µs": 0.001}
+DURATION_UNITS["ns"] = 0.000001
+DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(h|ms|m|s|us|µs|ns)")
 DATETIME_FORMATS = ("%m/%d/%Y, %I:%M:%S.%f %p", "%m/%d/%Y, %I:%M:%S %p")
 DATETIME_EXAMPLE = '"3/13/2023, 2:04:26.172 AM" (UTC) or ISO 8601'
 REGEX_MAX_MEMORY = 8 << 20
@@ -102,6 +106,30 @@ def parse_datetime(text: str, start: int, end: int) -> int:
     except ValueError:
         raise LocatedError(f"{text!r} is not a date like {DATETIME_EXAMPLE}", start, end) from None
     return _epoch_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def parse_timestamp(text: str, start: int, end: int) -> int:
+    """Milliseconds since the epoch of KFL2's ``timestamp("2026-03-14T22:00:00Z")`` (RFC 3339)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in text.upper():
+        example = '"2026-03-14T22:00:00Z" (RFC 3339, with a time zone)'
+        raise LocatedError(f"{text!r} is not a timestamp like {example}", start, end)
+    return _epoch_ms(moment)
+
+
+def parse_duration(text: str, start: int, end: int) -> Duration:
+    """KFL2's ``duration("1h30m")`` (Go's syntax: h, m, s, ms, us, ns; a leading sign)."""
+    body = text[1:] if text[:1] in {"-", "+"} else text
+    parts = DURATION_PART.findall(body)
+    if not body or "".join(number + unit for number, unit in parts) != body:
+        message = f'{text!r} is not a duration like "5m", "1h30m" or "250ms"'
+        raise LocatedError(message, start, end)
+    ms = math.fsum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+    whole = int(ms) if math.isfinite(ms) and ms.is_integer() else ms
+    return duration(-whole if text.startswith("-") else whole, start, end)
 
 
 def duration(ms: int | float, start: int, end: int) -> Duration:

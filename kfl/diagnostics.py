@@ -14,12 +14,14 @@ from kfl.errors import LocatedError
 
 CONNECTIVES = frozenset({"and", "&&", "or", "||"})
 NEGATIONS = frozenset({"BANG", "NOT"})
-INCOMPLETE = frozenset({"COMPARATOR", "ADDITIVE", "BANG", "NOT", "LPAR", "LSQB"})
+INCOMPLETE = frozenset(
+    {"COMPARATOR", "ADDITIVE", "MULTIPLICATIVE", "IN", "QUESTION", "COLON", "BANG", "NOT", "LPAR"}
+    | {"LSQB"}
+)
 OPERAND_ENDS = frozenset(
     {"NAME", "STRING", "REGEX", "NUMBER", "TRUE", "FALSE", "NULL", "NIL", "RPAR", "RSQB"}
 )
 CHARACTER_HINTS = {
-    "'": "strings use double quotes",
     "=": "use '==' to compare",
     "&": "use '&&' or 'and'",
     "|": "use '||' or 'or'",
@@ -40,7 +42,7 @@ def _unexpected_character(query: str, position: int) -> LocatedError:
     char = query[position]
     line_end = query.find("\n", position)
     line_end = len(query) if line_end == -1 else line_end
-    if char == '"':
+    if char in "\"'":
         is_regex = (
             position > 0 and query[position - 1] == "r" and not _word_before(query, position - 1)
         )
@@ -86,8 +88,12 @@ def _expectation(stack: list[object], token: Token, found: str) -> str:
         return f"expected a condition after {_quoted(previous)}, found {found}"
     if previous.type in NEGATIONS:
         return f"expected a condition after {_quoted(previous)}, found {found}"
-    if previous.type == "ADDITIVE":
+    if previous.type in {"ADDITIVE", "MULTIPLICATIVE"}:
         return f"expected a number after {_quoted(previous)}, found {found}"
+    if previous.type == "IN":
+        return f"expected a list or a map after 'in', found {found}"
+    if previous.type in {"QUESTION", "COLON"}:
+        return f"expected a value after {_quoted(previous)}, found {found}"
     if previous.type == "LSQB":
         return f"expected a string key or a list index after '[', found {found}"
     if previous.type == "LPAR":

@@ -9,8 +9,10 @@ Exception hierarchy::
      └── LocatedError internal: raised while parsing or compiling with character offsets only;
                       compile_filter turns it into a KflError once it knows the query text
 
-Columns count Unicode code points; ``end_line``/``end_column`` point one past the last bad
-character, so ``column == 3, end_column == 5`` underlines the 3rd and 4th characters.
+Columns count UTF-16 code units, as the browser indexes the text of the filter box (a character
+outside the Basic Multilingual Plane, such as an emoji, counts 2); ``end_line``/``end_column``
+point one past the last bad character, so ``column == 3, end_column == 5`` underlines the 3rd and
+4th code units.
 """
 
 from __future__ import annotations
@@ -70,8 +72,15 @@ class KflError(ValueError):
 
 
 def _line_column(query: str, offset: int) -> tuple[int, int]:
+    """1-based line and UTF-16 column of a code point offset (which may be one past the end)."""
     line_start = query.rfind("\n", 0, offset) + 1
-    return query.count("\n", 0, offset) + 1, offset - line_start + 1
+    past_end = max(0, offset - len(query))
+    return query.count("\n", 0, offset) + 1, _utf16_length(query[line_start:offset]) + past_end + 1
+
+
+def _utf16_length(text: str) -> int:
+    """How many UTF-16 code units ``text`` takes: 2 for each character above U+FFFF."""
+    return len(text) + sum(1 for char in text if char > "\uffff")
 
 
 def _caret_context(query: str, start: int, end: int) -> str:

@@ -1,4 +1,5 @@
-"""What a KFL name can refer to: entry fields (checked against the schema) and aliases.
+"""What a KFL name can refer to: entry fields (checked against the schema), KFL2 variables
+(kfl.variables) and aliases.
 
 Aliases live in one registration table, :func:`register_alias`. At import, this module
 registers one per protocol of the schema (:data:`contract.schema.PROTOCOLS`): the bare word
@@ -17,9 +18,11 @@ from contract.schema import PROTOCOLS, field_paths
 from kfl.errors import LocatedError
 from kfl.helpers import FUNCTION_NAMES, METHOD_NAMES
 from kfl.nodes import Path, Scalar
+from kfl.variables import VARIABLES, unavailable
 
 SCHEMA_TYPES = field_paths()
 TIME_FIELDS = frozenset({"timestamp"})
+MICROSECOND_FIELDS = frozenset({"elapsed_time"})  # a duration compared with them is in µs
 RESERVED_WORDS = frozenset({"and", "or", "not", "true", "false", "null", "nil"})
 TYPE_NAMES = {
     "str": "a string",
@@ -27,6 +30,7 @@ TYPE_NAMES = {
     "float": "a number",
     "bool": "a boolean",
     "list[str]": "a list of strings",
+    "map[str]": "a map of strings",
 }
 
 
@@ -71,14 +75,31 @@ def is_time_field(path: Path) -> bool:
     return path.dotted in TIME_FIELDS
 
 
+def is_microsecond_field(path: Path) -> bool:
+    """Whether a field holds a duration in µs (a duration compared with it is converted)."""
+    return path.dotted in MICROSECOND_FIELDS
+
+
 def resolve(path: Path) -> str:
     """The schema type of a field path (``str``, ``int``, ``list[str]``, ``object``...).
 
     Raise LocatedError, located at the first bad segment, for a field the schema does not define.
     """
-    dotted = ""
-    kind = "object"
-    for segment in path.segments:
+    return resolve_segments(path, "", "object")
+
+
+def resolve_segments(path: Path, dotted: str, kind: str, first: int = 0) -> str:
+    """The type of ``path``'s segments from ``first`` on, read from a ``kind`` value at the
+    field ``dotted``; raise LocatedError at the first segment that does not exist."""
+    for segment in path.segments[first:]:
+        if kind == "any":  # a value whose type is known only when the filter runs
+            return kind
+        if kind.startswith("map["):
+            if isinstance(segment.key, int):
+                message = f'{dotted} is {TYPE_NAMES[kind]}: write {dotted}["key"]'
+                raise LocatedError(message, segment.start, segment.end)
+            dotted, kind = f"{dotted}[{segment.key!r}]", kind[len("map[") : -1]
+            continue
         if isinstance(segment.key, int):
             if not kind.startswith("list["):
                 raise LocatedError(
@@ -98,8 +119,12 @@ def resolve(path: Path) -> str:
 
 
 def _unknown_field(dotted: str) -> str:
+    reason = unavailable(dotted.split(".", 1)[0])
+    if reason is not None:
+        return f"unknown field {dotted!r}: {reason}"
     parent, _, _ = dotted.rpartition(".")
-    siblings = [name for name in SCHEMA_TYPES if name.rpartition(".")[0] == parent]
+    names = [*SCHEMA_TYPES, *VARIABLES]
+    siblings = [name for name in names if name.rpartition(".")[0] == parent]
     if not parent:
         siblings += list(_ALIASES)
     close = difflib.get_close_matches(dotted, siblings, n=1, cutoff=0.6)
@@ -108,8 +133,10 @@ def _unknown_field(dotted: str) -> str:
 
 
 def completions() -> list[str]:
-    """Every name a query can use, for autocomplete: field paths, aliases and helpers."""
-    names = set(SCHEMA_TYPES) | set(_ALIASES) | set(FUNCTION_NAMES) | set(METHOD_NAMES)
+    """Every name a query can use, for autocomplete: field paths, KFL2 variables, aliases and
+    helpers."""
+    names = set(SCHEMA_TYPES) | set(VARIABLES) | set(_ALIASES)
+    names |= set(FUNCTION_NAMES) | set(METHOD_NAMES)
     return sorted(names, key=lambda name: (name.lower(), name))
 
 

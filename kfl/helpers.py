@@ -1,8 +1,11 @@
 """KFL's helpers: functions evaluated once at compile time and string methods on fields.
 
-Functions: ``now()``, ``seconds(n)``, ``minutes(n)``, ``hours(n)``, ``days(n)``,
-``datetime("...")``, ``cidr("...")`` and ``limit(n)`` (handled by the compiler, it is not a
-value). Methods: ``.startsWith(s)``, ``.endsWith(s)``, ``.contains(s)``, ``.matches(re)``.
+Functions: ``now()``, ``seconds(n)``, ``minutes(n)``, ``hours(n)``, ``days(n)``, ``weeks(n)``,
+``months(n)`` (30 days), ``years(n)`` (365 days), ``datetime("...")``, KFL2's
+``timestamp("RFC 3339")`` and ``duration("1h30m")``, ``cidr("...")`` and ``limit(n)`` (handled
+by the compiler, it is not a value). Methods: ``.startsWith(s)``, ``.endsWith(s)``,
+``.contains(s)``, ``.matches(re)``. ``size(x)``, ``map_get(m, k, d)`` and the list macros read
+the entry, so the compiler builds them (kfl.macros); their names are listed here.
 """
 
 from __future__ import annotations
@@ -13,14 +16,44 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kfl.constants import Constant, Regex, compile_regex, duration, parse_cidr, parse_datetime
+from kfl.constants import (
+    Constant,
+    Regex,
+    compile_regex,
+    duration,
+    parse_cidr,
+    parse_datetime,
+    parse_duration,
+    parse_timestamp,
+)
 from kfl.errors import LocatedError
 from kfl.nodes import Call, Method, Node
 from kfl.values import ValueTest, text_of
 
-MS_PER_UNIT = {"seconds": 1000, "minutes": 60_000, "hours": 3_600_000, "days": 86_400_000}
-FUNCTION_NAMES = ("now", *MS_PER_UNIT, "datetime", "cidr", "limit")
-METHOD_NAMES = ("startsWith", "endsWith", "contains", "matches")
+MS_PER_DAY = 86_400_000
+MS_PER_UNIT = {
+    "seconds": 1000,
+    "minutes": 60_000,
+    "hours": 3_600_000,
+    "days": MS_PER_DAY,
+    "weeks": 7 * MS_PER_DAY,
+    "months": 30 * MS_PER_DAY,
+    "years": 365 * MS_PER_DAY,
+}
+ENTRY_FUNCTIONS = ("size", "map_get")  # built by the compiler: they read the entry
+FUNCTION_NAMES = (
+    "now",
+    *MS_PER_UNIT,
+    "datetime",
+    "timestamp",
+    "duration",
+    "cidr",
+    "limit",
+    *ENTRY_FUNCTIONS,
+)
+STRING_METHODS = ("startsWith", "endsWith", "contains", "matches")
+ENTRY_METHODS = ("size", "exists", "all", "exists_one", "filter")  # built by the compiler
+METHOD_NAMES = (*STRING_METHODS, *ENTRY_METHODS)
 MAX_LIMIT = 10_000_000
 
 
@@ -45,6 +78,15 @@ class MethodTest:
     test: ValueTest
 
 
+def check_known(node: Call | Method) -> None:
+    """Raise LocatedError for a helper name that does not exist (before its arguments are
+    compiled, so that the name is what the error is about)."""
+    if isinstance(node, Call) and node.name not in FUNCTION_NAMES:
+        raise LocatedError(_unknown_function(node.name), node.start, node.name_end)
+    if isinstance(node, Method) and node.name not in METHOD_NAMES:
+        raise LocatedError(_unknown_method(node.name), node.name_start, node.name_end)
+
+
 def call_function(call: Call, arguments: list[Argument], now_ms: int) -> Constant:
     """Evaluate a helper function call at compile time; raise LocatedError if it is invalid."""
     name = call.name
@@ -55,16 +97,22 @@ def call_function(call: Call, arguments: list[Argument], now_ms: int) -> Constan
         (count,) = _arity(call, arguments, 1)
         number = _number(count, f"{name}() takes a number")
         return duration(number * MS_PER_UNIT[name], call.start, call.end)
-    if name in {"datetime", "cidr"}:
+    if name in PARSERS:
         (text,) = _arity(call, arguments, 1)
         literal = _string(text, f"{name}() takes a string")
-        if name == "datetime":
-            return parse_datetime(literal, text.node.start, text.node.end)
-        return parse_cidr(literal, text.node.start, text.node.end)
+        return PARSERS[name](literal, text.node.start, text.node.end)
     if name == "limit":
         message = "limit(n) is not a value: join it to the whole query with 'and'"
         raise LocatedError(message, call.start, call.end)
     raise LocatedError(_unknown_function(name), call.start, call.name_end)
+
+
+PARSERS: dict[str, Callable[[str, int, int], Constant]] = {
+    "datetime": parse_datetime,
+    "timestamp": parse_timestamp,
+    "duration": parse_duration,
+    "cidr": parse_cidr,
+}
 
 
 def limit_count(call: Call, arguments: list[Argument]) -> int:
@@ -80,7 +128,7 @@ def limit_count(call: Call, arguments: list[Argument]) -> int:
 def method_test(method: Method, arguments: list[Argument]) -> MethodTest:
     """Compile a helper method against its (constant) argument; raise LocatedError if invalid."""
     name = method.name
-    if name not in METHOD_NAMES:
+    if name not in STRING_METHODS:
         raise LocatedError(_unknown_method(name), method.name_start, method.name_end)
     (argument,) = _arity(method, arguments, 1)
     if name == "matches":
@@ -109,6 +157,7 @@ def _searches(regex: Regex, value: object) -> bool:
 
 
 def _arity(node: Call | Method, arguments: list[Argument], count: int) -> list[Argument]:
+    """``arguments`` if there are ``count`` of them; else raise LocatedError."""
     if len(arguments) != count:
         plural = "argument" if count == 1 else "arguments"
         message = f"{node.name}() takes {count} {plural}, got {len(arguments)}"

@@ -1,11 +1,12 @@
 """Boolean combinators of predicates: constants, not, and, or.
 
-``and``/``or`` of two or three predicates get their own closure (no loop), the common case.
+``and``/``or`` of two to four predicates get their own closure (no loop), the common case; a
+longer one is split in halves, so it costs a call per level, not a generator per entry.
 """
 
 from __future__ import annotations
 
-from kfl.access import Entry, Predicate
+from kfl.access import Predicate
 
 
 def always(result: bool) -> Predicate:
@@ -26,11 +27,11 @@ def all_of(predicates: list[Predicate]) -> Predicate:
     if len(predicates) == 3:
         first, second, third = predicates
         return lambda entry: first(entry) and second(entry) and third(entry)
-
-    def every(entry: Entry) -> bool:
-        return all(predicate(entry) for predicate in predicates)
-
-    return every
+    if len(predicates) == 4:
+        first, second, third, fourth = predicates
+        return lambda entry: first(entry) and second(entry) and third(entry) and fourth(entry)
+    half = len(predicates) // 2
+    return all_of([all_of(predicates[:half]), all_of(predicates[half:])])
 
 
 def any_of(predicates: list[Predicate]) -> Predicate:
@@ -41,8 +42,8 @@ def any_of(predicates: list[Predicate]) -> Predicate:
     if len(predicates) == 3:
         first, second, third = predicates
         return lambda entry: first(entry) or second(entry) or third(entry)
-
-    def some(entry: Entry) -> bool:
-        return any(predicate(entry) for predicate in predicates)
-
-    return some
+    if len(predicates) == 4:
+        first, second, third, fourth = predicates
+        return lambda entry: first(entry) or second(entry) or third(entry) or fourth(entry)
+    half = len(predicates) // 2
+    return any_of([any_of(predicates[:half]), any_of(predicates[half:])])

@@ -72,9 +72,10 @@ class Call(Node):
 
 @dataclass(frozen=True, slots=True)
 class Method(Node):
-    """A helper method call on a field, such as ``dst.name.endsWith(".com")``."""
+    """A method call on a value, such as ``dst.name.endsWith(".com")`` or a list macro
+    ``dns_answers.exists(a, a.startsWith("54."))``."""
 
-    target: Path
+    target: Node
     name: str
     name_start: int
     name_end: int
@@ -114,9 +115,44 @@ class Compare(Node):
 
 @dataclass(frozen=True, slots=True)
 class Arithmetic(Node):
-    """``left + right`` or ``left - right``."""
+    """``left OP right`` with OP one of ``+ - * / %``."""
 
     op: str
     op_start: int
     left: Node
     right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Minus(Node):
+    """``-x``: the unary minus of a value."""
+
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Membership(Node):
+    """``item in container``: an element of a list or a key of a map.
+
+    ``x in [a, b]`` never becomes one: the parser writes it as ``x == a || x == b``.
+    """
+
+    item: Node
+    container: Node
+    op_start: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conditional(Node):
+    """``condition ? when_true : when_false``."""
+
+    condition: Node
+    when_true: Node
+    when_false: Node
+
+
+@dataclass(frozen=True, slots=True)
+class ListLiteral(Node):
+    """``[a, b, ...]``."""
+
+    items: tuple[Node, ...]

@@ -7,8 +7,8 @@ raise RecursionError: the nesting limit is checked as each node is built.
 
 from __future__ import annotations
 
-import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path as FilePath
 from typing import cast
@@ -24,6 +24,27 @@ MAX_QUERY_BYTES = 4096
 MAX_DEPTH = 64
 INT_RANGE = range(-(2**63), 2**63)
 ALLOWED_CONTROLS = frozenset("\t\n\r")
+SIMPLE_ESCAPES = {
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "`": "`",
+    "?": "?",
+    "/": "/",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+}
+ESCAPE = re.compile(
+    r"\\(?:(?P<simple>[\\'\"`?/abfnrtv])|x(?P<hex>[0-9a-fA-F]{2})|u(?P<u4>[0-9a-fA-F]{4})"
+    r"|U(?P<u8>[0-9a-fA-F]{8})|(?P<octal>[0-3][0-7]{2})|(?P<bad>.?))",
+    re.DOTALL,
+)
+SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
 
 
 def parse(query: str) -> nodes.Node | None:
@@ -104,9 +125,49 @@ class _Builder(Transformer[Token, nodes.Node]):
         depth = _depth(*args) if args else 1
         return _nest(nodes.Call(_pos(name), _end(rpar), depth, str(name), _end(name), args))
 
+    def conditional(
+        self,
+        condition: nodes.Node,
+        _q: Token,
+        when_true: nodes.Node,
+        _c: Token,
+        when_false: nodes.Node,
+    ) -> nodes.Node:
+        depth = _depth(condition, when_true, when_false)
+        node = nodes.Conditional(
+            condition.start, when_false.end, depth, condition, when_true, when_false
+        )
+        return _nest(node)
+
+    def membership(self, item: nodes.Node, op: Token, container: nodes.Node) -> nodes.Node:
+        """``x in [a, b]`` as ``x == a || x == b``; any other container as a Membership."""
+        if not isinstance(container, nodes.ListLiteral) or not container.items:
+            depth = _depth(item, container)
+            return _nest(
+                nodes.Membership(item.start, container.end, depth, item, container, _pos(op))
+            )
+        start, end = item.start, container.end
+        compares = tuple(
+            nodes.Compare(start, end, _depth(item, element), "==", _pos(op), item, element)
+            for element in container.items
+        )
+        if len(compares) == 1:
+            return _nest(compares[0])
+        return _nest(nodes.AnyOf(start, end, _depth(*compares), compares))
+
+    def minus(self, sign: Token, operand: nodes.Node) -> nodes.Node:
+        if str(sign) == "+":
+            raise LocatedError("unary '+' is not supported: drop it", _pos(sign), _end(sign))
+        return _nest(nodes.Minus(_pos(sign), operand.end, _depth(operand), operand))
+
+    def list_literal(self, lsqb: Token, items: list[nodes.Node] | None, rsqb: Token) -> nodes.Node:
+        elements = _arguments(items)
+        depth = _depth(*elements) if elements else 1
+        return _nest(nodes.ListLiteral(_pos(lsqb), _end(rsqb), depth, elements))
+
     def method(
         self,
-        target: nodes.Path,
+        target: nodes.Node,
         name: Token,
         _lpar: Token,
         arguments: list[nodes.Node] | None,
@@ -144,7 +205,7 @@ class _Builder(Transformer[Token, nodes.Node]):
         return nodes.Literal(_pos(text), _end(text), 1, _string(text))
 
     def regex(self, text: Token) -> nodes.Node:
-        return nodes.RegexLiteral(_pos(text), _end(text), 1, str(text)[2:-1])
+        return nodes.RegexLiteral(_pos(text), _end(text), 1, str(text)[2:-1])  # r"…" or r'…'
 
     def number(self, text: Token) -> nodes.Node:
         return nodes.Literal(_pos(text), _end(text), 1, _number(text))
@@ -173,13 +234,29 @@ def _end(token: Token) -> int:
 
 
 def _string(token: Token) -> str:
-    """Decode a double-quoted string literal (JSON escapes: \\n, \\", \\\\, \\uXXXX ...)."""
-    try:
-        value: str = json.loads(str(token), strict=False)
-    except json.JSONDecodeError as error:
-        at = _pos(token) + error.pos
-        raise LocatedError("invalid escape in string", at, at + 2) from None
-    return value
+    """Decode a string literal in double or single quotes, with CEL's escapes (a superset of
+    JSON's): ``\\n \\t \\" \\' \\\\ \\xHH \\uHHHH \\UHHHHHHHH \\ooo``; a ``\\u`` surrogate pair
+    becomes one character."""
+    text = str(token)
+    start = _pos(token) + 1
+
+    def replace(match: re.Match[str]) -> str:
+        if match["simple"] is not None:
+            return SIMPLE_ESCAPES[match["simple"]]
+        if match["octal"] is not None:
+            return chr(int(match["octal"], 8))
+        digits = match["hex"] or match["u4"] or match["u8"]
+        if digits is None or int(digits, 16) > 0x10FFFF:
+            at = start + match.start()
+            raise LocatedError("invalid escape in string", at, at + 2)
+        return chr(int(digits, 16))
+
+    value = ESCAPE.sub(replace, text[1:-1])
+    return SURROGATE_PAIR.sub(_joined_pair, value)
+
+
+def _joined_pair(match: re.Match[str]) -> str:
+    return match.group().encode("utf-16-le", "surrogatepass").decode("utf-16-le")
 
 
 def _number(token: Token) -> int | float:

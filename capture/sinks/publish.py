@@ -8,7 +8,11 @@ pipelined ``XADD`` calls: at once when a full batch is queued, else after a shor
 so the thread wakes a few times a second rather than once per submit. When Redis is down or slow
 it reconnects with capped exponential backoff and publishes what is still queued once Redis is
 back. Delivery is at least once: a batch cut by a dropped connection is sent again, so the hub
-dedupes by entry ``id``.
+dedupes by entry ``id``. Every entry is numbered when submitted, per worker, in a run that is
+random per publisher (the stream fields of :mod:`contract.bus`): the hub counts the numbers it
+never read (dropped here when the queue was full, trimmed from the stream, lost with Redis).
+``unpublished`` is what :meth:`Publisher.close` could not send: a worker reading a file says
+how many and exits non-zero.
 
 :class:`ScopeWatcher` follows the scope key of one node from a background thread.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -39,7 +44,10 @@ from contract.bus import (
     DEFAULT_MAXLEN,
     DEFAULT_PREFIX,
     ENTRY_FIELD,
+    NUMBER_FIELD,
+    RUN_FIELD,
     SCOPE_POLL_SECONDS,
+    WORKER_FIELD,
     Backoff,
     RedisKeys,
 )
@@ -48,6 +56,8 @@ from contract.schema import Entry
 from contract.stats import counters
 
 DEFAULT_QUEUE_SIZE = 100_000
+
+Message = tuple[str, str, int]  # an entry's JSON, its worker and its number
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +111,9 @@ class Publisher:
         self._batch_size = batch_size
         self._linger = linger
         self._backoff = backoff
-        self._queue: deque[str] = deque()
+        self._queue: deque[Message] = deque()
+        self._run_id = secrets.token_hex(4)
+        self._numbers: dict[str, int] = {}
         self._snapshots: dict[str, str] = {}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -116,10 +128,14 @@ class Publisher:
 
     def submit(self, entries: Iterable[Entry]) -> None:
         """Queue entries for publishing; when the queue is full the oldest are dropped."""
-        messages = [entry.to_json() for entry in entries]
-        if not messages:
-            return
         with self._wake:
+            numbers = self._numbers
+            messages = []
+            for entry in entries:
+                number = numbers[entry.worker] = numbers.get(entry.worker, 0) + 1
+                messages.append((entry.to_json(), entry.worker, number))
+            if not messages:
+                return
             self._stats.submitted += len(messages)
             self._queue.extend(messages)
             self._trim()
@@ -138,6 +154,13 @@ class Publisher:
         with self._lock:
             self._stats.queued = len(self._queue)
             return replace(self._stats)
+
+    @property
+    def unpublished(self) -> int:
+        """Entries submitted and never published: dropped, or still queued (after ``close``,
+        what it could not send)."""
+        with self._lock:
+            return self._stats.submitted - self._stats.published
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued entry is published (at most ``timeout`` s); True if so."""
@@ -202,17 +225,21 @@ class Publisher:
                 self._wake.notify_all()
             failures = 0
 
-    def _send(self, batch: list[str], snapshots: dict[str, str]) -> None:
+    def _send(self, batch: list[Message], snapshots: dict[str, str]) -> None:
         pipe = self._client.pipeline(transaction=False)
-        for message in batch:
+        run, stream, maxlen = self._run_id, self._keys.entries, self._maxlen
+        for text, worker, number in batch:
             pipe.xadd(
-                self._keys.entries, {ENTRY_FIELD: message}, maxlen=self._maxlen, approximate=True
+                stream,
+                {ENTRY_FIELD: text, WORKER_FIELD: worker, RUN_FIELD: run, NUMBER_FIELD: number},
+                maxlen=maxlen,
+                approximate=True,
             )
         for worker, snapshot in snapshots.items():
             pipe.hset(self._keys.workers, worker, snapshot)
         pipe.execute()
 
-    def _requeue(self, batch: list[str], snapshots: dict[str, str], exc: Exception) -> None:
+    def _requeue(self, batch: list[Message], snapshots: dict[str, str], exc: Exception) -> None:
         with self._wake:
             if self._stats.connected or self._stats.errors == 0:
                 log.warning("redis unavailable, queueing entries: %s", exc)

@@ -102,12 +102,15 @@ class _PolledStream(io.RawIOBase):
 
 
 class CaptureFile(Iterator[Frame]):
-    """The frames of one capture file, in order; counts what it could not yield."""
+    """The frames of one capture file, in order; counts what it could not yield.
+
+    Iterating it iterates its reader's generator directly (no Python call per frame here).
+    """
 
     def __init__(self, name: str, reader: _Reader | None = None) -> None:
         self.name = name
         self._reader = reader
-        self._frames = iter(()) if reader is None else reader.frames()
+        self._frames = iter(()) if reader is None else reader.frames(name)
 
     @property
     def records(self) -> int:
@@ -119,23 +122,11 @@ class CaptureFile(Iterator[Frame]):
         """pcapng packets on an interface id the file never described (not yielded)."""
         return 0 if self._reader is None else self._reader.undefined_interface
 
+    def __iter__(self) -> Iterator[Frame]:
+        return self._frames
+
     def __next__(self) -> Frame:
-        try:
-            return next(self._frames)
-        except _StoppedError:
-            self.close()
-            raise StopIteration from None
-        except _DECOMPRESSION_ERRORS as exc:
-            self.close()
-            raise PcapError(
-                f"{self.name}: compressed data cut or corrupt after record {self.records} ({exc})"
-            ) from None
-        except PcapError as exc:
-            self.close()
-            raise PcapError(f"{self.name}: {exc}") from None
-        except OSError as exc:
-            self.close()
-            raise PcapError(f"{self.name}: read failed: {exc.strerror or exc}") from None
+        return next(self._frames)
 
     def close(self) -> None:
         """Release the file (also done at the end of the frames)."""
@@ -169,10 +160,21 @@ class _Reader:
         else:
             raise PcapError("empty" if not magic else f"starts with {magic.hex()}")
 
-    def frames(self) -> Iterator[Frame]:
-        """The records, closing the file when they end or are dropped unfinished."""
+    def frames(self, name: str) -> Iterator[Frame]:
+        """The records, closing the file when they end or are dropped unfinished; a wait on a
+        stream that ``stop`` ended ends them; errors are PcapError naming the file ``name``."""
         try:
             yield from self._records
+        except _StoppedError:
+            return
+        except _DECOMPRESSION_ERRORS as exc:
+            raise PcapError(
+                f"{name}: compressed data cut or corrupt after record {self.records} ({exc})"
+            ) from None
+        except PcapError as exc:
+            raise PcapError(f"{name}: {exc}") from None
+        except OSError as exc:
+            raise PcapError(f"{name}: read failed: {exc.strerror or exc}") from None
         finally:
             self.close()
 
@@ -189,13 +191,14 @@ class _Reader:
         new = tuple.__new__  # a Frame without NamedTuple.__new__'s Python frame: this loop is hot
         read = self._stream.read1  # type: ignore[attr-defined]
         buffer = b""
-        position = 0
+        position = count = 0
         while True:
+            self.records = count  # kept here, not per record: this loop is hot
             more = read(_BLOCK_BYTES)
             if not more:
                 if position + 16 <= len(buffer):  # the file ends inside this record
                     seconds, fraction, _ = unpack_from(buffer, position)
-                    self.records += 1
+                    self.records = count + 1
                     yield Frame(seconds + fraction * scale, buffer[position + 16 :], linktype, "")
                 return
             buffer = buffer[position:] + more if position < len(buffer) else more
@@ -204,15 +207,16 @@ class _Reader:
             while position + 16 <= end:
                 seconds, fraction, length = unpack_from(buffer, position)
                 if length > _MAX_RECORD_BYTES:
+                    self.records = count
                     raise PcapError(
-                        f"record {self.records + 1}: {length} bytes is not a packet (corrupt "
-                        f"file; {self.records} records read before it, nothing after)"
+                        f"record {count + 1}: {length} bytes is not a packet (corrupt "
+                        f"file; {count} records read before it, nothing after)"
                     )
                 start = position + 16
                 stop = start + length
                 if stop > end:
                     break
-                self.records += 1
+                count += 1
                 yield new(Frame, (seconds + fraction * scale, buffer[start:stop], linktype, ""))
                 position = stop
 

@@ -13,7 +13,9 @@ recognised by what NAT leaves alone:
   --random-fully``), the same timestamp option value. A 32-bit random ISN plus a port or a
   32-bit timestamp makes a false match vanishingly rare. Once
   joined, every later segment of the copy's 4-tuple, in both directions (SYN-ACK, data, FIN,
-  RST), is a copy too; the ISNs travel unchanged in all of them.
+  RST), is a copy too; the ISNs travel unchanged in all of them. When the rewritten SYN itself
+  was not seen (the kernel dropped it), the backend's SYN-ACK to the same client address and
+  port, acknowledging the ISN, joins the copy.
 - UDP: a datagram with the same IPv4 identification, length and first payload bytes as one seen
   within ``window``, and either the same source or the same destination address and port.
 - An ICMP error quoting a copy's 4-tuple is the copy of the error that conntrack forwards,
@@ -40,6 +42,7 @@ from collections import OrderedDict, deque
 from capture.decode.packets import ACK, SYN, Packet, TcpOptions, reverse_key, split_key
 
 _UDP_PAYLOAD_BYTES = 32
+_MASK = 0xFFFFFFFF
 _Syn = tuple[float, bytes, TcpOptions | None]  # when, flow key, TCP options of a candidate SYN
 _SynKeys = tuple[float, tuple[int, int], tuple[int, bytes], tuple[int, int] | None]
 
@@ -101,7 +104,10 @@ class NatJoin:
         if key in self._aliases:
             self.copies += 1
             return True
-        if packet.flags & (SYN | ACK) != SYN:
+        handshake = packet.flags & (SYN | ACK)
+        if handshake == SYN | ACK:
+            return self._syn_ack_copy(ts, packet)
+        if handshake != SYN:
             return False
         isn = packet.seq
         by_port = (isn, packet.sport)
@@ -128,6 +134,22 @@ class NatJoin:
         self._syn_expiry.append((ts + self._window, by_port, by_server, by_stamp))
         self._expire_syns(ts)
         return False
+
+    def _syn_ack_copy(self, ts: float, packet: Packet) -> bool:
+        """A SYN-ACK from a DNAT backend to a client whose SYN was seen only before the DNAT
+        (its rewritten copy lost, by the kernel or a filter): same client address and port, and
+        it acknowledges that SYN's ISN."""
+        isn = (packet.ack - 1) & _MASK
+        found = self._syns.get((isn, packet.dport))
+        if found is None or ts - found[0] > self._window:
+            return False
+        original, copy = found[1], reverse_key(packet.key)
+        half = (len(copy) - 4) // 2
+        if original == copy or original[:half] != copy[:half]:
+            return False
+        self._join(original, copy, isn)
+        self.copies += 1
+        return True
 
     def udp_copy(self, ts: float, packet: Packet) -> bool:
         """Whether a UDP datagram is a NAT copy (count it); else remember it as a candidate."""

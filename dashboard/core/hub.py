@@ -93,14 +93,19 @@ class Hub:
         self.connections = 0  # connections the accepted entries started (opened or tried)
         self._reported: dict[str, int] = {}  # invalid counts already passed to metrics
         self._reported_merged = 0
+        self._reported_lost: dict[str, int] = {}
         self._reported_dropped = 0
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- ingest -------------------------------------------------------------------------------
 
-    def accept(self, raw: Sequence[RawEntry]) -> None:
-        """Ingest one batch: validate, merge, name, store, map, metrics, sessions."""
+    def accept(self, raw: Sequence[RawEntry], *, live: bool = True) -> None:
+        """Ingest one batch: validate, merge, name, store, map, metrics, sessions.
+
+        A batch that is not ``live`` (history a restarted hub reads back) goes everywhere but
+        to the viewers' live logs: they get it as their filters' backfill.
+        """
         decode = self.decoder.decode_wire
         is_duplicate = self.merger.is_duplicate
         name_wire = self.index.name_wire
@@ -123,7 +128,7 @@ class Hub:
             self.metrics.observe_not_flows(added)
         gone = flows_of(evicted)
         self.maps.update(flows, gone)
-        self.sessions.dispatch(added, evicted)
+        self.sessions.dispatch(added, evicted, live=live)
         self.accepted += len(added)
         self.metrics.entries_ingested.inc(len(added))
         self._sync_counters()
@@ -134,6 +139,11 @@ class Hub:
         self.lag_seconds = source.lag_seconds
         self.source_stats = source.source_stats()
         self.metrics.ingest_lag_seconds.set(self.lag_seconds)
+        for worker, count in self.lost()["workers"].items():
+            seen = self._reported_lost.get(worker, 0)
+            if count > seen:
+                self.metrics.entries_lost.labels(worker=worker).inc(count - seen)
+                self._reported_lost[worker] = count
         for snapshot in self.workers.values():
             self.metrics.workers.update(snapshot)
 
@@ -188,9 +198,18 @@ class Hub:
                 "dropped": self.sessions.dropped_entries,
             },
             "source": self.source_stats,
+            "lost": self.lost(),
             "naming": self.index.stats(),
             "workers": self.workers,
         }
+
+    def lost(self) -> dict[str, Any]:
+        """Entries lost between the workers and the hub: ``{"total", "workers": {name: n},
+        "trimmedPast", "recreated"}`` (all 0 for a source that cannot lose any)."""
+        lost = self.source_stats.get("lost")
+        if not isinstance(lost, dict):
+            return {"total": 0, "workers": {}, "trimmedPast": 0, "recreated": 0}
+        return lost
 
     def live_stats(self, now: float | None = None) -> dict[str, Any]:
         """The compact stats a live session gets every few seconds: ingest, what the global
@@ -202,6 +221,7 @@ class Hub:
             "invalid": sum(self.decoder.invalid.values()),
             "merged": self.merger.stats.merged + self.merger.stats.redelivered,
             "lagSeconds": round(self.lag_seconds, 3),
+            "lost": self.lost()["total"],
             "stored": len(self.store),
             "sessions": len(self.sessions),
             "globalFilter": {

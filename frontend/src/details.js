@@ -15,10 +15,19 @@ function shownValue(path, value) {
   return String(value);
 }
 
-/** [dotted path, value] for every leaf of a wire entry (lists stay whole). */
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED = new Set(["and", "or", "not", "in", "true", "false", "null", "nil"]);
+
+/** The KFL path of key inside prefix: a.b, or a["app.kubernetes.io/name"] for a label key. */
+function child(prefix, key) {
+  if (!prefix) return key;
+  return NAME.test(key) && !RESERVED.has(key) ? `${prefix}.${key}` : `${prefix}[${JSON.stringify(key)}]`;
+}
+
+/** [KFL path, value] for every leaf of a wire entry (lists stay whole). */
 export function flatten(value, prefix = "") {
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    return Object.entries(value).flatMap(([key, inner]) => flatten(inner, prefix ? `${prefix}.${key}` : key));
+    return Object.entries(value).flatMap(([key, inner]) => flatten(inner, child(prefix, key)));
   }
   return [[prefix, value]];
 }

@@ -77,7 +77,8 @@ export class Header {
     this.el.pause.setAttribute("aria-pressed", String(this.paused));
   }
 
-  /** Show a stats message: capture mode, workers, drops, rates, what the global filter excluded. */
+  /** Show a stats message: capture mode, workers, rates, drops, entries lost, lag, what the
+   * global filter excluded. */
   stats(message, seconds) {
     const hub = message.hub;
     const workers = Object.values(hub.workers || {});
@@ -96,10 +97,12 @@ export class Header {
       `kernel drops ${sum("kernelDrops").toLocaleString()}`,
       `malformed ${sum("malformed").toLocaleString()}`,
       `worker drops ${sum("entriesDropped").toLocaleString()}`,
+      `lost ${(hub.lost || 0).toLocaleString()}`,
       `lag ${hub.lagSeconds}s`,
     ];
     this.el.stats.textContent = parts.join(" · ");
-    this.el.stats.classList.toggle("warn", sum("kernelDrops") + sum("entriesDropped") > 0);
+    const losses = sum("kernelDrops") + sum("entriesDropped") + (hub.lost || 0);
+    this.el.stats.classList.toggle("warn", losses > 0);
     const global = hub.globalFilter || { query: "", excluded: 0 };
     this.el.excluded.textContent = global.excluded
       ? `global filter excluded ${global.excluded.toLocaleString()} entries`

@@ -184,6 +184,15 @@ def test_pcap_to_redis_stream_and_stats(one_connection_pcap: Path) -> None:
         client.close()
 
 
+def test_entries_never_published_are_counted_and_exit_1(one_connection_pcap: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    result = run_cli("--read", str(one_connection_pcap), "--redis", url)
+    assert result.returncode == 1
+    assert "2 entries were not published (Redis unreachable or too slow)" in result.stderr
+
+
 @pytest.fixture
 def lab() -> Iterator[Lab]:
     require_lab()

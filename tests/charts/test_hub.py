@@ -100,12 +100,15 @@ def test_the_login_database_lives_in_a_writable_empty_dir() -> None:
     assert "emptyDir" in volumes[mounts[manifest.env_values(*HUB)["HOME"]]]
 
 
-def test_probes_get_healthz_with_a_host_the_hub_allows() -> None:
+def test_probes_get_readiness_and_liveness_with_a_host_the_hub_allows() -> None:
     manifest = render()
     container = manifest.container(*HUB)
-    for probe in (container["readinessProbe"], container["livenessProbe"]):
+    for probe, path in (
+        (container["readinessProbe"], "/healthz"),
+        (container["livenessProbe"], "/livez"),
+    ):
         request = probe["httpGet"]
-        assert request["path"] == "/healthz"
+        assert request["path"] == path
         assert request["port"] == "http"
         (header,) = request["httpHeaders"]
         assert header["name"] == "Host"

@@ -68,6 +68,7 @@ def pod(namespace: str, deployment: str, ip: str, node: str = "node-1") -> dict[
             "name": name,
             "namespace": namespace,
             "uid": f"uid-{namespace}-{name}",
+            "labels": {"app": deployment, "pod-template-hash": "5d9c7b"},
             "ownerReferences": [
                 {
                     "apiVersion": "apps/v1",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import settings
 from django.test import AsyncClient
 
 from tests.dashboard.djangoenv import installed  # isort: skip  (sets Django up)
@@ -147,6 +148,14 @@ async def test_metrics_stats_and_fields(client: AsyncClient, hub: Hub) -> None:
     assert "tcp" in (await get_json(client, "/api/fields"))["completions"]
 
 
+async def test_fields_lists_kfl2_variables_and_helpers(client: AsyncClient, hub: Hub) -> None:
+    completions = set((await get_json(client, "/api/fields"))["completions"])
+
+    kfl2 = {"src.pod.name", "dst.service.namespace", "namespaces", "elapsed_time", "protocol"}
+    helpers = {"map_get", "size", "exists_one", "timestamp", "duration", "weeks", "years"}
+    assert kfl2 | helpers | {"src.labels", "local_labels", "conn_state"} <= completions
+
+
 async def test_wrong_method_is_405(client: AsyncClient, hub: Hub) -> None:
     assert (await client.post("/api/entries")).status_code == 405
 
@@ -235,7 +244,6 @@ async def test_login_required_when_auth_is_on(client: AsyncClient) -> None:
     with installed(Hub(HubConfig(auth=True), ClusterIndex())):
         response = await client.get("/api/entries")
         assert response.status_code == 401
-        assert (await client.get("/metrics")).status_code == 200
 
 
 async def test_a_costly_filter_is_refused_before_it_scans(client: AsyncClient, hub: Hub) -> None:
@@ -276,3 +284,87 @@ async def test_each_client_has_the_websocket_filter_budget_for_scans(client: Asy
         assert int(response["Retry-After"]) >= 1
         assert hub.api_scans.take("10.0.0.9") == 0.0  # another client has its own budget
         assert (await client.get("/api/fields")).status_code == 200  # no scan
+
+
+class PodClient(AsyncClient):
+    """A client at a pod's address, not the hub's loopback."""
+
+    def _base_scope(self, **request: Any) -> dict[str, Any]:
+        scope: dict[str, Any] = super()._base_scope(**request)  # type: ignore[misc]
+        scope["client"] = ["10.244.3.7", 40000]
+        return scope
+
+
+def targeting_hub() -> Hub:
+    return Hub(HubConfig(), cluster_index(), scopes=LocalScopes("node-1", lambda _: None))
+
+
+async def test_writes_need_a_credential_even_when_reading_is_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(settings.PODSCOPE, "WRITE_TOKEN", "s3cret")
+    spec = {"namespaces": ["payments"]}
+    with installed(targeting_hub()) as hub:
+        pod = PodClient(enforce_csrf_checks=True)
+        assert (await pod.get("/api/targeting")).status_code == 200  # reading is open
+        refused = await pod.put("/api/targeting", spec, content_type="application/json")
+        assert refused.status_code == 403  # a pod of the cluster cannot blind the workers
+        wrong = await pod.put(
+            "/api/targeting",
+            spec,
+            content_type="application/json",
+            headers={"Authorization": "Bearer x"},
+        )
+        assert wrong.status_code == 403
+        assert hub.targeting is not None
+        assert not hub.targeting.spec.namespaces
+        allowed = await pod.put(  # the token, and no CSRF token: not a browser
+            "/api/targeting",
+            spec,
+            content_type="application/json",
+            headers={"Authorization": "Bearer s3cret"},
+        )
+        assert allowed.status_code == 200, allowed.content
+        assert hub.targeting.spec.namespaces == ("payments",)
+
+
+async def test_a_browser_write_needs_the_csrf_token() -> None:
+    with installed(targeting_hub()):
+        browser = AsyncClient(enforce_csrf_checks=True)  # on the loopback: kubectl port-forward
+        page = await browser.get("/login/")
+        token = page.cookies["csrftoken"].value
+        spec = {"podRegex": "^cart-"}
+        forged = await browser.put("/api/targeting", spec, content_type="application/json")
+        assert forged.status_code == 403
+        sent = await browser.put(
+            "/api/targeting", spec, content_type="application/json", headers={"X-CSRFToken": token}
+        )
+        assert sent.status_code == 200, sent.content
+
+
+async def test_metrics_need_login_or_their_token_when_login_is_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(settings.PODSCOPE, "METRICS_TOKEN", "scrape")
+    with installed(Hub(HubConfig(auth=True), ClusterIndex())):
+        client = AsyncClient()
+        assert (await client.get("/metrics")).status_code == 401
+        scraped = await client.get("/metrics", headers={"Authorization": "Bearer scrape"})
+        assert scraped.status_code == 200
+        assert b"podscope_hub_entries_ingested_total" in scraped.content
+    with installed(Hub(HubConfig(), ClusterIndex())):  # login off: open, as the API is
+        assert (await AsyncClient().get("/metrics")).status_code == 200
+
+
+async def test_head_is_answered_on_get_routes(client: AsyncClient, hub: Hub) -> None:
+    for route in ("/api/stats", "/api/fields", "/api/entries", "/metrics", "/api/targeting"):
+        response = await client.head(route)
+        assert response.status_code in (200, 404), route  # 404: no targeting on this hub
+        assert response.status_code != 405
+
+
+async def test_odd_requests_are_no_server_errors(client: AsyncClient, hub: Hub) -> None:
+    assert (await client.get("/assets/%00")).status_code == 404
+    logout = await client.post("/logout/")
+    assert logout.status_code == 302
+    assert logout["Location"] == "/login/"

@@ -11,6 +11,7 @@ from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (s
 
 from django.contrib.auth.models import User
 
+from dashboard import login
 from dashboard.asgi import build_application
 from dashboard.core.config import HubConfig
 from dashboard.core.hub import Hub
@@ -54,3 +55,20 @@ async def test_anonymous_websocket_is_closed_when_login_is_required() -> None:
         assert not connected
         assert code == 4401
         assert len(hub.sessions) == 0
+
+
+def test_failed_logins_are_throttled(
+    user: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(login, "FAILURES", login.FailureLog())
+    client = Client()
+    with installed(Hub(HubConfig(auth=True), ClusterIndex())):
+        for _ in range(login.MAX_FAILURES):
+            response = client.post("/login/", {"username": user[0], "password": "guess"})
+            assert response.status_code == 200
+        throttled = client.post("/login/", {"username": user[0], "password": user[1]})
+        assert throttled.status_code == 429  # even the right password waits
+        assert int(throttled["Retry-After"]) > 0
+        other = Client(REMOTE_ADDR="10.0.0.8")  # another address, the same user: throttled
+        response = other.post("/login/", {"username": user[0], "password": user[1]})
+        assert response.status_code == 429

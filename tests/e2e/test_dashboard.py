@@ -58,6 +58,22 @@ def test_invalid_query_shows_the_error_at_its_column_and_keeps_the_results(
     screenshot(page, "invalid-query")
 
 
+def test_an_error_after_an_emoji_marks_the_right_span(page: Page, hub_url: str) -> None:
+    open_dashboard(page, hub_url)
+    page.locator("#query").fill('dst.name == "😀" and nope')
+    error = page.locator("#query-error")
+    expect(error).to_be_visible(timeout=WAIT_MS)
+    expect(error.locator(".error-message")).to_contain_text("line 1, column 22")
+    expect(error.locator("mark")).to_have_text("nope")
+
+
+def test_a_kfl2_query_filters_the_log(page: Page, hub_url: str) -> None:
+    open_dashboard(page, hub_url)
+    apply_query(page, "protocol == 'TCP' && conn_state in ['open', 'closed']")
+    protocols = row_attribute(page, "protocol")
+    assert set(protocols) == {"tcp"}
+
+
 def test_the_url_carries_the_query(page: Page, hub_url: str) -> None:
     open_dashboard(page, hub_url)
     apply_query(page, 'dst.namespace == ""')

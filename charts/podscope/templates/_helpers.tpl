@@ -220,9 +220,10 @@ capabilities:
 
 {{/* GET /healthz on the http port. The Host header is one the hub always allows (the kubelet
 would otherwise send the pod IP, which Django checks against PODSCOPE_ALLOWED_HOSTS). */}}
+{{- /* The hub's probe of the path given as the context: /healthz (readiness) or /livez. */ -}}
 {{- define "podscope.healthProbe" -}}
 httpGet:
-  path: /healthz
+  path: {{ . }}
   port: http
   httpHeaders:
     - name: Host

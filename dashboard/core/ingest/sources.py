@@ -4,12 +4,25 @@
   decode from the JSON bytes) and gives each entry's wire dict (``Entry.to_stored_wire()``, so
   every stored entry has the same canonical form whatever the sender omitted). An invalid entry is
   counted under its kind (the schema path that failed, ``not JSON``, ``no entry field``...) and
-  logged the first time that kind is seen, never raised.
+  logged the first time that kind is seen, never raised. An entry dated past the year 9999
+  (``timestamp`` plus ``elapsedTime``) is invalid (``timestamp``): no date type can show it.
 - :class:`RedisEntrySource` reads ``{prefix}:entries`` (layout in :mod:`capture.sinks.publish`) with
   ``XREAD`` from the last id it saw. When Redis goes away it reconnects with capped exponential
   backoff and resumes from that id, so nothing still in the stream is lost or read twice. Its
   ``lag_seconds`` is how far the newest message read is behind the wall clock (0 when caught
   up). It also reads the workers' stats hash every few seconds.
+
+  Nothing is lost without a count: :class:`~dashboard.core.ingest.losses.LossCounter` counts
+  the gaps in each worker's numbering, and before each read ``XINFO STREAM`` says whether the
+  stream was trimmed past the last id read (``trimmedPast``: its first entry is newer, the hub
+  fell behind ``MAXLEN``) or
+  recreated (``recreated``: Redis came back empty; read from its beginning if its ids are
+  older than the last one read).
+
+  A hub that starts reads the whole retained stream, but what the stream held when it started
+  (up to ``XINFO``'s ``last-generated-id``) is history: ``replaying`` is True for those batches,
+  and the hub stores them (the log, maps and API have them) without streaming them to viewers
+  as live rows. Viewers get them as their filter's backfill.
 - :class:`LocalEntrySource` is the embedded mode's bus: the in-process worker ``submit``s to it
   (it is a ``capture.worker.EntrySink``) and reports its stats snapshots to it; a bounded queue,
   the oldest entries dropped and counted when the hub falls behind.
@@ -36,8 +49,10 @@ import redis.asyncio as aioredis
 from contract.bus import ENTRY_FIELD, Backoff, RedisKeys
 from contract.errors import SchemaError
 from contract.schema import Entry
+from dashboard.core.ingest.losses import LossCounter
 
 BATCH_SECONDS = 0.1
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 READ_COUNT = 5_000
 WORKER_STATS_SECONDS = 2.0
 DEFAULT_LOCAL_QUEUE = 200_000
@@ -63,11 +78,15 @@ class EntryDecoder:
     def decode_wire(self, raw: RawEntry) -> tuple[Entry, dict[str, Any]] | None:
         """The entry and its stored wire dict, or None (counted) if invalid."""
         if isinstance(raw, Entry):
-            return raw, raw.to_stored_wire()
-        try:
-            entry = Entry.from_json(raw)
-        except SchemaError as exc:
-            self._count(invalid_kind(exc), str(exc))
+            entry = raw
+        else:
+            try:
+                entry = Entry.from_json(raw)
+            except SchemaError as exc:
+                self._count(invalid_kind(exc), str(exc))
+                return None
+        if entry.timestamp + entry.elapsed_time > MAX_TIMESTAMP_MS:
+            self._count("timestamp", f"entry {entry.id!r} ends after the year 9999")
             return None
         return entry, entry.to_stored_wire()
 
@@ -114,6 +133,10 @@ class EntrySource(Protocol):
     def source_stats(self) -> dict[str, Any]:
         """Counters of the source itself (reconnects, drops...)."""
 
+    @property
+    def replaying(self) -> bool:
+        """True when the entries last read are history: stored before this hub started."""
+
 
 @dataclass(slots=True)
 class RedisSourceStats:
@@ -153,6 +176,20 @@ class RedisEntrySource:
         self._workers: dict[str, dict[str, Any]] = {}
         self._next_stats = 0.0
         self.stats = RedisSourceStats(last_id=start_id)
+        self.losses = LossCounter()
+        self._history_until: tuple[int, int] | None = None  # the stream's last id at start
+        self._history_checked = start_id != "0"  # only a hub reading from the start replays
+        self._pending: list[tuple[Any, Any]] = []  # messages read past the history's end
+        self._replaying = False
+        self._added = 0  # XINFO's entries-added when last looked at
+        self._behind = False  # trimmed past at the last look
+        self.trimmed_past = 0
+        self.recreated = 0
+
+    @property
+    def replaying(self) -> bool:
+        """True when the entries last read were in the stream before this hub started."""
+        return self._replaying
 
     @property
     def lag_seconds(self) -> float:
@@ -161,9 +198,15 @@ class RedisEntrySource:
 
     async def read(self, wait_seconds: float) -> list[RawEntry]:
         """Messages after the last id, blocking at most ``wait_seconds``; [] while Redis is down."""
+        if self._pending:
+            return self._messages(self._take_pending())
         try:
             await self._refresh_workers()
-            reply = await self._client.xread(
+            if not self._history_checked:
+                self._history_until = await self._stream_end()
+                self._history_checked = True
+            await self._check_stream()
+            reply: Any = await self._client.xread(
                 {self._keys.entries: self._last_id},
                 count=READ_COUNT,
                 block=max(1, int(wait_seconds * 1000)),
@@ -178,7 +221,8 @@ class RedisEntrySource:
             self.stats.reconnects += 1
             self._failures = 0
         self.stats.connected = True
-        return self._messages(reply)
+        self._pending = [message for _stream, messages in (reply or []) for message in messages]
+        return self._messages(self._take_pending())
 
     def worker_stats(self) -> dict[str, dict[str, Any]]:
         """The latest stats snapshot of every worker, from ``{prefix}:workers``."""
@@ -193,25 +237,47 @@ class RedisEntrySource:
             "connected": self.stats.connected,
             "lastError": self.stats.last_error,
             "lastId": self.stats.last_id,
+            "lost": {
+                **self.losses.to_dict(),
+                "trimmedPast": self.trimmed_past,
+                "recreated": self.recreated,
+            },
         }
 
     async def close(self) -> None:
         """Close the Redis connection pool."""
         await self._client.aclose()
 
-    def _messages(self, reply: Any) -> list[RawEntry]:
+    def _take_pending(self) -> list[tuple[Any, Any]]:
+        """The pending messages up to the end of the history, or all when past it; sets
+        ``replaying`` for them."""
+        pending, until = self._pending, self._history_until
+        if until is None or not pending:
+            self._pending, self._replaying = [], False
+            return pending
+        cut = 0
+        while cut < len(pending) and _stream_id(pending[cut][0]) <= until:
+            cut += 1
+        if cut == 0:  # past the history: live from now on
+            self._history_until = None
+            self._pending, self._replaying = [], False
+            return pending
+        self._pending, self._replaying = pending[cut:], True
+        return pending[:cut]
+
+    def _messages(self, messages: list[tuple[Any, Any]]) -> list[RawEntry]:
         out: list[RawEntry] = []
-        if not reply:
+        if not messages:
             self._lag = 0.0
             return out
-        for _stream, messages in reply:
-            for message_id, fields in messages:
-                raw = fields.get(ENTRY_FIELD)
-                if raw is None:
-                    self._decoder.count_malformed_message(f"stream message {message_id!r}")
-                else:
-                    out.append(raw)
-                self._last_id = message_id.decode() if isinstance(message_id, bytes) else message_id
+        for message_id, fields in messages:
+            raw = fields.get(ENTRY_FIELD)
+            if raw is None:
+                self._decoder.count_malformed_message(f"stream message {message_id!r}")
+            else:
+                out.append(raw)
+                self.losses.see_fields(fields)
+            self._last_id = message_id.decode() if isinstance(message_id, bytes) else message_id
         self.stats.messages += len(out)
         self.stats.last_id = self._last_id
         newest_ms = int(self._last_id.split("-", 1)[0])
@@ -236,6 +302,45 @@ class RedisEntrySource:
                 workers[key] = snapshot
         self._workers = workers
 
+    async def _stream_info(self) -> dict[str, Any]:
+        """``XINFO STREAM`` of the entries stream ({} while it does not exist)."""
+        try:
+            info: dict[str, Any] = await self._client.xinfo_stream(self._keys.entries)
+        except redis.ResponseError:  # no such key: no stream yet, or Redis came back empty
+            return {}
+        return info
+
+    async def _stream_end(self) -> tuple[int, int] | None:
+        """The id of the newest message the stream ever had (None without a stream)."""
+        info = await self._stream_info()
+        self._added = int(info.get("entries-added", 0))
+        last = info.get("last-generated-id")
+        return _stream_id(last) if last else None
+
+    async def _check_stream(self) -> None:
+        """Count the stream trimmed past the last id read, or recreated (then read it all)."""
+        info = await self._stream_info()
+        added = int(info.get("entries-added", 0))
+        if added < self._added:
+            self.recreated += 1
+            log.warning(
+                "the entries stream was recreated (Redis came back empty?); what was lost is "
+                "counted per worker"
+            )
+            newest = info.get("last-generated-id")
+            if newest and _stream_id(newest) < _stream_id(self._last_id):
+                self._last_id = "0-0"  # its ids start below the last one read: read it all
+        self._added = added
+        first = _stream_id(info.get("recorded-first-entry-id") or "0-0")
+        behind = bool(self.stats.messages) and first > _stream_id(self._last_id)
+        if behind and not self._behind:  # once each time the hub falls behind
+            self.trimmed_past += 1
+            log.warning(
+                "the entries stream was trimmed past the last entry read: the hub is behind "
+                "MAXLEN; what was lost is counted per worker"
+            )
+        self._behind = behind
+
     async def _failed(self, exc: BaseException) -> None:
         self._failures += 1
         self.stats.errors += 1
@@ -244,6 +349,13 @@ class RedisEntrySource:
         if self._failures == 1:
             log.warning("redis read failed, retrying with backoff: %s", exc)
         await asyncio.sleep(self._backoff.delay(self._failures))
+
+
+def _stream_id(raw: bytes | str) -> tuple[int, int]:
+    """A stream id (``1700000000000-3``) as a comparable (milliseconds, sequence) pair."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 @dataclass(slots=True)
@@ -317,6 +429,11 @@ class LocalEntrySource:
             batch = self._take()
         return list(batch)
 
+    @property
+    def replaying(self) -> bool:
+        """Always False: the in-process worker only hands over what it captures now."""
+        return False
+
     def worker_stats(self) -> dict[str, dict[str, Any]]:
         """The latest stats snapshot of every in-process worker."""
         with self._lock:
@@ -342,8 +459,8 @@ class LocalEntrySource:
 class BatchConsumer(Protocol):
     """What :func:`run_ingest` feeds (the hub)."""
 
-    def accept(self, raw: Sequence[RawEntry]) -> None:
-        """Take one batch of raw entries."""
+    def accept(self, raw: Sequence[RawEntry], *, live: bool = True) -> None:
+        """Take one batch of raw entries (history, not streamed to viewers, unless ``live``)."""
 
     def update_source(self, source: EntrySource) -> None:
         """Take the source's worker stats, lag and counters."""
@@ -371,6 +488,10 @@ async def run_ingest(
     while not stop.is_set():
         deadline = next_deadline(deadline, clock())
         batch = await source.read(max(0.0, deadline - clock()))  # at least one read per batch
+        if source.replaying:  # history: at once, apart from live entries
+            hub.accept(batch, live=False)
+            hub.update_source(source)
+            continue
         while not stop.is_set() and (remaining := deadline - clock()) > 0:
             batch += await source.read(remaining)
         if batch:

@@ -80,13 +80,14 @@ class Naming:
     service: str = ""
     workload: str = ""
     kind: str = "unknown"
+    labels: dict[str, str] | None = None  # a pod's labels, one dict shared by its entries
 
 
 UNKNOWN = Naming(kind="unknown")
 EXTERNAL = Naming(kind="external")
 
-# An endpoint's name, namespace, pod, service, workload and kind: what naming sets on it.
-EndpointNames = tuple[str, str, str, str, str, str]
+# An endpoint's name, namespace, pod, service, workload, kind and labels: what naming sets on it.
+EndpointNames = tuple[str, str, str, str, str, str, dict[str, str] | None]
 
 
 def _endpoint_names(naming: Naming, dns_name: str) -> EndpointNames:
@@ -95,7 +96,15 @@ def _endpoint_names(naming: Naming, dns_name: str) -> EndpointNames:
     The cluster object's name, else the DNS name the worker put on the endpoint.
     """
     name = naming.name if naming.kind in CLUSTER_KINDS else dns_name
-    return (name, naming.namespace, naming.pod, naming.service, naming.workload, naming.kind)
+    return (
+        name,
+        naming.namespace,
+        naming.pod,
+        naming.service,
+        naming.workload,
+        naming.kind,
+        naming.labels,
+    )
 
 
 def _named_endpoint(endpoint: Endpoint, names: EndpointNames) -> Endpoint:
@@ -107,6 +116,7 @@ def _named_endpoint(endpoint: Endpoint, names: EndpointNames) -> Endpoint:
         endpoint.service,
         endpoint.workload,
         endpoint.kind,
+        endpoint.labels,
     ) == names:
         return endpoint
     return Endpoint(endpoint.ip, endpoint.port, *names)
@@ -120,7 +130,8 @@ def _via_service(summary: str, ip: str, port: int, service: Naming) -> str:
 
 
 def _name_endpoint(endpoint: dict[str, Any], names: EndpointNames) -> None:
-    """Set an endpoint wire dict's names in place (its keys, and so their order, stay)."""
+    """Set an endpoint wire dict's names in place (its keys, and so their order, stay; labels
+    come last, as in the wire form, and only for a pod that has them)."""
     (
         endpoint["name"],
         endpoint["namespace"],
@@ -128,7 +139,12 @@ def _name_endpoint(endpoint: dict[str, Any], names: EndpointNames) -> None:
         endpoint["service"],
         endpoint["workload"],
         endpoint["kind"],
+        labels,
     ) = names
+    if labels is not None:
+        endpoint["labels"] = labels
+    elif "labels" in endpoint:
+        del endpoint["labels"]
 
 
 def _now_ms() -> int:
@@ -329,8 +345,7 @@ class ClusterIndex:
         dns_name = self._client_names.lookup(asker, ip, at_ms)
         if not dns_name:
             return names
-        _, namespace, pod, service, workload, kind = names
-        return dns_name, namespace, pod, service, workload, kind
+        return (dns_name, *names[1:])
 
     def _dialed(self, ip: str, port: int, at_ms: int) -> Naming | None:
         """The Service a client dialed at ``ip:port`` (None when that address is no Service)."""
@@ -391,6 +406,7 @@ class ClusterIndex:
                 service=min(self._services_of_pod.get((namespace, name), ()), default=""),
                 workload=self._workload(info),
                 kind="pod",
+                labels=dict(info.labels) or None,
             )
         if isinstance(info, ServiceInfo) and info.uid == uid:
             return Naming(

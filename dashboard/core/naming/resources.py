@@ -33,6 +33,8 @@ INDEXED_KINDS = frozenset({POD, SERVICE, ENDPOINT_SLICE, NODE, NAMESPACE, REPLIC
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 TEMPLATE_HASH_LABEL = "pod-template-hash"
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+MAX_LABELS = 64  # what an entry endpoint carries (contract.schema.MAX_LABELS)
+MAX_LABEL_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class PodInfo:
     start_ms: int | None
     finished: bool
     finished_ms: int | None
+    labels: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs, at most MAX_LABELS
 
     def address_keys(self) -> tuple[str | tuple[str, int], ...]:
         """The history keys this pod holds: its IPs, or (node IP, port) pairs for host ports.
@@ -195,7 +198,22 @@ def _parse_pod(obj: Mapping[str, Any]) -> PodInfo:
         start_ms=parse_time(status.get("startTime")) or parse_time(meta.get("creationTimestamp")),
         finished=phase in FINISHED_PHASES,
         finished_ms=_finished_ms(status) if phase in FINISHED_PHASES else None,
+        labels=_labels(meta),
     )
+
+
+def _labels(meta: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """An object's labels as sorted pairs: string keys and values only, the first MAX_LABELS."""
+    labels = _mapping(meta.get("labels") or {}, "metadata.labels")
+    pairs = sorted(
+        (key, value)
+        for key, value in labels.items()
+        if isinstance(key, str)
+        and isinstance(value, str)
+        and len(key) <= MAX_LABEL_CHARS
+        and len(value) <= MAX_LABEL_CHARS
+    )
+    return tuple(pairs[:MAX_LABELS])
 
 
 def _parse_service(obj: Mapping[str, Any]) -> ServiceInfo:

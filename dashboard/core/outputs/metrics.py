@@ -158,6 +158,12 @@ class HubMetrics:
             "Entries merged as duplicates of a connection another worker reported",
             registry=registry,
         )
+        self.entries_lost = Counter(
+            "podscope_hub_entries_lost",
+            "Entries a worker published that the hub never read (gaps in its numbering)",
+            ["worker"],
+            registry=registry,
+        )
         self.sessions_open = Gauge(
             "podscope_hub_sessions_open", "Live websocket sessions", registry=registry
         )

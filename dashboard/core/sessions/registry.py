@@ -415,8 +415,9 @@ class SessionRegistry:
         keep = self._backfill_size(flt)
         self._backfill(session, matching[-keep:], missed=max(0, len(matching) - keep))
 
-    def dispatch(self, added: list[Stored], evicted: list[Stored]) -> None:
-        """Update every view's map and queue the matching entries for its sessions.
+    def dispatch(self, added: list[Stored], evicted: list[Stored], *, live: bool = True) -> None:
+        """Update every view's map and queue the matching entries for its sessions (when
+        ``live``: history updates the maps only).
 
         Only the views a :class:`~dashboard.core.sessions.viewindex.ViewIndex` names as candidates
         for an entry run their filter on it.
@@ -427,7 +428,7 @@ class SessionRegistry:
         for view in self._views.values():
             matched = matches.get(view, [])
             view.apply(matched, evicted)
-            if matched:
+            if matched and live:
                 for session in view.sessions:
                     session.offer(matched)
 

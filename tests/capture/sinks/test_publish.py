@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ from capture.sinks.publish import Publisher, ScopeWatcher
 from contract.bus import Backoff, RedisKeys
 from contract.schema import Endpoint, Entry, Node, TcpInfo, protocol
 from tests.capture.redisread import stream_messages
+from tests.privateredis import PrivateRedis
 
 SHARED_URL = "redis://127.0.0.1:6379/15"
 PRIVATE_PORT = 6390
@@ -68,47 +67,6 @@ def shared() -> Iterator[tuple[redis.Redis, RedisKeys]]:
     yield client, keys
     client.delete(keys.entries, keys.workers, keys.scope("n1"))
     client.close()
-
-
-class PrivateRedis:
-    """A redis-server of this test alone, so killing it disturbs no one."""
-
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
 
 
 @pytest.fixture
@@ -276,3 +234,29 @@ def test_scope_watcher_follows_pubsub_nudges_and_polls(
     watcher.close()
     assert seen == ["", "host 10.244.1.10", "host 10.244.1.11", "net 10.244.0.0/16", ""]
     assert watcher.errors == 0
+
+
+def test_each_worker_numbers_what_it_publishes_in_a_run_of_its_own(
+    shared: tuple[redis.Redis, RedisKeys],
+) -> None:
+    client, keys = shared
+    mixed = [*make_entries(3)]
+    other = [Entry.from_wire({**e.to_wire(), "worker": "other", "id": f"other/{n}"}) for n, e in
+             enumerate(make_entries(2))]  # fmt: skip
+    first = Publisher(SHARED_URL, prefix=keys.prefix).start()
+    first.submit([mixed[0], other[0], mixed[1]])
+    first.submit([other[1], mixed[2]])
+    first.close()
+    second = Publisher(SHARED_URL, prefix=keys.prefix).start()
+    second.submit(make_entries(1, start=3))
+    second.close()
+    fields = [f for _, f in stream_messages(client, keys.entries)]
+    numbered = [(f[b"worker"].decode(), int(f[b"n"])) for f in fields]
+    assert numbered == [
+        ("test-worker", 1), ("other", 1), ("test-worker", 2), ("other", 2), ("test-worker", 3),
+        ("test-worker", 1),  # a new publisher: a new run, numbered from 1
+    ]  # fmt: skip
+    runs = [f[b"run"] for f in fields]
+    assert len(set(runs[:5])) == 1
+    assert runs[5] != runs[0]
+    assert first.unpublished == second.unpublished == 0

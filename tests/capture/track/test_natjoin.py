@@ -306,3 +306,14 @@ def test_node_port_with_random_fully_masquerade_is_joined_by_the_timestamp_optio
     assert len(entries) == 2
     assert entries[1].nat == NatInfo(dialed=Address(NODE_IP, 30080), snat=Address(BRIDGE, 61234))
     assert (entries[1].src.ip, entries[1].dst.ip) == (OUTSIDE, BACKEND)
+
+
+def test_a_lost_syn_copy_is_joined_by_the_backends_syn_ack() -> None:
+    frames = natted(*pair(POD, VIP, 80, POD, BACKEND, 8080), EXCHANGE)
+    del frames[1]  # the SYN after DNAT: dropped by the kernel before the capture read it
+    entries = feed(pipeline(), frames)
+    assert [(e.tcp.event if e.tcp else "", e.dst.ip, e.nat) for e in entries] == [
+        ("connect", BACKEND, NatInfo(dialed=Address(VIP, 80))),
+        ("close", BACKEND, NatInfo(dialed=Address(VIP, 80))),
+    ]
+    assert (entries[1].request_size, entries[1].response_size) == (100, 2000)

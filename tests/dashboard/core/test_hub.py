@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import gc
+from typing import ClassVar
 
 import pytest
 
 from dashboard.core.config import HubConfig
 from dashboard.core.hub import GC_FULL_EVERY, Hub
+from dashboard.core.ingest.sources import LocalEntrySource
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.core.targeting.spec import TargetingSpec
 from dashboard.errors import HubConfigError
@@ -143,3 +145,45 @@ def test_settings_give_the_global_filter_and_initial_targeting() -> None:
     assert hub.targeting.spec == TargetingSpec("^cart", ("shop",))
     with pytest.raises(HubConfigError, match="PODSCOPE_TAP_REGEX"):
         HubConfig.from_settings({**settings, "TAP_REGEX": "(unclosed"})
+
+
+class _LossySource(LocalEntrySource):
+    """A source whose counters say entries were lost on the way."""
+
+    lost: ClassVar[dict[str, object]] = {
+        "total": 7,
+        "workers": {"w1": 5, "w2": 2},
+        "trimmedPast": 1,
+        "recreated": 0,
+    }
+
+    def source_stats(self) -> dict[str, object]:
+        return {"connected": True, "lost": self.lost}
+
+
+def test_lost_entries_are_in_the_stats_the_live_stats_and_the_metrics() -> None:
+    hub = Hub(HubConfig(), cluster_index())
+    assert hub.stats()["lost"]["total"] == 0
+    hub.update_source(_LossySource())
+    hub.update_source(_LossySource())  # the same counts: no double counting
+    assert hub.stats()["lost"] == _LossySource.lost
+    assert hub.live_stats()["lost"] == 7
+    text = hub.metrics.render().decode()
+    assert 'podscope_hub_entries_lost_total{worker="w1"} 5.0' in text
+    assert 'podscope_hub_entries_lost_total{worker="w2"} 2.0' in text
+
+
+def test_entries_dated_past_the_year_9999_are_refused_at_ingest() -> None:
+    hub = Hub(HubConfig(), cluster_index())
+    hub.accept([tcp_entry(1, timestamp=253_402_300_800_000), tcp_entry(2)])
+    assert [s.wire["id"] for s in hub.store] == ["w1/2"]
+    assert hub.stats()["invalid"] == {"timestamp": 1}
+
+
+def test_a_kfl2_global_filter_reads_the_labels_naming_put_on_the_entry() -> None:
+    config = HubConfig(global_filter="map_get(remote_labels, 'app', '') == 'cart'")
+    hub = Hub(config, cluster_index())
+    hub.accept([tcp_entry(1, dst=CART), tcp_entry(2, dst=("10.244.1.12", 9000))])
+    (stored,) = list(hub.store)
+    assert stored.wire["id"] == "w1/1"
+    assert stored.wire["dst"]["labels"]["app"] == "cart"

@@ -67,7 +67,7 @@ class Collector:
         self.raw: list[RawEntry] = []
         self.updates = 0
 
-    def accept(self, raw: Sequence[RawEntry]) -> None:
+    def accept(self, raw: Sequence[RawEntry], *, live: bool = True) -> None:
         self.raw += raw
 
     def update_source(self, source: Any) -> None:
@@ -117,7 +117,7 @@ class SlowCollector(Collector):
         self.clock = clock
         self.accepted_at: list[float] = []
 
-    def accept(self, raw: Sequence[RawEntry]) -> None:
+    def accept(self, raw: Sequence[RawEntry], *, live: bool = True) -> None:
         super().accept(raw)
         self.accepted_at.append(round(self.clock.now, 6))
         self.clock.now += 0.06

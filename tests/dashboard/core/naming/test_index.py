@@ -60,6 +60,7 @@ def test_pod_of_a_deployment_is_named_with_its_workload(index: ClusterIndex) -> 
         service="",
         workload="cart",
         kind="pod",
+        labels={"app": "cart"},
     )
 
 
@@ -406,6 +407,25 @@ def test_lookups_stay_consistent_while_the_index_changes(index: ClusterIndex) ->
     writer.join()
 
     assert failures == []
+
+
+def test_a_pod_endpoint_carries_its_labels_and_other_endpoints_none(index: ClusterIndex) -> None:
+    index.apply("ADDED", k8s.pod("cart-7d9f8c6b5-x2x7q", "shop", "10.244.1.7"))
+    entry = Entry(
+        id="w/1",
+        worker="w",
+        node=Node(),
+        timestamp=T0_MS + 5,
+        protocol=protocol("tcp"),
+        src=Endpoint(ip="10.244.1.7", port=40000),
+        dst=Endpoint(ip="8.8.8.8", port=53, labels={"stale": "yes"}),
+    )
+
+    named = index.name_wire(entry.to_wire())
+
+    assert named["src"]["labels"] == {"app": "cart"}
+    assert "labels" not in named["dst"]
+    assert index.name_entry(entry).to_wire() == named
 
 
 def test_name_wire_names_a_wire_dict_exactly_as_name_entry_names_the_entry(

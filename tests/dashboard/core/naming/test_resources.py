@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.core.naming.resources import (
+    MAX_LABELS,
     Owner,
     PodInfo,
     ServiceInfo,
@@ -46,6 +47,7 @@ def test_pod_fields() -> None:
         start_ms=T0_MS,
         finished=False,
         finished_ms=None,
+        labels=(("app", "web"), ("pod-template-hash", "5c4f8d")),
     )
     assert info.address_keys() == ("10.244.1.9", ("172.18.0.2", 8443))
 
@@ -124,3 +126,14 @@ def test_time_and_ip_helpers() -> None:
     assert canonical_ip("FD00::0:1") == "fd00::1"
     with pytest.raises(ResourceError, match="bad timestamp"):
         parse_time("14/11/2023")
+
+
+def test_pod_labels_keep_string_pairs_sorted_up_to_the_entry_limit() -> None:
+    obj = k8s.pod("web-5c4f8d-abcde", "shop", "10.244.1.9")
+    labels = {f"k{number:03}": "v" for number in range(MAX_LABELS + 5)}
+    obj["metadata"]["labels"] = {**labels, "bad": 5, "zz": None}
+
+    info = parse("Pod", obj)
+
+    assert isinstance(info, PodInfo)
+    assert info.labels == tuple(sorted(labels.items()))[:MAX_LABELS]
