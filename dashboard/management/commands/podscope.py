@@ -12,7 +12,7 @@ id), the capture lab (network-namespace pods in several namespaces, a DNS server
 of that lab replayed in a loop with its cluster snapshot, saying why in one line. ``demo
 --record DIR`` makes that recording.
 
-Both stop within a second or two of SIGINT or SIGTERM, also when started with SIGINT ignored
+Both stop within two seconds of SIGINT or SIGTERM, also when started with SIGINT ignored
 (as a shell does for a background job): the handlers are installed here, not inherited.
 """
 
