@@ -17,7 +17,7 @@ const ROW_FONT = "12px ui-monospace, monospace";
 const SMALL_FONT = "11px ui-monospace, monospace";
 const BADGE_FONT = "10px system-ui, sans-serif";
 const HEAD_FONT = "600 12px system-ui, sans-serif";
-const GAP = 6; // grid column gap, as in style.css
+const GAP = 4; // grid column gap, as in style.css
 const PADDING = 16; // row padding, both sides
 const MIN_COLUMN = 24;
 const MIN_FLEX = 0; // the flow's addresses: the column cut first (its full value shows on hover)
@@ -258,7 +258,7 @@ export class LiveLog {
   resetWidths() {
     this.widths = {};
     for (const column of COLUMNS) {
-      this.widths[column.key] = Math.ceil(this.measure.width(column.heading, HEAD_FONT)) + 10; // + the grip
+      this.widths[column.key] = Math.ceil(this.measure.width(column.heading, HEAD_FONT)) + 6; // + the grip
     }
     this.applyWidths();
   }
