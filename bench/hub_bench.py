@@ -18,8 +18,8 @@ what the sessions missed, and the hub's resident memory sampled every 10 s (flat
 ``--seconds 600`` for the 10-minute run). Goal: p99 under 500 ms at 5,000 entries/s.
 
 ``--attack`` adds attackers meanwhile: one more session that sets a costly filter (100 regexes)
-over and over, and 50 concurrent clients scanning the store through ``/api/export`` and
-``/api/entries`` with a 490-character regex filter in a loop; ``/healthz`` is probed twice a
+over and over, and 50 concurrent clients scanning the whole store through ``/api/export`` and
+``/api/entries`` with a regex filter in a loop; ``/healthz`` is probed twice a
 second. Prints what the attackers got (answers by status) and the probe's p99 and worst time.
 Goal: the viewers' p99 still under 500 ms, and ``/healthz`` under 1 s.
 """
@@ -298,7 +298,9 @@ async def wait_until_up(port: int, timeout: float = 60.0) -> None:
 
 
 COSTLY_FILTER = " or ".join(f'dst.name == r"(a|b)*c{n}.*x.*y.*z"' for n in range(100))
-SCAN_FILTER = " or ".join(f'dst.name == r"^svc-{n}.*[a-z]+.*example"' for n in range(14))
+# allowed (a few µs an entry, under the hub's per-filter limit) and matching almost nothing:
+# every request is a full pass over the store; a costlier one would only be refused at once
+SCAN_FILTER = " or ".join(f'dst.name == r"^svc-{n}.*[a-z]+.*example"' for n in range(4))
 API_ATTACKERS = 50
 
 

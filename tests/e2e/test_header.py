@@ -25,6 +25,7 @@ def test_capture_stats_are_shown(page: Page, hub_url: str) -> None:
     open_dashboard(page, hub_url)
     expect(page.locator("#stats")).to_contain_text("entries/s", timeout=WAIT_MS)
     expect(page.locator("#stats")).to_contain_text("kernel drops")
+    expect(page.locator("#stats")).to_contain_text("lost 0")  # entries the hub never got
 
 
 def test_targeting_editor_saves_and_bad_regex_is_refused(

@@ -27,7 +27,8 @@
   (it is a ``capture.worker.EntrySink``) and reports its stats snapshots to it; a bounded queue,
   the oldest entries dropped and counted when the hub falls behind.
 - :func:`run_ingest` pulls from a source and hands the hub one batch every 100 ms, on a fixed
-  cadence (:func:`next_deadline`).
+  cadence (:func:`next_deadline`), in slices of ``ACCEPT_SLICE`` entries with a yield to the
+  event loop between them, so a hub catching up never holds the loop for long.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from contract.schema import Entry
 from dashboard.core.ingest.losses import LossCounter
 
 BATCH_SECONDS = 0.1
+ACCEPT_SLICE = 1_000  # entries the hub takes before the event loop runs anything else
 MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 READ_COUNT = 5_000
 WORKER_STATS_SECONDS = 2.0
@@ -488,12 +490,10 @@ async def run_ingest(
     while not stop.is_set():
         deadline = next_deadline(deadline, clock())
         batch = await source.read(max(0.0, deadline - clock()))  # at least one read per batch
-        if source.replaying:  # history: at once, apart from live entries
-            hub.accept(batch, live=False)
-            hub.update_source(source)
-            continue
-        while not stop.is_set() and (remaining := deadline - clock()) > 0:
+        live = not source.replaying  # history is taken at once, apart from live entries
+        while live and not stop.is_set() and (remaining := deadline - clock()) > 0:
             batch += await source.read(remaining)
-        if batch:
-            hub.accept(batch)
+        for start in range(0, len(batch), ACCEPT_SLICE):
+            hub.accept(batch[start : start + ACCEPT_SLICE], live=live)
+            await asyncio.sleep(0)  # probes, viewers and scans run between slices
         hub.update_source(source)

@@ -6,10 +6,11 @@ few milliseconds, yielding between them, so ingest, the other viewers and ``/hea
 
 - a scan works on a snapshot of the store taken when it starts (ingest keeps adding meanwhile);
 - a :class:`CpuBudget` shared by every scan paces them: scans together use at most ``share`` of
-  the loop's time (the rest is ingest's and the viewers'), a short burst aside;
+  the loop's time (the rest is ingest's and the viewers'), a short burst aside; work is
+  measured in CPU time, so a loaded machine does not inflate it;
 - at most ``concurrent`` scans run and ``waiting`` wait; one more is refused
   (:class:`ScanBusyError`, an HTTP 503 with ``Retry-After``);
-- each scan works at most ``scan_seconds`` (:class:`FilterCostError` past it);
+- each scan works at most ``scan_seconds`` of CPU (:class:`FilterCostError` past it);
 - the filters of every view together cost at most ``total_filter_micros`` per entry (each
   runs on every stored entry it may match, live);
 - :meth:`Scanner.check_cost` times a new filter on a sample of entries before any scan or live
@@ -82,10 +83,12 @@ class Scanner:
         limits: ScanLimits = ScanLimits(),
         *,
         clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self._store = store
         self.limits = limits
-        self._clock = clock
+        self._clock = clock  # wall time: when to yield to the loop
+        self._cpu_clock = cpu_clock  # this thread's CPU time: what work costs, unslowed by load
         self._budget = CpuBudget(limits.share, limits.burst_seconds)
         self._slots = asyncio.Semaphore(limits.concurrent)
         self._queued = 0  # scans running or waiting for a slot
@@ -109,7 +112,7 @@ class Scanner:
         while len(sample) < SAMPLE_SIZE:
             sample.extend(probes[: SAMPLE_SIZE - len(sample)])
         allowed = self.limits.filter_micros * len(sample) / 1e6
-        clock = self._clock
+        clock = self._cpu_clock
         started = clock()
         for number, wire in enumerate(sample, start=1):
             flt(wire)
@@ -145,9 +148,9 @@ class Scanner:
     ) -> None:
         """Run ``work`` on ``items`` a slice at a time, paced by the budget like a scan."""
         for start in range(0, len(items), size):
-            began = self._clock()
+            began = self._cpu_clock()
             work(items[start : start + size])
-            await self._pace(self._clock() - began)
+            await self._pace(self._cpu_clock() - began)
 
     async def _filter(
         self,
@@ -158,9 +161,9 @@ class Scanner:
         after: int | None,
     ) -> list[Stored]:
         found: list[Stored] = []
-        clock, limits = self._clock, self.limits
+        clock, cpu_clock, limits = self._clock, self._cpu_clock, self.limits
         worked = 0.0
-        began = clock()
+        began, began_cpu = clock(), cpu_clock()
         for number, stored in enumerate(entries, start=1):
             seq = stored.seq
             in_range = (before is None or seq < before) and (after is None or seq > after)
@@ -168,14 +171,15 @@ class Scanner:
                 found.append(stored)
                 if limit is not None and len(found) >= limit:
                     break
-            if number % CHECK_EVERY == 0 and (spent := clock() - began) > limits.slice_seconds:
+            if number % CHECK_EVERY == 0 and clock() - began > limits.slice_seconds:
+                spent = cpu_clock() - began_cpu
                 worked += spent
                 if worked > limits.scan_seconds:
                     raise FilterCostError(
                         f"the scan took over {limits.scan_seconds:g} s: narrow the filter"
                     )
                 await self._pace(spent)
-                began = clock()
+                began, began_cpu = clock(), cpu_clock()
         self.completed += 1
         return found
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -16,6 +17,7 @@ from contract.bus import RedisKeys
 from contract.errors import SchemaError
 from contract.schema import Entry
 from dashboard.core.ingest.sources import (
+    ACCEPT_SLICE,
     EntryDecoder,
     LocalEntrySource,
     RawEntry,
@@ -85,6 +87,42 @@ async def test_run_ingest_batches_until_stopped() -> None:
     await task
     assert len(collector.raw) == 2
     assert collector.updates >= 2
+
+
+class SliceCollector(Collector):
+    """Records each slice's size and how often the event loop ran other work meanwhile."""
+
+    def __init__(self, ticks: list[int]) -> None:
+        super().__init__()
+        self.ticks = ticks
+        self.slices: list[tuple[int, int]] = []
+
+    def accept(self, raw: Sequence[RawEntry], *, live: bool = True) -> None:
+        super().accept(raw)
+        self.slices.append((len(raw), len(self.ticks)))
+
+
+async def test_a_big_batch_is_taken_in_slices_with_the_loop_running_between() -> None:
+    source = LocalEntrySource()
+    ticks: list[int] = []
+    collector = SliceCollector(ticks)
+    stop = asyncio.Event()
+
+    async def other_work() -> None:
+        while not stop.is_set():
+            ticks.append(1)
+            await asyncio.sleep(0)
+
+    source.submit([tcp_entry(n) for n in range(2 * ACCEPT_SLICE + 500)])
+    worker = asyncio.create_task(other_work())
+    task = asyncio.create_task(run_ingest(source, collector, stop))
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.gather(task, worker)
+    assert [size for size, _ in collector.slices] == [ACCEPT_SLICE, ACCEPT_SLICE, 500]
+    seen = [ticks for _, ticks in collector.slices]
+    ran_between = [later - earlier for earlier, later in itertools.pairwise(seen)]
+    assert all(count > 0 for count in ran_between)
 
 
 def test_batch_windows_keep_their_cadence_and_a_late_hub_reads_at_once() -> None:
