@@ -297,6 +297,18 @@ async def wait_until_up(port: int, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.2)
 
 
+async def hub_scans(port: int) -> dict[str, Any]:
+    """The hub's scan counters (``/api/stats``): how much CPU the scans took."""
+    import aiohttp  # noqa: PLC0415
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/api/stats") as response,
+    ):
+        stats: dict[str, Any] = await response.json()
+        return dict(stats.get("scans", {}))
+
+
 COSTLY_FILTER = " or ".join(f'dst.name == r"(a|b)*c{n}.*x.*y.*z"' for n in range(100))
 # allowed (a few µs an entry, under the hub's per-filter limit) and matching almost nothing:
 # every request is a full pass over the store; a costlier one would only be refused at once
@@ -409,6 +421,7 @@ async def bench_latency(rate: int, seconds: float, sessions: int, attack: bool =
         cpu_before, own_before = cpu_seconds(hub.pid), time.process_time()
         produced = await produce(prefix, rate, seconds, sent)
         hub_cpu = (cpu_seconds(hub.pid) - cpu_before) / seconds
+        scans = await hub_scans(port)
         own_cpu = (time.process_time() - own_before) / seconds
         await asyncio.sleep(2.0)
         sampler.cancel()
@@ -438,6 +451,7 @@ async def bench_latency(rate: int, seconds: float, sessions: int, attack: bool =
         )
     if attack:
         print(f"attackers got: {dict(sorted(attacker_answers.items()))}")
+    print(f"hub scans (/api/stats): {scans}")
 
 
 def python_reference() -> float:

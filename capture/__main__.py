@@ -20,10 +20,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from types import FrameType
 
 from capture.errors import BpfError, PcapError, PublishError, RingError, SnifferError, UsageError
 from capture.pipeline import Pipeline, PipelineConfig
+from capture.sinks.health import HealthFile, Report
 from capture.sinks.jsonl import JsonlSink
 from capture.sinks.pcapring import PcapRing, export_directory
 from capture.sinks.publish import Publisher, ScopeWatcher
@@ -93,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     sink = parser.add_mutually_exclusive_group()
     sink.add_argument("--redis", metavar="URL", help="publish to Redis, e.g. redis://host:6379/0")
     sink.add_argument(
+        "--redis-env",
+        metavar="VAR",
+        help="publish to the Redis whose URL is in environment variable VAR (so that a password"
+        " in the URL stays out of the process list)",
+    )
+    sink.add_argument(
         "--format",
         choices=("jsonl",),
         help="write entries as JSON lines to stdout (the default without --redis)",
@@ -143,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--metrics-port", type=_port, metavar="N", help="serve Prometheus /metrics on port N"
+    )
+    parser.add_argument(
+        "--health-file",
+        type=Path,
+        metavar="FILE",
+        help="touch FILE with every stats snapshot (every 5 s), for a liveness probe",
     )
     parser.add_argument(
         "--syn-timeout",
@@ -210,9 +224,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def _report(args: argparse.Namespace, publisher: Publisher | None) -> Report | None:
+    """What every stats snapshot goes to: Redis, and the health file when one is asked for."""
+    report = publisher.publish_stats if publisher is not None else None
+    if args.health_file is None:
+        return report
+    return HealthFile(args.health_file).reporting(report)
+
+
+def _redis_url(args: argparse.Namespace) -> str | None:
+    """--redis, or the URL in the environment variable --redis-env names."""
+    if not args.redis_env:
+        redis_url: str | None = args.redis
+        return redis_url
+    url = os.environ.get(args.redis_env, "").strip()
+    if not url:
+        raise UsageError(f"--redis-env {args.redis_env}: that environment variable is empty")
+    return url
+
+
 def _run(args: argparse.Namespace, stop: threading.Event) -> int:
     if args.export:
         return _export(args)
+    args.redis = _redis_url(args)
     protocols = _protocols(args.protocols)
     if args.ring_dir and args.mode != "full":
         raise UsageError("--ring-dir needs --mode full")
@@ -253,16 +287,16 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
             try:
                 metrics.serve(args.metrics_port)
             except OSError as exc:
-                raise UsageError(
-                    f"cannot serve metrics on port {args.metrics_port}: {exc}"
-                ) from None
+                # The port is the node's (host network): another process holding it must not
+                # stop the capture, only its /metrics.
+                log.warning("capturing without /metrics: port %d: %s", args.metrics_port, exc)
         worker = Worker(
             Pipeline(config, worker_name, node),
             sink,
             settings,
             ring=ring,
             metrics=metrics,
-            report=publisher.publish_stats if publisher is not None else None,
+            report=_report(args, publisher),
         )
         _tune_gc()
         if args.read:

@@ -46,6 +46,12 @@ def value_flags(values: TapValues) -> list[str]:
             flags += ["--set", f"{key}={{{','.join(names)}}}"]
     if values.mode is not None:
         flags += ["--set", f"tap.mode={values.mode}"]
+    for key, value in (
+        ("image.repository", values.image_repository),
+        ("image.tag", values.image_tag),
+    ):
+        if value:
+            flags += ["--set-string", f"{key}={value}"]
     for assignment in values.extra_sets:
         flags += ["--set", assignment]
     return flags

@@ -4,6 +4,8 @@
   context to use (``--context``, else the current one); NoKubeContextError when there is none.
 - :func:`check_install_permissions`: one SelfSubjectAccessReview per thing the install creates
   (:data:`INSTALL_NEEDS`); NoPermissionError naming every one that is denied.
+- :func:`create_namespace`: the install namespace, when missing, made with the Pod Security
+  ``privileged`` level that the capture worker (host network) needs.
 - :func:`wait_for_hub`: the release's hub Deployment ready, and its Service (found by the
   chart's labels) to port-forward to.
 
@@ -35,6 +37,13 @@ HUB_COMPONENT = "hub"
 HUB_PORT_NAME = "http"
 
 T = TypeVar("T")
+# The worker uses the host network, which only Pod Security's privileged level admits.
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "privileged",
+    "pod-security.kubernetes.io/warn": "privileged",
+    "pod-security.kubernetes.io/audit": "privileged",
+}
+NOT_FOUND = 404
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +169,31 @@ def _allowed(
         ),
     )
     return bool(answer.status and answer.status.allowed)
+
+
+def create_namespace(api: client.ApiClient, context: KubeContext, namespace: str) -> bool:
+    """Create ``namespace`` with :data:`POD_SECURITY_LABELS` unless it exists; True if made.
+
+    A namespace that exists keeps its labels: its owner chose them.
+    """
+    core = client.CoreV1Api(api)
+    if _call(context, lambda: _namespace_exists(core, namespace)):
+        return False
+    body = client.V1Namespace(
+        metadata=client.V1ObjectMeta(name=namespace, labels=dict(POD_SECURITY_LABELS))
+    )
+    _call(context, lambda: core.create_namespace(body, _request_timeout=REQUEST_TIMEOUT_S))
+    return True
+
+
+def _namespace_exists(core: client.CoreV1Api, namespace: str) -> bool:
+    try:
+        core.read_namespace(namespace, _request_timeout=REQUEST_TIMEOUT_S)
+    except ApiException as exc:
+        if exc.status == NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 def wait_for_hub(

@@ -23,7 +23,7 @@ from cli.defaults import (
 from cli.errors import EXIT_OK, EXIT_USAGE, CliError, QueryError
 from cli.hub import ACTIONS as HUB_ACTIONS
 from cli.hub import run_hub
-from cli.values import TapValues, parse_dissectors
+from cli.values import TapValues, image_values, parse_dissectors, split_names
 from contract.vocabulary import CAPTURE_MODES, EXPORT_FORMATS
 
 PROG = "podscope"
@@ -102,7 +102,8 @@ def _tap_parser(commands: Commands) -> None:
         action="append",
         default=[],
         metavar="NAMESPACE",
-        help="capture only pods in NAMESPACE (repeatable; default: all namespaces)",
+        help="capture only pods in NAMESPACE (repeatable or comma-separated, -n a,b; default: "
+        "all namespaces)",
     )
     tap.add_argument(
         "--exclude-namespace",
@@ -110,7 +111,7 @@ def _tap_parser(commands: Commands) -> None:
         action="append",
         default=[],
         metavar="NS",
-        help="never capture pods in NS (repeatable)",
+        help="never capture pods in NS (repeatable or comma-separated)",
     )
     tap.add_argument(
         "--mode", choices=CAPTURE_MODES, help="capture mode (chart default: connections)"
@@ -119,6 +120,26 @@ def _tap_parser(commands: Commands) -> None:
         "--dissectors",
         metavar="LIST",
         help="comma-separated dissectors the workers run: tcp,udp,dns,icmp (chart default: all)",
+    )
+    tap.add_argument(
+        "--docker-registry",
+        metavar="REGISTRY",
+        help="pull the podscope image from REGISTRY/podscope, e.g. registry.example:5000/team "
+        "(chart default: its image.repository)",
+    )
+    tap.add_argument(
+        "--docker-tag", metavar="TAG", help="image tag (chart default: the chart's appVersion)"
+    )
+    tap.add_argument(
+        "--image",
+        metavar="REF",
+        help="the whole image reference, e.g. registry.example/podscope:dev (instead of "
+        "--docker-registry and --docker-tag)",
+    )
+    tap.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the helm command (with every value it sets) and change nothing",
     )
     tap.add_argument(
         "--set",
@@ -202,14 +223,23 @@ def _placement_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_tap(options: argparse.Namespace) -> None:
-    from cli.tap import DEFAULT_CHART, Placement, TapRequest, tap  # noqa: PLC0415 - heavy imports
+    from cli.tap import (  # noqa: PLC0415 - heavy imports
+        DEFAULT_CHART,
+        Placement,
+        TapRequest,
+        dry_run,
+        tap,
+    )
 
+    repository, tag = image_values(options.docker_registry, options.docker_tag, options.image)
     values = TapValues(
         pod_regex=options.pod_regex,
-        namespaces=tuple(options.namespaces),
-        excluded_namespaces=tuple(options.excluded_namespaces),
+        namespaces=split_names(options.namespaces),
+        excluded_namespaces=split_names(options.excluded_namespaces),
         mode=options.mode,
         dissectors=parse_dissectors(options.dissectors) if options.dissectors else (),
+        image_repository=repository,
+        image_tag=tag,
         extra_sets=tuple(options.extra_sets),
     )
     request = TapRequest(
@@ -220,7 +250,10 @@ def _run_tap(options: argparse.Namespace) -> None:
         open_browser=not options.no_browser,
         timeout_s=options.timeout,
     )
-    tap(request, sys.stdout)
+    if options.dry_run:
+        dry_run(request, sys.stdout)
+    else:
+        tap(request, sys.stdout)
 
 
 def _run_clean(options: argparse.Namespace) -> None:

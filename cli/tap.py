@@ -9,12 +9,14 @@ then keep forwarding until Ctrl-C. The release stays installed; ``clean`` remove
 
 from __future__ import annotations
 
+import shlex
 import signal
 import time
 import urllib.error
 import urllib.request
 import webbrowser
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn, TextIO
@@ -27,7 +29,8 @@ from cli.portforward import PortForward, port_forward_argv
 from cli.tools import find_tool
 from cli.values import RELEASE_NAME_MAX, TapValues, dns_label
 
-DEFAULT_CHART = Path(__file__).resolve().parent.parent / "charts" / "podscope"
+# The chart ships inside the package (charts/ is package data), in a wheel as in a checkout.
+DEFAULT_CHART = Path(str(resources.files("charts"))) / "podscope"
 HEALTH_POLL_S = 0.5
 HTTP_OK = 200
 
@@ -73,6 +76,14 @@ def tap(request: TapRequest, out: TextIO) -> None:
     release = Release(placement.release, placement.namespace, context.name)
     with kube.api_client(context) as api:
         kube.check_install_permissions(api, context, release.namespace)
+        if kube.create_namespace(api, context, release.namespace):
+            print(
+                f"created namespace {release.namespace} with Pod Security level privileged "
+                "(pod-security.kubernetes.io/enforce=privileged): the capture worker uses the "
+                "host network",
+                file=out,
+                flush=True,
+            )
         print(
             f"installing podscope (release {release.name}, namespace {release.namespace}, "
             f"context {release.context}); waiting up to {request.timeout_s} s for it",
@@ -102,6 +113,20 @@ def tap(request: TapRequest, out: TextIO) -> None:
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def dry_run(request: TapRequest, out: TextIO) -> None:
+    """Print the helm command ``tap`` would run (every value it sets is a flag of it) and
+    change nothing: no API server is contacted (the kube context is read from kubeconfig)."""
+    chart = check_chart(request.chart)
+    helm_path = find_tool("helm")
+    context = kube.resolve_context(request.placement.context)
+    release = Release(request.placement.release, request.placement.namespace, context.name)
+    argv = helm.install_argv(helm_path, release, chart, request.values, request.timeout_s)
+    print(
+        f"# podscope tap --dry-run: nothing was changed; tap would run:\n{shlex.join(argv)}",
+        file=out,
+    )
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:

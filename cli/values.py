@@ -23,6 +23,10 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_LABEL_MAX = 63
 RELEASE_NAME_MAX = 53  # helm's limit
 # A helm --set key: dot-separated names (a backslash escapes a dot), each with optional [N].
+# An image reference without a digest: [host[:port]/]path[:tag].
+IMAGE_REPOSITORY = re.compile(r"[a-z0-9]+(?:[._:-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+IMAGE_NAME = "podscope"
 SET_KEY = re.compile(
     r"(?:[^.=\[\],{}\\]|\\.)+(?:\[\d+\])*(?:\.(?:[^.=\[\],{}\\]|\\.)+(?:\[\d+\])*)*"
 )
@@ -51,6 +55,29 @@ def parse_dissectors(text: str) -> tuple[str, ...]:
     return names
 
 
+def image_values(registry: str | None, tag: str | None, image: str | None) -> tuple[str, str]:
+    """The chart's ``image.repository`` and ``image.tag`` (empty: the chart's default) from
+    Kubeshark's ``--docker-registry`` and ``--docker-tag``, or from a whole ``--image``."""
+    if image is not None and (registry is not None or tag is not None):
+        raise UsageError("--image names the whole image: leave out --docker-registry/--docker-tag")
+    repository = ""
+    if image is not None:
+        last = image.rsplit("/", 1)[-1]
+        repository, _, tag = image.rpartition(":") if ":" in last else (image, "", None)
+    elif registry is not None:
+        repository = f"{registry.rstrip('/')}/{IMAGE_NAME}"
+    if repository and not IMAGE_REPOSITORY.fullmatch(repository):
+        raise UsageError(f"bad image repository {repository!r}: e.g. registry.example:5000/team")
+    if tag is not None and not IMAGE_TAG.fullmatch(tag):
+        raise UsageError(f"bad image tag {tag!r}: letters, digits, '_', '.' and '-'")
+    return repository, tag or ""
+
+
+def split_names(values: list[str]) -> tuple[str, ...]:
+    """Repeated and comma-separated names (``-n a,b -n c``) as one tuple, in order."""
+    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+
+
 def check_set(assignment: str) -> str:
     """``assignment`` if it is a helm ``--set`` ``key=value`` (helm parses the rest)."""
     key, equals, _ = assignment.partition("=")
@@ -71,6 +98,8 @@ class TapValues:
     excluded_namespaces: tuple[str, ...] = ()
     mode: str | None = None
     dissectors: tuple[str, ...] = ()
+    image_repository: str = ""
+    image_tag: str = ""
     extra_sets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

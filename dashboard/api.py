@@ -218,19 +218,17 @@ async def metrics(request: HttpRequest, hub: Hub) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "PUT"])
 @api_view()
 async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
-    """``GET``/``PUT /api/targeting``: which pods the workers capture (not in demo mode).
+    """``GET``/``PUT /api/targeting``: which pods the workers capture (no PUT in demo mode).
 
     Both answer ``{"spec", "scopes", "coverage"}``: the spec in force, each node's capture scope
     and the capturable pods it targets and leaves out (counts and namespaces).
     """
+    if request.method == "PUT" and hub.config.demo:
+        raise BadRequestError("targeting is not available: demo mode is read-only", status=403)
     if hub.targeting is None:
-        reason = (
-            "demo mode is read-only"
-            if hub.config.demo
-            else "targeting needs REDIS_URL or an embedded worker"
-        )
         raise BadRequestError(
-            f"targeting is not available: {reason}", status=403 if hub.config.demo else 404
+            "targeting is not available: targeting needs REDIS_URL or an embedded worker",
+            status=404,
         )
     if request.method in ("GET", "HEAD"):
         return JsonResponse({**hub.targeting.summary(), "scopes": hub.targeting.scopes()})

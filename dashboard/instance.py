@@ -52,7 +52,8 @@ def from_settings(index: ClusterIndex | None = None) -> Hub:
         return Hub(config, index)
     decoder = EntryDecoder()
     source = RedisEntrySource(url, prefix=config.prefix, decoder=decoder)
-    scopes = None if config.demo else RedisScopes(url, config.prefix)
+    # In demo mode too: the browser may not change the targeting, but the chart's applies.
+    scopes = RedisScopes(url, config.prefix)
     return Hub(config, index, source=source, scopes=scopes, decoder=decoder)
 
 

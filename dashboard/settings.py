@@ -29,6 +29,9 @@ Environment variables::
     PODSCOPE_TAP_REGEX         initial pod targeting: pod-name regex (default: every pod)
     PODSCOPE_TAP_NAMESPACES    initial targeting: comma-separated namespaces (default: all)
     PODSCOPE_TAP_EXCLUDED_NAMESPACES  initial targeting: namespaces left out (default: none)
+    PODSCOPE_TRUST_PROXY       1 behind a TLS-terminating proxy: its X-Forwarded-Proto is believed
+    PODSCOPE_CSRF_TRUSTED_ORIGINS  comma-separated origins, e.g. https://podscope.example
+    PODSCOPE_SHARED_SESSIONS   1 to keep logins in REDIS_URL's Redis, so every replica sees them
 """
 
 from __future__ import annotations
@@ -74,8 +77,15 @@ def _names(name: str) -> tuple[str, ...]:
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = os.environ.get("PODSCOPE_SECRET_KEY") or secrets.token_urlsafe(50)
 DEBUG = _flag("PODSCOPE_DEBUG")
+
+
+def _allowed_host(entry: str) -> str:
+    """A bare IPv6 address (a pod IP from the downward API) in the brackets Django compares."""
+    return f"[{entry}]" if ":" in entry and not entry.startswith("[") else entry
+
+
 ALLOWED_HOSTS = [
-    host.strip()
+    _allowed_host(host.strip())
     for host in os.environ.get("PODSCOPE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
     if host.strip()
 ]
@@ -164,3 +174,20 @@ PODSCOPE = {
     "TAP_NAMESPACES": _names("PODSCOPE_TAP_NAMESPACES"),
     "TAP_EXCLUDED_NAMESPACES": _names("PODSCOPE_TAP_EXCLUDED_NAMESPACES"),
 }
+
+# Behind the chart's TLS ingress: the proxy's scheme is believed, so a login form posted over
+# https passes Django's CSRF origin check; the ingress hosts are trusted origins.
+if _flag("PODSCOPE_TRUST_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = list(_names("PODSCOPE_CSRF_TRUSTED_ORIGINS"))
+# Several hub replicas: logins live in Redis (each replica has its own SQLite users table, with
+# the same admin made by the chart), so a login on one replica holds on the others.
+if _flag("PODSCOPE_SHARED_SESSIONS") and REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{PODSCOPE['PREFIX']}:django",
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"

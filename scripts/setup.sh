@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: capture (tcpdump brings libpcap), the lab (iproute2, procps for sysctl),
-# Redis for the tests, Node to build the dashboard, Debian's chromium for the browser tests.
+# Redis for the tests, Node to build the dashboard, Debian's chromium for the browser tests,
+# Debian's Docker engine and debootstrap for the image tests (tests/image starts its own dockerd).
 need_apt=()
-for pkg in python3-venv tcpdump iproute2 redis-server procps; do
+for pkg in python3-venv tcpdump iproute2 redis-server procps docker.io debootstrap; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)

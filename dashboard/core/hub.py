@@ -199,6 +199,13 @@ class Hub:
             },
             "source": self.source_stats,
             "lost": self.lost(),
+            "scans": {
+                "active": self.scanner.active,
+                "completed": self.scanner.completed,
+                "refusedBusy": self.scanner.refused,
+                "cpuSeconds": round(self.scanner.cpu_seconds, 3),
+                "apiRequestsRefused": self.api_requests.refused + self.api_scans.refused,
+            },
             "naming": self.index.stats(),
             "workers": self.workers,
         }

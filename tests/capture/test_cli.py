@@ -84,7 +84,8 @@ def test_help_documents_every_option() -> None:
     assert result.returncode == 0
     for option in (
         "--interface", "--read", "--mode", "--bpf", "--protocols", "--redis", "--prefix",
-        "--maxlen", "--format", "--node", "--worker", "--ring-dir", "--ring-bytes",
+        "--maxlen", "--format", "--node", "--redis-env", "--health-file", "--worker",
+        "--ring-dir", "--ring-bytes",
         "--metrics-port", "--buffer-bytes", "--syn-timeout", "--ongoing-interval",
         "--local-cidr", "--export", "--since", "--until", "Exit codes",
     ):  # fmt: skip
@@ -114,6 +115,7 @@ def test_user_bpf_applies_to_recorded_frames(one_connection_pcap: Path) -> None:
         (("--read", "{missing}"), "cannot read"),
         (("--read", "{pcap}", "--bpf", "host 1.2.3."), "bad capture filter 'host 1.2.3.'"),
         (("--read", "{pcap}", "--redis", "http://nowhere"), "bad Redis URL"),
+        (("--read", "{pcap}", "--redis-env", "PODSCOPE_TEST_UNSET"), "variable is empty"),
         (("--read", "{pcap}", "--protocols", "tcp,http"), "--protocols"),
         (("--read", "{pcap}", "--ring-dir", "{tmp}/ring"), "--ring-dir needs --mode full"),
         (("--read", "{pcap}", "--protocols", "udp"), "would capture nothing"),
@@ -131,6 +133,24 @@ def test_setup_errors_are_one_line_and_exit_2(
         "tmp": str(tmp_path),
     }
     assert_usage_error(run_cli(*(arg.format(**values) for arg in args)), text)
+
+
+def test_busy_metrics_port_leaves_the_capture_running(one_connection_pcap: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        result = run_cli("--read", str(one_connection_pcap), "--metrics-port", str(port))
+    assert result.returncode == 0, result.stderr
+    assert f"capturing without /metrics: port {port}" in result.stderr
+    assert '"event":"close"' in result.stdout.replace(" ", "")
+
+
+def test_health_file_is_touched_while_capturing(tmp_path: Path, one_connection_pcap: Path) -> None:
+    health = tmp_path / "alive"
+    result = run_cli("--read", str(one_connection_pcap), "--health-file", str(health))
+    assert result.returncode == 0, result.stderr
+    assert health.exists()
 
 
 def test_usage_errors_from_argparse_exit_2() -> None:

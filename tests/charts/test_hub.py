@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import string
 
+import pytest
 import yaml
 
-from tests.charts.helm import CHART, NAMESPACE, expand, render
+from tests.charts.helm import CHART, NAMESPACE, expand, failure, helm, render, template_args
 
 HUB = ("Deployment", "podscope-hub")
 SERVICE_NAMES = [
@@ -182,7 +183,7 @@ def test_hub_scheduling_and_resources_come_from_values() -> None:
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert spec["tolerations"][0]["key"] == "dedicated"
     assert manifest.env_values(*HUB)["PODSCOPE_STORE_SIZE"] == "250000"
-    assert render().container(*HUB)["resources"]["limits"] == {"memory": "1Gi"}
+    assert manifest.container(*HUB)["resources"]["limits"] == {"memory": "1558Mi"}
 
 
 def test_image_defaults_to_the_chart_app_version() -> None:
@@ -192,3 +193,69 @@ def test_image_defaults_to_the_chart_app_version() -> None:
     assert tagged.container(*HUB)["image"] == "registry.local/podscope:dev"
     worker = tagged.container("DaemonSet", "podscope-worker")
     assert worker["image"] == "registry.local/podscope:dev"
+
+
+def test_behind_the_ingress_the_proxy_scheme_and_hosts_are_trusted() -> None:
+    env = render("ci/demo-with-ingress-values.yaml").env_values("Deployment", "podscope-hub")
+    assert env["PODSCOPE_TRUST_PROXY"] == "1"
+    assert env["PODSCOPE_CSRF_TRUSTED_ORIGINS"] == (
+        "https://demo.podscope.example,http://demo.podscope.example"
+    )
+    plain = render().env_values("Deployment", "podscope-hub")
+    assert (plain["PODSCOPE_TRUST_PROXY"], plain["PODSCOPE_CSRF_TRUSTED_ORIGINS"]) == ("0", "")
+
+
+def test_logins_are_shared_between_hub_replicas() -> None:
+    env = render("ci/demo-with-ingress-values.yaml").env_values("Deployment", "podscope-hub")
+    assert env["PODSCOPE_SHARED_SESSIONS"] == "1"
+
+
+@pytest.mark.parametrize("service_type", ["NodePort", "LoadBalancer"])
+def test_node_and_load_balancer_addresses_are_allowed_hosts(service_type: str) -> None:
+    sets = (f"hub.service.type={service_type}",)
+    hosts = render(sets=sets).env_values("Deployment", "podscope-hub")["PODSCOPE_ALLOWED_HOSTS"]
+    assert "*" in hosts.split(",")
+    named = render(sets=(*sets, "hub.allowedHosts={podscope.example}"))
+    named_hosts = named.env_values("Deployment", "podscope-hub")["PODSCOPE_ALLOWED_HOSTS"]
+    assert "*" not in named_hosts.split(",")
+    assert "podscope.example" in named_hosts.split(",")
+
+
+def test_ingress_serves_the_root_path_only() -> None:
+    error = failure("ci/demo-with-ingress-values.yaml", sets=("ingress.path=/podscope",))
+    assert "path" in error
+
+
+def test_an_existing_secret_key_renders_nothing_random() -> None:
+    sets = (
+        "hub.existingSecret=hub-key",
+        "redis.auth.existingSecret=redis-pass",
+        "auth.enabled=true",
+        "auth.adminSecret=admin-login",
+    )
+    manifest = render(sets=sets)
+    assert [kind for kind, _ in manifest.kinds() if kind == "Secret"] == []
+    key = manifest.env("Deployment", "podscope-hub")["PODSCOPE_SECRET_KEY"]
+    assert key["valueFrom"]["secretKeyRef"] == {"name": "hub-key", "key": "secret-key"}
+    first, second = (helm(*template_args((), sets, ())).stdout for _ in range(2))
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    ("store_size", "requested", "limit"),
+    [(100_000, "511Mi", "767Mi"), (250_000, "1038Mi", "1558Mi")],
+)
+def test_hub_memory_follows_the_store_size(store_size: int, requested: str, limit: str) -> None:
+    manifest = render(sets=(f"hub.storeSize={store_size}",))
+    resources = manifest.container("Deployment", "podscope-hub")["resources"]
+    assert resources == {
+        "requests": {"cpu": "100m", "memory": requested},
+        "limits": {"memory": limit},
+    }
+
+
+def test_a_hub_memory_limit_below_the_store_needs_is_refused() -> None:
+    error = failure(sets=("hub.storeSize=250000", "hub.resources.limits.memory=1Gi"))
+    assert "hub.resources.limits.memory 1Gi is below the about 1038Mi" in error
+    fits = render(sets=("hub.storeSize=250000", "hub.resources.limits.memory=2Gi"))
+    assert fits.container("Deployment", "podscope-hub")["resources"]["limits"] == {"memory": "2Gi"}

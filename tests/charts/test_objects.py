@@ -5,8 +5,8 @@ from __future__ import annotations
 from tests.charts.helm import render
 
 DEFAULT_OBJECTS = [
-    ("ClusterRole", "podscope"),
-    ("ClusterRoleBinding", "podscope"),
+    ("ClusterRole", "observability-podscope"),
+    ("ClusterRoleBinding", "observability-podscope"),
     ("DaemonSet", "podscope-worker"),
     ("Deployment", "podscope-hub"),
     ("Deployment", "podscope-redis"),

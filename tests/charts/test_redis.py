@@ -34,7 +34,10 @@ def test_chart_redis_with_a_generated_password() -> None:
     generated = manifest.get("Secret", "podscope-redis")["data"]["redis-password"]
     assert len(base64.b64decode(generated)) == 32
     redis = manifest.container(*REDIS)
-    assert option(redis["args"], "--requirepass") == "$(REDIS_PASSWORD)"
+    # The password reaches redis-server on its standard input, never in an argument.
+    assert "--requirepass" not in redis["args"]
+    assert not any("$(REDIS_PASSWORD)" in arg for arg in [*redis["command"], *redis["args"]])
+    assert "requirepass" in redis["args"][0]
     assert {e["name"]: e for e in redis["env"]}["REDIS_PASSWORD"] == password
 
 
@@ -42,8 +45,10 @@ def test_chart_redis_keeps_nothing_on_disk() -> None:
     manifest = render()
     redis = manifest.container(*REDIS)
     assert redis["image"] == "redis:7.4-alpine"
-    assert option(redis["args"], "--save") == ""
-    assert option(redis["args"], "--appendonly") == "no"
+    assert '--save "" --appendonly no' in " ".join(redis["args"])
+    open_redis = render(sets=("redis.auth.enabled=false",)).container(*REDIS)
+    assert option(open_redis["args"], "--save") == ""
+    assert option(open_redis["args"], "--appendonly") == "no"
     assert redis["securityContext"]["readOnlyRootFilesystem"] is True
     assert manifest.pod_spec(*REDIS)["securityContext"]["runAsNonRoot"] is True
     service = manifest.get("Service", "podscope-redis")

@@ -3,6 +3,7 @@ from a non-loopback address (as pods reach it through its Service)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -55,15 +56,18 @@ def connect(url: str) -> redis.Redis:
 
 
 def run_chart_redis(manifest: Manifest, port: int, directory: Path) -> subprocess.Popen[bytes]:
-    """redis-server with the chart's command and args, on ``port``."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """The chart's Redis command and args, with its REDIS_PASSWORD env, on ``port`` (options
+    after the chart's own reach redis-server)."""
+    if shutil.which("redis-server") is None:
         pytest.fail("redis-server is missing: run scripts/setup.sh")
     container = manifest.container("Deployment", "podscope-redis")
-    argv = [expand(arg, {"REDIS_PASSWORD": PASSWORD}) for arg in container["args"]]
-    assert container["command"] == ["redis-server"]
+    env = {"PATH": os.environ["PATH"]}
+    if any(entry["name"] == "REDIS_PASSWORD" for entry in container.get("env", [])):
+        env["REDIS_PASSWORD"] = PASSWORD
+    argv = [expand(arg, env) for arg in [*container["command"], *container["args"]]]
     return subprocess.Popen(
-        [binary, *argv, "--port", str(port), "--dir", str(directory)],
+        [*argv, "--port", str(port), "--dir", str(directory)],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -84,6 +88,10 @@ def test_hub_url_reaches_the_chart_redis(sets: tuple[str, ...], tmp_path: Path) 
             anonymous = redis.Redis.from_url(f"redis://{address}/0", socket_timeout=2)
             with pytest.raises(redis.AuthenticationError):
                 anonymous.ping()
+            # What any process on the node can read: the server's command line.
+            command_line = Path(f"/proc/{server.pid}/cmdline").read_bytes()
+            assert b"redis-server" in command_line
+            assert PASSWORD.encode() not in command_line
     finally:
         server.terminate()
         server.wait(10)

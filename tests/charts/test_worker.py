@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,13 +42,13 @@ def test_worker_runs_on_the_host_network_with_cluster_dns() -> None:
 
 
 @pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_SET_IDS)
-def test_worker_has_only_net_raw_and_net_admin(values: tuple[str, ...]) -> None:
+def test_worker_has_only_net_raw(values: tuple[str, ...]) -> None:
     context = render(*values).container(*WORKER)["securityContext"]
     assert context["privileged"] is False
     assert context["allowPrivilegeEscalation"] is False
     assert context["readOnlyRootFilesystem"] is True
     assert context["capabilities"]["drop"] == ["ALL"]
-    assert sorted(context["capabilities"]["add"]) == ["NET_ADMIN", "NET_RAW"]
+    assert context["capabilities"]["add"] == ["NET_RAW"]
 
 
 @pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_SET_IDS)
@@ -75,7 +76,10 @@ def test_worker_command_reads_every_interface_and_publishes_to_redis() -> None:
     args = container["args"]
     assert container["command"] == ["python", "-m", "capture"]
     assert option(args, "--interface") == "any"
-    assert option(args, "--redis") == "$(REDIS_URL)"
+    # The URL (with the Redis password) is read from the env, never passed as an argument.
+    assert option(args, "--redis-env") == "REDIS_URL"
+    assert "--redis" not in args
+    assert not any("REDIS_PASSWORD" in arg for arg in args)
     assert option(args, "--prefix") == "podscope"
     assert option(args, "--maxlen") == "100000"
     assert option(args, "--node") == "$(NODE_NAME)"
@@ -102,7 +106,7 @@ def test_full_mode_writes_the_ring_into_the_size_limited_volume() -> None:
     assert option(args, "--ring-bytes") == str(2 * 1024**3 * 8 // 10)
     mounts = {m["name"]: m["mountPath"] for m in manifest.container(*WORKER)["volumeMounts"]}
     volumes = {v["name"]: v for v in manifest.pod_spec(*WORKER)["volumes"]}
-    assert mounts == {"ring": RING_DIR}
+    assert mounts["ring"] == RING_DIR
     assert volumes["ring"]["emptyDir"] == {"sizeLimit": "2Gi"}
     assert option(args, "--bpf") == "not port 22"
     local = [args[i + 1] for i, arg in enumerate(args) if arg == "--local-cidr"]
@@ -137,9 +141,9 @@ def test_bpf_override_dollars_survive_kubernetes_expansion() -> None:
 def test_metrics_port_is_opened_only_when_enabled() -> None:
     manifest = render()
     assert option(manifest.container(*WORKER)["args"], "--metrics-port") == "9469"
-    assert manifest.container(*WORKER)["ports"] == [
-        {"name": "metrics", "containerPort": 9469, "protocol": "TCP"}
-    ]
+    # No hostPort (a ports entry on the host network is one): a taken port must not keep the
+    # worker Pending, and the worker itself captures on without its /metrics.
+    assert "ports" not in manifest.container(*WORKER)
     annotations = manifest.get(*WORKER)["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == "9469"
     off = render("ci/udp-dns-only-values.yaml")
@@ -147,10 +151,18 @@ def test_metrics_port_is_opened_only_when_enabled() -> None:
     assert "ports" not in off.container(*WORKER)
 
 
-def test_worker_runs_on_every_node_by_default() -> None:
-    spec = render().pod_spec(*WORKER)
+def test_worker_runs_on_every_linux_node_by_default() -> None:
+    manifest = render()
+    spec = manifest.pod_spec(*WORKER)
     assert spec["tolerations"] == [{"operator": "Exists"}]
-    assert "nodeSelector" not in spec
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    for workload in (("Deployment", "podscope-hub"), ("Deployment", "podscope-redis")):
+        assert manifest.pod_spec(*workload)["nodeSelector"] == {"kubernetes.io/os": "linux"}
+
+
+def test_node_selector_values_add_to_the_linux_one() -> None:
+    spec = render(sets=("worker.nodeSelector.pool=capture",)).pod_spec(*WORKER)
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "capture"}
 
 
 def test_worker_resources_and_priority_come_from_values() -> None:
@@ -160,3 +172,15 @@ def test_worker_resources_and_priority_come_from_values() -> None:
         "limits": {"memory": "1Gi"},
     }
     assert manifest.pod_spec(*WORKER)["priorityClassName"] == "system-node-critical"
+
+
+def test_worker_probes_read_the_health_file_it_touches() -> None:
+    manifest = render()
+    container = manifest.container(*WORKER)
+    health = option(container["args"], "--health-file")
+    assert health is not None
+    assert container["readinessProbe"]["exec"]["command"] == ["test", "-e", health]
+    assert health in container["livenessProbe"]["exec"]["command"][-1]
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in manifest.pod_spec(*WORKER)["volumes"]}
+    assert "emptyDir" in volumes[mounts[str(Path(health).parent)]]

@@ -142,3 +142,11 @@ def test_a_users_set_wins_over_the_options() -> None:
     env = {item["name"]: item.get("value") for item in hub["env"]}
     assert env["PODSCOPE_TAP_REGEX"] == "^b"
     assert env["PODSCOPE_TAP_NAMESPACES"] == "shop"
+
+
+def test_real_helm_reads_the_image_flags_as_meant() -> None:
+    values = TapValues(image_repository="registry.example:5000/team/podscope", image_tag="0100")
+    objects = _render(values)
+    for kind, name in (("Deployment", "podscope-hub"), ("DaemonSet", "podscope-worker")):
+        image = _container(objects, kind, name)["image"]
+        assert image == "registry.example:5000/team/podscope:0100"

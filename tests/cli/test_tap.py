@@ -94,6 +94,10 @@ def test_no_permission_stops_before_helm(podscope: Run, tmp_path: Path) -> None:
 def test_a_failing_install_reports_helms_reason(
     podscope: Run, cluster: FakeCluster, kubeconfig: Path, code: int, message: str
 ) -> None:
+    # The namespace is there already, so helm makes the first write.
+    cluster.put(
+        "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "podscope"}}
+    )
     cluster.fail_writes(code, message)
     done = podscope("tap", "--no-browser", "--timeout", "30", kubeconfig=kubeconfig)
     assert done.returncode == 1
@@ -151,12 +155,17 @@ def test_tap_installs_upgrades_and_clean_removes(
         1,
         "deployed",
     )
+    # tap made the namespace, with the Pod Security level the host-network worker needs.
+    [namespace] = [n for n in cluster.objects("namespaces") if n["metadata"]["name"] == "podscope"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert "created namespace podscope with Pod Security level privileged" in done.stdout
     assert record["config"]["tap"] == {"regex": "^shop-", "namespaces": ["shop"], "mode": "full"}
     env = _hub_env(cluster)
     assert (env["PODSCOPE_TAP_REGEX"], env["PODSCOPE_TAP_NAMESPACES"]) == ("^shop-", "shop")
 
     again = podscope("tap", "--no-browser", "--timeout", "60", kubeconfig=kubeconfig)
     assert again.returncode == 1
+    assert "created namespace" not in again.stdout
     assert sorted(r["version"] for r in _release(cluster)) == [1, 2]
     assert _hub_env(cluster)["PODSCOPE_TAP_REGEX"] == ""  # options left out: chart defaults
 
@@ -170,3 +179,18 @@ def test_tap_installs_upgrades_and_clean_removes(
     nothing = podscope("clean", kubeconfig=kubeconfig)
     assert (nothing.returncode, nothing.stderr) == (0, "")
     assert nothing.stdout.startswith("nothing to clean: no release podscope in namespace podscope")
+
+
+def test_dry_run_prints_the_helm_command_and_changes_nothing(
+    podscope: Run, cluster: FakeCluster, kubeconfig: Path
+) -> None:
+    args = ("-n", "shop,payments", "--image", "registry.example/podscope:dev", "--dry-run")
+    done = podscope("tap", "^api-", *args, kubeconfig=kubeconfig)
+    assert (done.returncode, done.stderr) == (0, "")
+    command = done.stdout.splitlines()[-1]
+    assert " upgrade --install podscope " in command
+    assert "--kube-context fake" in command
+    assert "'tap.namespaces={shop,payments}'" in command
+    assert "--set-string image.repository=registry.example/podscope" in command
+    assert "--set-string image.tag=dev" in command
+    assert cluster.requests == []

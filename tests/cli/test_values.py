@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from cli.errors import EXIT_USAGE, UsageError
-from cli.values import TapValues, check_set, dns_label, parse_dissectors
+from cli.values import (
+    TapValues,
+    check_set,
+    dns_label,
+    image_values,
+    parse_dissectors,
+    split_names,
+)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +91,47 @@ def test_malformed_sets_are_refused(assignment: str) -> None:
         check_set(assignment)
     with pytest.raises(UsageError, match="bad --set"):
         TapValues(extra_sets=("tap.mode=full", assignment))
+
+
+@pytest.mark.parametrize(
+    ("registry", "tag", "image", "expected"),
+    [
+        (None, None, None, ("", "")),
+        ("registry.example:5000/team", "1.2", None, ("registry.example:5000/team/podscope", "1.2")),
+        ("registry.example/team/", None, None, ("registry.example/team/podscope", "")),
+        (None, "dev", None, ("", "dev")),
+        (
+            None,
+            None,
+            "registry.example:5000/podscope:dev",
+            ("registry.example:5000/podscope", "dev"),
+        ),
+        (None, None, "localhost:5000/podscope", ("localhost:5000/podscope", "")),
+        (None, None, "podscope", ("podscope", "")),
+    ],
+)
+def test_image_options_give_the_charts_image_values(
+    registry: str | None, tag: str | None, image: str | None, expected: tuple[str, str]
+) -> None:
+    assert image_values(registry, tag, image) == expected
+
+
+@pytest.mark.parametrize(
+    ("registry", "tag", "image", "reason"),
+    [
+        ("registry.example", None, "podscope:dev", "--image names the whole image"),
+        (None, "v1", "podscope:dev", "--image names the whole image"),
+        ("Registry.Example", None, None, "bad image repository"),
+        (None, "v 1", None, "bad image tag"),
+        (None, None, "podscope@sha256:abc", "bad image"),
+    ],
+)
+def test_bad_image_options_are_usage_errors(
+    registry: str | None, tag: str | None, image: str | None, reason: str
+) -> None:
+    with pytest.raises(UsageError, match=reason):
+        image_values(registry, tag, image)
+
+
+def test_namespaces_may_be_comma_separated_and_repeated() -> None:
+    assert split_names(["shop,payments", "web", " ,api"]) == ("shop", "payments", "web", "api")

@@ -20,6 +20,7 @@ from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.sessions.registry import SessionLimits
 from dashboard.core.store.scans import ScanLimits
 from dashboard.core.targeting.scopes import LocalScopes, RedisScopes
+from dashboard.core.targeting.spec import TargetingSpec
 from kfl import compile_filter
 from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 
@@ -215,7 +216,9 @@ async def test_targeting_writes_node_scopes_to_redis(client: AsyncClient, prefix
             )
             assert response.status_code == 200, response.content
         assert reader.get(keys.scope("node-1")) == b"host 10.244.1.11"
-        assert json.loads(reader.get(writer.spec_key) or b"{}")["podRegex"] == "^cart-"
+        saved = json.loads(reader.get(writer.spec_key) or b"{}")
+        assert saved["spec"]["podRegex"] == "^cart-"
+        assert saved["base"] == {"podRegex": "", "namespaces": [], "excludedNamespaces": []}
         messages = [pubsub.get_message(timeout=1) for _ in range(3)]
         assert {"type": "message", "data": b"*"}.items() <= next(m for m in messages if m).items()
         other_replica = Hub(
@@ -230,14 +233,28 @@ async def test_targeting_writes_node_scopes_to_redis(client: AsyncClient, prefix
         writer.close()
 
 
-async def test_demo_mode_is_read_only(client: AsyncClient) -> None:
-    hub = Hub(HubConfig(demo=True), ClusterIndex())
-    assert hub.targeting is None  # no scope writer exists in demo mode
+@pytest.mark.redis
+async def test_demo_mode_applies_the_charts_targeting_and_refuses_changes(
+    client: AsyncClient, prefix: str
+) -> None:
+    config = HubConfig(prefix=prefix, demo=True, targeting=TargetingSpec("^cart-"))
+    hub = Hub(config, cluster_index(), scopes=RedisScopes(REDIS_URL, prefix))
+    assert hub.targeting is not None
+    hub.targeting.refresh()
+    reader = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert reader.get(RedisKeys(prefix).scope("node-1")) == b"host 10.244.1.11"
+    finally:
+        reader.close()
     with installed(hub):
-        response = await client.put("/api/targeting", {}, content_type="application/json")
+        response = await client.put(
+            "/api/targeting", {"podRegex": ""}, content_type="application/json"
+        )
         assert response.status_code == 403
         assert "read-only" in json.loads(response.content)["error"]["message"]
-        assert (await client.get("/api/targeting")).status_code == 403
+        shown = await client.get("/api/targeting")
+        assert shown.status_code == 200
+        assert json.loads(shown.content)["spec"]["podRegex"] == "^cart-"
 
 
 async def test_login_required_when_auth_is_on(client: AsyncClient) -> None:
@@ -267,6 +284,7 @@ async def test_scans_past_the_hub_wide_bound_are_refused_busy(client: AsyncClien
         response = await client.get("/api/entries", {"q": "tcp"})
         assert response.status_code == 503
         assert response["Retry-After"] == "2"
+        assert hub.stats()["scans"]["refusedBusy"] == 1
         for scan in scans:
             scan.cancel()
         await asyncio.gather(*scans, return_exceptions=True)
@@ -283,6 +301,7 @@ async def test_each_client_has_the_websocket_filter_budget_for_scans(client: Asy
         assert response.status_code == 429
         assert int(response["Retry-After"]) >= 1
         assert hub.api_scans.take("10.0.0.9") == 0.0  # another client has its own budget
+        assert hub.stats()["scans"]["apiRequestsRefused"] == 2
         assert (await client.get("/api/fields")).status_code == 200  # no scan
 
 

@@ -7,6 +7,12 @@ Names, labels and the values derived from several keys (Redis wiring, ring size,
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The name of cluster-scoped objects (ClusterRole, its binding): <namespace>-<fullname>, so
+that releases of the same name in different namespaces get their own. */}}
+{{- define "podscope.clusterScopedName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "podscope.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* The object name prefix: fullnameOverride, else <release>-<name> (just <release> when it
 already contains the name). Kept to 50 characters so that suffixes such as "-worker" fit. */}}
 {{- define "podscope.fullname" -}}
@@ -54,7 +60,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Names of the chart-made Secrets. */}}
 {{- define "podscope.hubSecretName" -}}
-{{- printf "%s-hub" (include "podscope.fullname" .) -}}
+{{- .Values.hub.existingSecret | default (printf "%s-hub" (include "podscope.fullname" .)) -}}
 {{- end -}}
 {{- define "podscope.adminSecretName" -}}
 {{- .Values.auth.adminSecret | default (printf "%s-admin" (include "podscope.fullname" .)) -}}
@@ -161,10 +167,26 @@ hosts and hub.allowedHosts, comma-joined for PODSCOPE_ALLOWED_HOSTS. */}}
 {{- $hosts = concat $hosts .Values.ingress.hosts -}}
 {{- end -}}
 {{- $extra := list -}}
+{{- if and (has .Values.hub.service.type (list "NodePort" "LoadBalancer")) (not .Values.hub.allowedHosts) -}}
+{{- /* Reached on node or load-balancer addresses the chart cannot know: any Host. */ -}}
+{{- $extra = append $extra "*" -}}
+{{- end -}}
 {{- range .Values.hub.allowedHosts -}}
 {{- $extra = append $extra (include "podscope.escapeVars" .) -}}
 {{- end -}}
 {{- concat $hosts $extra | uniq | join "," -}}
+{{- end -}}
+
+{{/* The origins a login form may be posted from: https:// and http:// of each ingress host. */}}
+{{- define "podscope.csrfTrustedOrigins" -}}
+{{- $origins := list -}}
+{{- if .Values.ingress.enabled -}}
+{{- range .Values.ingress.hosts -}}
+{{- $origins = append $origins (printf "https://%s" .) -}}
+{{- $origins = append $origins (printf "http://%s" .) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $origins -}}
 {{- end -}}
 
 {{/* Fail early, with the value to change, on settings that would render but not work. */}}
@@ -229,4 +251,32 @@ httpGet:
     - name: Host
       value: localhost
 timeoutSeconds: 3
+{{- end -}}
+
+{{/* Bytes the hub needs for hub.storeSize entries: 160Mi + 3.6KiB per entry (measured: about
+507Mi at 100k entries, over 1Gi at 250k). */}}
+{{- define "podscope.hubMemoryEstimate" -}}
+{{- add 167772160 (mul (int64 .Values.hub.storeSize) 3686) -}}
+{{- end -}}
+
+{{/* hub.resources with the memory request and limit derived from hub.storeSize where they are
+left out; a memory limit below the estimate fails the render. */}}
+{{- define "podscope.hubResources" -}}
+{{- $resources := deepCopy .Values.hub.resources -}}
+{{- $estimate := include "podscope.hubMemoryEstimate" . | int64 -}}
+{{- $requests := get $resources "requests" | default dict -}}
+{{- $limits := get $resources "limits" | default dict -}}
+{{- if not (hasKey $requests "memory") -}}
+{{- $_ := set $requests "memory" (printf "%dMi" (div $estimate 1048576)) -}}
+{{- end -}}
+{{- if hasKey $limits "memory" -}}
+{{- if lt (include "podscope.quantityBytes" (get $limits "memory") | int64) $estimate -}}
+{{- fail (printf "hub.resources.limits.memory %s is below the about %dMi that hub.storeSize %d needs: raise the limit, lower hub.storeSize, or leave the limit out (derived)" (get $limits "memory") (div $estimate 1048576) (int64 .Values.hub.storeSize)) -}}
+{{- end -}}
+{{- else -}}
+{{- $_ := set $limits "memory" (printf "%dMi" (div (mul $estimate 3) 2097152)) -}}
+{{- end -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- toYaml $resources -}}
 {{- end -}}

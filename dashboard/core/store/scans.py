@@ -46,7 +46,7 @@ class ScanLimits:
     concurrent: int = 2
     waiting: int = 8
     slice_seconds: float = 0.005
-    share: float = 0.3
+    share: float = 0.2
     burst_seconds: float = 0.05
     scan_seconds: float = 3.0
     filter_micros: float = 20.0
@@ -94,6 +94,7 @@ class Scanner:
         self._queued = 0  # scans running or waiting for a slot
         self.refused = 0
         self.completed = 0
+        self.cpu_seconds = 0.0  # what scans and their slices of work have used
 
     @property
     def active(self) -> int:
@@ -185,6 +186,7 @@ class Scanner:
 
     async def _pace(self, spent: float) -> None:
         """Yield to the loop, and sleep while the scans are over their share of it."""
+        self.cpu_seconds += spent
         await asyncio.sleep(self._budget.spend(spent))
 
     def _slot(self) -> _Slot:

@@ -9,6 +9,9 @@ the ``initial`` one, until a saved spec is found), recomputes the per-node scope
 - :class:`RedisScopes` writes ``{prefix}:scope:{node}`` and announces the change on the
   ``{prefix}:scope`` channel (the layout of :mod:`capture.sinks.publish`), and keeps the spec itself
   in ``{prefix}:targeting`` so that every hub replica and a restarted hub follow the same one;
+  with it the ``initial`` spec (the deployment's, e.g. helm values) in force when it was chosen:
+  a saved spec holds only while the deployment's spec is still that one, so changing the helm
+  values wins over a browser edit made before the change;
 - :class:`LocalScopes` hands the scope of its node to the embedded worker directly.
 """
 
@@ -18,6 +21,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
@@ -30,16 +34,25 @@ from dashboard.errors import TargetingError
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class SavedSpec:
+    """A spec a user chose, and the deployment's initial spec in force when they did (None:
+    not known, saved by an older hub)."""
+
+    spec: TargetingSpec
+    base: TargetingSpec | None
+
+
 class ScopeSink(Protocol):
     """Where node scopes go."""
 
     def apply(self, scopes: Mapping[str, str]) -> None:
         """Deliver the scopes that changed (node -> BPF scope expression)."""
 
-    def load_spec(self) -> TargetingSpec | None:
+    def load_spec(self) -> SavedSpec | None:
         """The spec saved by a previous hub, if any."""
 
-    def save_spec(self, spec: TargetingSpec) -> None:
+    def save_spec(self, saved: SavedSpec) -> None:
         """Keep the spec for other replicas and the next start."""
 
 
@@ -65,20 +78,28 @@ class RedisScopes:
         pipe.publish(self._keys.scope_channel, ALL_NODES)
         pipe.execute()
 
-    def load_spec(self) -> TargetingSpec | None:
+    def load_spec(self) -> SavedSpec | None:
         """The saved spec; None when there is none or it is unreadable (logged)."""
         raw = self._client.get(self.spec_key)
         if raw is None:
             return None
         try:
-            return TargetingSpec.from_dict(json.loads(raw))
-        except (ValueError, TargetingError) as exc:
+            body = json.loads(raw)
+            if "spec" not in body:  # saved by a hub that kept no base
+                return SavedSpec(TargetingSpec.from_dict(body), None)
+            base = body.get("base")
+            return SavedSpec(
+                TargetingSpec.from_dict(body["spec"]),
+                None if base is None else TargetingSpec.from_dict(base),
+            )
+        except (ValueError, TypeError, AttributeError, TargetingError) as exc:
             log.error("ignoring the saved targeting in %s: %s", self.spec_key, exc)
             return None
 
-    def save_spec(self, spec: TargetingSpec) -> None:
-        """Save the spec as JSON."""
-        self._client.set(self.spec_key, json.dumps(spec.to_dict()))
+    def save_spec(self, saved: SavedSpec) -> None:
+        """Save the spec and its base as JSON."""
+        base = None if saved.base is None else saved.base.to_dict()
+        self._client.set(self.spec_key, json.dumps({"spec": saved.spec.to_dict(), "base": base}))
 
     def close(self) -> None:
         """Close the Redis connection."""
@@ -101,19 +122,21 @@ class LocalScopes:
             if node in scopes:
                 request_scope(scopes[node])
 
-    def load_spec(self) -> TargetingSpec | None:
+    def load_spec(self) -> SavedSpec | None:
         """Nothing survives the process in embedded mode."""
         return None
 
-    def save_spec(self, spec: TargetingSpec) -> None:
+    def save_spec(self, saved: SavedSpec) -> None:
         """Nothing to keep: the spec lives in the hub's memory."""
 
 
 class Targeting:
     """The current spec, the scopes last delivered and the pods covered; thread-safe.
 
-    ``initial`` is the spec in force until one is set or the sink has a saved one (which wins:
-    it is what a user chose, possibly on another replica).
+    ``initial`` is the spec in force until one is set or the sink has a saved one, which wins
+    (it is what a user chose, possibly on another replica) while it was chosen over this same
+    ``initial``: a deployment whose initial spec changed since (new helm values) starts from its
+    own again.
     """
 
     def __init__(
@@ -122,7 +145,8 @@ class Targeting:
         self._index = index
         self._sink = sink
         self._lock = threading.Lock()
-        self._spec = initial or TargetingSpec()
+        self._initial = initial or TargetingSpec()
+        self._spec = self._initial
         self._delivered: dict[str, str] = {}
         self._coverage: TargetingCoverage | None = None
         self.errors = 0
@@ -154,15 +178,17 @@ class Targeting:
         with self._lock:
             self._spec = spec
             self._coverage = None
-        self._sink.save_spec(spec)
+        self._sink.save_spec(SavedSpec(spec, self._initial))
         return self.refresh()
 
     def refresh(self) -> dict[str, str]:
         """Recompute the scopes (pods moved, another replica changed the spec); deliver changes."""
         saved = self._sink.load_spec()
         with self._lock:
-            if saved is not None:
-                self._spec = saved
+            if saved is not None and saved.base == self._initial:
+                self._spec = saved.spec
+            elif saved is not None:  # chosen before the deployment's own spec changed
+                self._spec = self._initial
             scopes = node_scopes(self._index, self._spec)
             self._coverage = coverage(self._index.pods(), self._spec)
             changed = {n: s for n, s in scopes.items() if self._delivered.get(n) != s}

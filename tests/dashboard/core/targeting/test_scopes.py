@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import redis
 
-from dashboard.core.targeting.scopes import LocalScopes, Targeting
+from dashboard.core.targeting.scopes import LocalScopes, SavedSpec, Targeting
 from dashboard.core.targeting.spec import TargetingSpec
 from tests.dashboard.hubentries import LAYOUT, cluster_index, pod
 
@@ -34,10 +34,10 @@ class FlakySink:
             raise redis.ConnectionError("redis is down")
         self.applied.append(dict(scopes))
 
-    def load_spec(self) -> TargetingSpec | None:
+    def load_spec(self) -> SavedSpec | None:
         return None
 
-    def save_spec(self, spec: TargetingSpec) -> None:
+    def save_spec(self, saved: SavedSpec) -> None:
         return None
 
 
@@ -53,18 +53,18 @@ def test_delivery_failures_are_counted_and_retried() -> None:
 
 
 class SavedSpecSink:
-    def __init__(self, saved: TargetingSpec | None) -> None:
+    def __init__(self, saved: SavedSpec | None) -> None:
         self.saved = saved
         self.applied: list[dict[str, str]] = []
 
     def apply(self, scopes: Mapping[str, str]) -> None:
         self.applied.append(dict(scopes))
 
-    def load_spec(self) -> TargetingSpec | None:
+    def load_spec(self) -> SavedSpec | None:
         return self.saved
 
-    def save_spec(self, spec: TargetingSpec) -> None:
-        self.saved = spec
+    def save_spec(self, saved: SavedSpec) -> None:
+        self.saved = saved
 
 
 def test_initial_spec_is_in_force_until_a_saved_one_is_found() -> None:
@@ -73,7 +73,8 @@ def test_initial_spec_is_in_force_until_a_saved_one_is_found() -> None:
     targeting.refresh()
     assert targeting.spec == TargetingSpec(namespaces=("shop",))
     assert sink.applied == [{"node-1": "host 10.244.1.10 or host 10.244.1.11"}]
-    sink.saved = TargetingSpec(pod_regex="^api-")  # another replica's user chose this one
+    # Another replica's user chose this one, over the same initial spec.
+    sink.saved = SavedSpec(TargetingSpec(pod_regex="^api-"), TargetingSpec(namespaces=("shop",)))
     targeting.refresh()
     assert targeting.spec == TargetingSpec(pod_regex="^api-")
     assert sink.applied[-1] == {"node-1": "host 10.244.1.12"}
@@ -98,3 +99,21 @@ def test_summary_counts_the_pods_targeted_and_left_out_as_of_the_last_refresh() 
     assert targeting.summary()["coverage"]["notTargeted"] == 2
     targeting.set(TargetingSpec())
     assert targeting.summary()["coverage"]["targeted"] == 4
+
+
+def test_new_deployment_values_win_over_a_browser_edit_made_before_them() -> None:
+    sink = SavedSpecSink(None)
+    old = Targeting(cluster_index(), sink, initial=TargetingSpec(namespaces=("shop",)))
+    old.set(TargetingSpec(pod_regex="^api-"))  # a browser edit under the old helm values
+    assert sink.saved == SavedSpec(
+        TargetingSpec(pod_regex="^api-"), TargetingSpec(namespaces=("shop",))
+    )
+    same = Targeting(cluster_index(), sink, initial=TargetingSpec(namespaces=("shop",)))
+    same.refresh()  # a restart with the same values: the edit holds
+    assert same.spec == TargetingSpec(pod_regex="^api-")
+    upgraded = Targeting(cluster_index(), sink, initial=TargetingSpec(namespaces=("payments",)))
+    upgraded.refresh()  # helm upgrade with new values: they win
+    assert upgraded.spec == TargetingSpec(namespaces=("payments",))
+    upgraded.set(TargetingSpec(pod_regex="^cart-"))  # a browser edit after the upgrade holds
+    upgraded.refresh()
+    assert upgraded.spec == TargetingSpec(pod_regex="^cart-")
