@@ -38,6 +38,7 @@ and by :func:`lab.topology.remove_stale_labs` when their process is gone.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import subprocess
@@ -338,6 +339,9 @@ class ClusterLab:
         for pod in self.pods:
             meta = self._meta(pod.namespace, pod.name)
             meta["labels"] = {"app": pod.app}
+            meta["ownerReferences"] = [_owner(pod)]
+            if not pod.host_network:
+                meta["labels"]["pod-template-hash"] = _template_hash(pod.app)
             pods.append({
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -371,6 +375,20 @@ class ClusterLab:
 
     def _ns(self, role: str) -> str:
         return f"{LAB_PREFIX}{self.run_id}-{role}"
+
+
+def _template_hash(app: str) -> str:
+    """A stable pod-template-hash for ``app``'s Deployment."""
+    return hashlib.sha256(app.encode()).hexdigest()[:10]
+
+
+def _owner(pod: ClusterPod) -> dict[str, Any]:
+    """The controller of a pod: a DaemonSet for the hostNetwork pod, else a Deployment's
+    ReplicaSet (so the hub names the workload after the app)."""
+    if pod.host_network:
+        return {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": pod.app, "controller": True}
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": True,
+            "name": f"{pod.app}-{_template_hash(pod.app)}"}  # fmt: skip
 
 
 def bridge_netfilter(netns: str) -> None:

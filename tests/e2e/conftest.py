@@ -30,8 +30,9 @@ def _hub(
 
 @pytest.fixture(scope="session")
 def hub_url() -> Iterator[str]:
-    """A ``podscope demo`` hub: the capture lab live as root, else its recording in a loop."""
-    yield from _hub("demo-hub", ("demo",))
+    """A ``podscope demo --lab node`` hub: the one-node capture lab live as root (the traffic
+    these tests expect), else its recording in a loop."""
+    yield from _hub("demo-hub", ("demo", "--lab", "node"))
 
 
 @pytest.fixture(scope="session")

@@ -84,3 +84,13 @@ def test_the_snapshot_names_the_host_network_pod_by_its_port() -> None:
     assert index.resolve(node2, 22, 0).kind == "node"
     assert index.resolve(API_VIP, 80, 0).service == "api"
     assert index.resolve("10.244.2.12", 8000, 0).service == "api"
+
+
+def test_the_snapshot_names_workloads_after_their_apps() -> None:
+    lab = ClusterLab()
+    index = ClusterIndex(cluster_cidrs=[CLUSTER_CIDR])
+    items = lab.snapshot()["items"]
+    for kind in ("Node", "Service", "Pod", "EndpointSlice"):
+        index.replace(kind, [item for item in items if item["kind"] == kind])
+    assert index.resolve(lab.pod("frontend").ip, 0, 0).workload == "frontend"
+    assert index.resolve(lab.node(2).ip, HOST_NETWORK_PORT, 0).workload == "node-exporter"

@@ -52,7 +52,7 @@ from dashboard.errors import EmbeddedCaptureError, HubConfigError, SnapshotError
 from dashboard.instance import from_settings, install, watched_index
 from lab.cluster import CLUSTER_CIDR, ClusterLab
 from lab.clusterdemo import ClusterTraffic
-from lab.demo import LabTraffic, lab_objects
+from lab.demo import LabTraffic, lab_objects, load_objects
 from lab.errors import LabError
 from lab.recording import DEMO_PCAP, DEMO_SNAPSHOT
 from lab.topology import NODE_IP, NODE_NAME, POD_CIDR, Lab, check_prerequisites
@@ -100,6 +100,12 @@ class Command(BaseCommand):
         )
         demo.add_argument("--record", metavar="DIR", help="record the lab to DIR and exit (root)")
         demo.add_argument("--seconds", type=int, default=30, help="how long --record records")
+        demo.add_argument(
+            "--lab",
+            choices=("cluster", "node"),
+            default="cluster",
+            help="cluster: two nodes with kube-proxy Services and VXLAN (default); node: one node",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Dispatch to ``serve`` or ``demo``; a bad hub setting is one clear error line."""
@@ -239,6 +245,9 @@ class Command(BaseCommand):
             self.stdout.write(f"no capture lab ({exc}); replaying {DEMO_PCAP.name} instead")
             self._replay(config, source, options)
             return
+        if options["lab"] == "node":
+            self._demo_node(config, source, options)
+            return
         with ExitStack() as stack:
             lab = stack.enter_context(ClusterLab("bridge"))
             index = ClusterIndex(cluster_cidrs=[CLUSTER_CIDR])
@@ -268,6 +277,31 @@ class Command(BaseCommand):
                 'kube-dns; try the filter dst.service == "api" or nat.snat.ip'
             )
             self._run(hub, workers, options)
+
+    def _demo_node(
+        self, config: HubConfig, source: LocalEntrySource, options: dict[str, Any]
+    ) -> None:
+        """The one-node capture lab, live (``demo --lab node``)."""
+        with ExitStack() as stack:
+            lab = stack.enter_context(Lab())
+            index = ClusterIndex(cluster_cidrs=[POD_CIDR])
+            load_objects(index, lab_objects(lab))
+            traffic = stack.enter_context(LabTraffic(lab))
+            embedded = live_worker(
+                source,
+                ["any"],
+                node=Node(NODE_NAME, NODE_IP),
+                local_cidrs=(POD_CIDR,),
+                namespace=functools.partial(lab.inside, lab.node_ns),
+            )
+            traffic.start()
+            scopes = None if config.demo else LocalScopes(NODE_NAME, embedded.worker.request_scope)
+            hub = Hub(config, index, source=source, scopes=scopes, decoder=EntryDecoder())
+            self.stdout.write(
+                "capture lab up: pods in shop, payments, monitoring, kube-system; "
+                'try the filter dst.namespace == "" or dst.name == "api.example.com"'
+            )
+            self._run(hub, [embedded], options)
 
     def _replay(self, config: HubConfig, source: LocalEntrySource, options: dict[str, Any]) -> None:
         index = ClusterIndex(cluster_cidrs=[POD_CIDR])
