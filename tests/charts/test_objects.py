@@ -15,6 +15,7 @@ DEFAULT_OBJECTS = [
     ("Service", "podscope"),
     ("Service", "podscope-redis"),
     ("ServiceAccount", "podscope"),
+    ("ServiceAccount", "podscope-worker"),
 ]
 CHART_REDIS = {
     ("Deployment", "podscope-redis"),
