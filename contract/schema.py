@@ -215,6 +215,10 @@ class Entry(_Wire, frozen=True):
     v: Int64 = SCHEMA_VERSION
     nat: NatInfo | None = None
     conn_id: Text | None = None
+    request_packets: Count | None = None
+    """Packets client -> server (``full`` mode, TCP and UDP); ``packets`` counts both ways."""
+    response_packets: Count | None = None
+    """Packets server -> client (``full`` mode, TCP and UDP)."""
 
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-ready wire dict (``"v": 1``, camelCase keys, absent sections omitted)."""

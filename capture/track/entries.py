@@ -57,6 +57,11 @@ def _size_text(size: int | None) -> str:
     return "unknown" if size is None else human_bytes(size)
 
 
+def _difference(total: int | None, part: int | None) -> int | None:
+    """``total - part``, or None when either is unknown."""
+    return None if total is None or part is None else total - part
+
+
 def _host_port(address: bytes, port: int) -> str:
     text = ip_text(address)
     return f"[{text}]:{port}" if len(address) == 16 else f"{text}:{port}"
@@ -127,6 +132,7 @@ class EntryFactory:
             request_size=event.request_size,
             response_size=event.response_size,
             packets=event.packets,
+            response_packets=event.response_packets,
             tcp=info,
             payload=payload,
             rewrite=rewrite,
@@ -148,6 +154,7 @@ class EntryFactory:
             request_size=event.request_size,
             response_size=event.response_size,
             packets=event.packets,
+            response_packets=event.response_packets,
             rewrite=rewrite,
         )
 
@@ -225,6 +232,7 @@ class EntryFactory:
         request_size: int | None = 0,
         response_size: int | None = 0,
         packets: int | None = None,
+        response_packets: int | None = None,
         tcp: TcpInfo | None = None,
         dns: DnsInfo | None = None,
         icmp: IcmpInfo | None = None,
@@ -270,6 +278,8 @@ class EntryFactory:
             line[:MAX_STRING_CHARS],
             nat=nat,
             conn_id=conn_id,
+            request_packets=_difference(packets, response_packets),
+            response_packets=response_packets,
         )
 
     def _nat(

@@ -67,6 +67,11 @@ def test_entries_are_valid_wire_entries_with_sequential_ids(mode: str) -> None:
     assert close.elapsed_time == 6  # SYN at frame 0 to the last FIN at frame 6, 1 ms apart
     assert close.summary == "10.0.1.5:43122 -> 10.0.2.7:8080 close 100 B / 2.0 KB 6 ms"
     assert (close.packets is not None) == (mode == "full")
+    if close.packets is not None:  # the client's and the server's, on the wire each way
+        assert (close.request_packets, close.response_packets) == (close.packets - 3, 3)
+        assert close.to_wire()["responsePackets"] == 3
+    else:
+        assert (close.request_packets, close.response_packets) == (None, None)
     assert (close.payload is not None) == (mode == "full")
     assert stats_add_up(scope.stats)
 
