@@ -174,6 +174,21 @@ async def watch(
     )
 
 
+def wait_until_serving(hub: subprocess.Popen[bytes], port: int, seconds: float = 60.0) -> None:
+    """Wait until the hub answers HTTP (a loaded machine takes more than a few seconds)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if hub.poll() is not None:
+            raise SystemExit(f"the hub exited with {hub.returncode}")
+        try:
+            hub_accepted(port)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the hub did not answer within {seconds:.0f} s") from None
+            time.sleep(0.3)
+
+
 def main() -> None:
     """Parse the options and run the bench once."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -188,7 +203,7 @@ def main() -> None:
     snapshot = Path(f"/tmp/{prefix}-cluster.json")
     hub = start_hub(prefix, port, snapshot)
     try:
-        time.sleep(3.0)
+        wait_until_serving(hub, port)
         asyncio.run(watch(hub, port, options.query, options.rate, options.seconds, prefix))
     finally:
         stop_hub(hub, prefix)

@@ -11,12 +11,14 @@ camelCase. Client -> server::
 Server -> client::
 
     Hello        {"type": "hello", "session", "query", "level", "ackWindow", "limits", "demo",
-                  "targeting", "defaultFilter"}
-    FilterOk     {"type": "filter.ok", "query", "limit"}
+                  "targeting", "defaultFilter", "recording"}
+    FilterOk     {"type": "filter.ok", "query", "limit", "matched"}
     FilterError  {"type": "filter.error", "query", "error": {message, line, column, endLine,
                   endColumn, context}}                the previous filter stays
-    entries      {"type": "entries", "seq", "backfill", "missed", "entries": [...]}: written by
-                 the session registry from each entry's cached JSON, not through a class here
+    entries      {"type": "entries", "seq", "backfill", "missed", "first", "entries": [...]}:
+                 written by the session registry from each entry's cached JSON, not through a
+                 class here; ``first`` is the store sequence number of its oldest entry (null
+                 when empty), the ``before`` cursor of ``GET /api/entries`` for older matches
     MapUpdate    {"type": "map", "version", "level", "nodes": [...], "edges": [...]}
     Stats        {"type": "stats", "session": {...}, "hub": {...}, "targeting"?: {...}}
     Error        {"type": "error", "message"}         a malformed message; the session goes on
@@ -84,7 +86,9 @@ class Hello(ServerMessage, frozen=True, tag="hello"):
     """The first message of a session: who it is, its filter and level, and the hub's limits.
 
     ``targeting`` says whether ``/api/targeting`` exists on this hub; ``default_filter`` is what
-    a tab opened without ``?q=`` applies.
+    a tab opened without ``?q=`` applies; ``recording`` is None while the hub captures live,
+    else ``{"name": <pcap file name>, "loop": <replayed over and over>}`` (a replay is no live
+    view, and the dashboard says so).
     """
 
     session: int
@@ -95,13 +99,16 @@ class Hello(ServerMessage, frozen=True, tag="hello"):
     demo: bool
     targeting: bool
     default_filter: str
+    recording: dict[str, Any] | None = None
 
 
 class FilterOk(ServerMessage, frozen=True, tag="filter.ok"):
-    """The query was compiled and applied; ``limit`` is its ``limit(n)``, if any."""
+    """The query was compiled and applied; ``limit`` is its ``limit(n)``, if any; ``matched``
+    is how many stored entries match it (the log loads the newest, older ones on demand)."""
 
     query: str
     limit: int | None
+    matched: int = 0
 
 
 class FilterError(ServerMessage, frozen=True, tag="filter.error"):

@@ -181,7 +181,16 @@ class Payload(_Wire, frozen=True):
 
 
 class Entry(_Wire, frozen=True):
-    """One connection entry (schema v1): a TCP/UDP connection, a DNS answer or an ICMP error."""
+    """One connection entry (schema v1): a TCP/UDP connection, a DNS answer or an ICMP error.
+
+    ``conn_id`` (wire ``connId``) names the TCP connection a TCP entry reports on: the
+    ``connect``, ``ongoing`` and final (``close``, ``reset``, ``refused``, ``timeout``) entries
+    of one connection carry the same value, ``<worker>/<start ms>/<client>:<port>-<server>:<port>``
+    (the worker that saw it, its start timestamp and its 5-tuple), so the dashboard shows them
+    as one row. It is None (absent from the wire) for UDP, DNS and ICMP entries, each of which
+    is its own row. Two workers that see one connection give it two ids (and a NAT two
+    5-tuples): where ``tcp.isn`` is known, the dashboard groups by it instead.
+    """
 
     id: Text
     worker: Text
@@ -205,6 +214,11 @@ class Entry(_Wire, frozen=True):
     summary: Text = ""
     v: Int64 = SCHEMA_VERSION
     nat: NatInfo | None = None
+    conn_id: Text | None = None
+    request_packets: Count | None = None
+    """Packets client -> server (``full`` mode, TCP and UDP); ``packets`` counts both ways."""
+    response_packets: Count | None = None
+    """Packets server -> client (``full`` mode, TCP and UDP)."""
 
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-ready wire dict (``"v": 1``, camelCase keys, absent sections omitted)."""

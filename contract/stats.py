@@ -109,18 +109,24 @@ def _number(section: object, key: str) -> float | None:
     return float(value)
 
 
-def worker_summary(snapshot: Mapping[str, Any]) -> dict[str, Any]:
-    """The capture health of one worker from its stats snapshot (absent counters are 0)."""
+def worker_summary(snapshot: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """The capture health of one worker from its stats snapshot (absent counters are 0);
+    ``age`` is how many seconds before ``now`` it reported (None without a timestamp)."""
 
     def count(section: str, key: str) -> int:
         value = snapshot.get(section)
         number = value.get(key) if isinstance(value, Mapping) else None
         return number if isinstance(number, int) and not isinstance(number, bool) else 0
 
+    timestamp = snapshot.get("timestamp")
+    age = None
+    if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
+        age = round(max(0.0, now - timestamp), 1)
     return {
         "node": str(snapshot.get("node", "")),
         "mode": str(snapshot.get("mode", "")),
-        "timestamp": snapshot.get("timestamp"),
+        "timestamp": timestamp,
+        "age": age,
         "packets": count("pipeline", "packets"),
         "entries": count("pipeline", "entries"),
         "malformed": count("pipeline", "malformed"),

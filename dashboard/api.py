@@ -142,7 +142,8 @@ async def entries(request: HttpRequest, hub: Hub) -> HttpResponse:
     limit = _int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     before = _int(request, "before", None, 1, 2**62)
     found = await hub.entries(flt, limit, before)
-    cursor = found[-1][0] if len(found) == limit else None
+    page = limit if flt.limit is None else min(limit, flt.limit)  # a full page: maybe more
+    cursor = found[-1][0] if found and len(found) == page else None
     return JsonResponse({"entries": [wire for _, wire in found], "next": cursor})
 
 

@@ -131,7 +131,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             flt = await self.hub.sessions.set_filter(session, message.query)
         except (KflError, SessionError) as exc:  # ScanError included
             return messages.FilterError(message.query, dict(exc.to_dict()))
-        return messages.FilterOk(flt.query, flt.limit)
+        return messages.FilterOk(flt.query, flt.limit, session.view.matched)
 
     async def on_ack(self, session: Session, message: messages.Ack) -> None:
         """Every entries message up to ``seq`` is rendered."""
@@ -174,6 +174,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             demo=self.hub.config.demo,
             targeting=self.hub.targeting is not None,
             default_filter=settings.PODSCOPE["DEFAULT_FILTER"],
+            recording=self.hub.recording,
         )
 
     async def _send_loop(self, session: Session) -> None:

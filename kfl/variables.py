@@ -147,7 +147,7 @@ def _connection_state(entry: Entry) -> object:
     return "open" if _text(_section(entry, "tcp"), "event") in OPEN_EVENTS else "closed"
 
 
-def _connection_bytes(key: str) -> Compute:
+def _connection_count(key: str) -> Compute:
     def compute(entry: Entry) -> object:
         try:
             protocol = entry["protocol"]["name"]
@@ -302,13 +302,25 @@ VARIABLES: dict[str, Variable] = {
             "conn_local_bytes",
             "int",
             "bytes the client sent (requestSize)",
-            computed=_connection_bytes("requestSize"),
+            computed=_connection_count("requestSize"),
         ),
         Variable(
             "conn_remote_bytes",
             "int",
             "bytes the server sent (responseSize)",
-            computed=_connection_bytes("responseSize"),
+            computed=_connection_count("responseSize"),
+        ),
+        Variable(
+            "conn_local_pkts",
+            "int",
+            "packets the client sent (requestPackets, full mode)",
+            computed=_connection_count("requestPackets"),
+        ),
+        Variable(
+            "conn_remote_pkts",
+            "int",
+            "packets the server sent (responsePackets, full mode)",
+            computed=_connection_count("responsePackets"),
         ),
         Variable(
             "tcp_error_type",
@@ -373,8 +385,6 @@ L7_NAMES = frozenset(
     {"method", "url", "path", "query_string", "request", "response", "http_version"}
 )
 NOT_CAPTURED = {
-    "conn_local_pkts": "packets are counted for both directions together: use packets",
-    "conn_remote_pkts": "packets are counted for both directions together: use packets",
     "tcp_error_message": "use tcp_error_type or tcp.event",
     "local_node_name": "use node.name, the node that captured the entry",
     "remote_node_name": "use node.name, the node that captured the entry",

@@ -231,13 +231,23 @@ class Lab:
 
 
 def check_prerequisites() -> None:
-    """Raise LabError unless this process can create network namespaces."""
-    if os.geteuid() != 0:
-        raise LabError("the lab needs root (network namespaces, veths, a bridge)")
+    """Raise LabError unless this process can create network namespaces.
+
+    Decided by trying (a throw-away namespace, added and deleted), not by the user id: root in
+    a container usually may not (``mount --make-shared /run/netns failed``), and the message
+    says what failed in one line.
+    """
+    probe = f"{LAB_PREFIX}{os.getpid()}-probe"
     try:
-        subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, timeout=10)
+        subprocess.run(["ip", "netns", "add", probe], check=True, capture_output=True, timeout=10)
+    except FileNotFoundError:
+        raise LabError("the 'ip' command (iproute2) is missing") from None
+    except subprocess.CalledProcessError as exc:
+        words = " ".join(exc.stderr.decode(errors="replace").split()) or f"exit {exc.returncode}"
+        raise LabError(f"cannot create a network namespace: {words}") from None
     except (OSError, subprocess.SubprocessError) as exc:
-        raise LabError(f"'ip netns' does not work here: {exc}") from None
+        raise LabError(f"cannot create a network namespace: {exc}") from None
+    _delete_netns(probe)
 
 
 def remove_stale_labs() -> list[str]:

@@ -21,18 +21,22 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    echo "setup: installed with apt-get: ${need_apt[*]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
+    echo "setup: made the virtualenv .venv"
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+echo "setup: installed podscope and its dev tools (pip install -e '.[dev]') into .venv"
 
 # The dashboard is built when frontend/dist is missing or older than its sources.
 if [ ! -f frontend/dist/index.html ] \
     || [ -n "$(find frontend/src frontend/index.html frontend/package.json frontend/package-lock.json \
         frontend/vite.config.js -newer frontend/dist/index.html -print -quit)" ]; then
     (cd frontend && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run build --silent >/dev/null)
+    echo "setup: built the dashboard (npm ci, vite build) into frontend/dist"
 fi
 bash scripts/tools.sh

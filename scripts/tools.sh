@@ -18,6 +18,7 @@ if [ ! -x "$BIN/python" ]; then
     exit 1
 fi
 if [ -x "$BIN/helm" ] && [ -x "$BIN/kubectl" ]; then
+    echo "tools: helm and kubectl are already in $BIN"
     exit 0
 fi
 arch="$(uname -m)"

@@ -57,6 +57,11 @@ def _size_text(size: int | None) -> str:
     return "unknown" if size is None else human_bytes(size)
 
 
+def _difference(total: int | None, part: int | None) -> int | None:
+    """``total - part``, or None when either is unknown."""
+    return None if total is None or part is None else total - part
+
+
 def _host_port(address: bytes, port: int) -> str:
     text = ip_text(address)
     return f"[{text}]:{port}" if len(address) == 16 else f"{text}:{port}"
@@ -123,9 +128,11 @@ class EntryFactory:
             start=event.start,
             end=event.end,
             summary=words,
+            connection=True,
             request_size=event.request_size,
             response_size=event.response_size,
             packets=event.packets,
+            response_packets=event.response_packets,
             tcp=info,
             payload=payload,
             rewrite=rewrite,
@@ -147,6 +154,7 @@ class EntryFactory:
             request_size=event.request_size,
             response_size=event.response_size,
             packets=event.packets,
+            response_packets=event.response_packets,
             rewrite=rewrite,
         )
 
@@ -192,7 +200,8 @@ class EntryFactory:
             dst_port=0,
             start=event.ts,
             end=event.ts,
-            summary=f"icmp {event.message} about {name} {quoted}",
+            # the failed flow first: what a reader looks for, then who said so
+            summary=f"{name} {quoted} {event.message} (reported by {ip_text(event.sender)})",
             named=False,
             icmp=IcmpInfo(
                 type=event.type,
@@ -219,9 +228,11 @@ class EntryFactory:
         end: float,
         summary: str,
         named: bool = True,
+        connection: bool = False,
         request_size: int | None = 0,
         response_size: int | None = 0,
         packets: int | None = None,
+        response_packets: int | None = None,
         tcp: TcpInfo | None = None,
         dns: DnsInfo | None = None,
         icmp: IcmpInfo | None = None,
@@ -238,16 +249,20 @@ class EntryFactory:
         if rewrite is not None:
             nat, dst_text, dst_port, summary = self._nat(rewrite, dst, dst_port, summary)
         if proto_info is _ICMP:
-            arrow = f"{src_text} -> {dst_text}"
+            line = summary  # it names the flow it is about, and its sender
         elif len(src) == 4:
-            arrow = f"{src_text}:{src_port} -> {dst_text}:{dst_port}"
+            line = f"{src_text}:{src_port} -> {dst_text}:{dst_port} {summary}"
         else:
-            arrow = f"[{src_text}]:{src_port} -> [{dst_text}]:{dst_port}"
+            line = f"[{src_text}]:{src_port} -> [{dst_text}]:{dst_port} {summary}"
+        timestamp = max(int(start * 1000 + 0.5), 0)  # milliseconds, rounded
+        conn_id = None
+        if connection:  # every report of one connection: same worker, start and 5-tuple
+            conn_id = f"{self._worker}/{timestamp}/{src_text}:{src_port}-{dst_text}:{dst_port}"
         return Entry(
             f"{self._worker}/{self._sequence}",
             self._worker,
             self._node,
-            max(int(start * 1000 + 0.5), 0),  # milliseconds, rounded
+            timestamp,
             proto_info,
             Endpoint(src_text, src_port),
             self._endpoint(dst_text, dst_port, name, kind),
@@ -260,8 +275,11 @@ class EntryFactory:
             dns,
             icmp,
             payload,
-            f"{arrow} {summary}"[:MAX_STRING_CHARS],
+            line[:MAX_STRING_CHARS],
             nat=nat,
+            conn_id=conn_id,
+            request_packets=_difference(packets, response_packets),
+            response_packets=response_packets,
         )
 
     def _nat(

@@ -86,6 +86,7 @@ class TcpEvent(NamedTuple):
     note: str = ""
     isn: int | None = None
     server_isn: int | None = None
+    response_packets: int | None = None  # of ``packets``, those the server sent (full mode)
 
     @property
     def client_key(self) -> bytes:
@@ -126,7 +127,8 @@ class _Connection:
 
     __slots__ = ("alive", "client", "client_key", "fin_ts", "flags", "handshake_ts", "isn",
                  "last", "packets", "partial", "reported", "retransmits", "rtt", "server",
-                 "server_isn", "server_key", "start", "state", "syn_seen", "syn_ts")  # fmt: skip
+                 "server_isn", "server_key", "server_packets", "start", "state", "syn_seen",
+                 "syn_ts")  # fmt: skip
 
     def __init__(self, client_key: bytes, isn: int | None, start: float, state: str) -> None:
         self.client_key = client_key
@@ -145,6 +147,7 @@ class _Connection:
         self.rtt: float | None = None
         self.partial = isn is None
         self.packets = 0
+        self.server_packets = 0
         self.retransmits = 0
         self.alive = True
         self.client = _Side(None if isn is None else (isn + 1) & MASK)
@@ -273,6 +276,8 @@ class TcpTracker:
         connection.last = ts
         connection.flags |= flags
         connection.packets += 1
+        if not from_client:
+            connection.server_packets += 1
         if flags & CONTROL:
             return self._control(ts, packet, connection, from_client)
         return _NO_EVENTS  # connections mode follows SYN, FIN and RST only
@@ -306,6 +311,8 @@ class TcpTracker:
         connection.last = ts
         connection.flags |= flags
         connection.packets += 1
+        if not from_client:
+            connection.server_packets += 1
         events = _NO_EVENTS
         if connection.state is SYN_RECEIVED and flags & ACK:
             events = (self._establish(ts, ack, connection, from_client),)
@@ -685,6 +692,7 @@ class TcpTracker:
             note,
             connection.isn,
             connection.server_isn,
+            connection.server_packets if self._full else None,
         ))  # fmt: skip
 
     def _forget(self, connection: _Connection) -> None:

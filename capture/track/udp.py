@@ -25,18 +25,30 @@ class UdpEvent(NamedTuple):
     packets: int
     request_size: int
     response_size: int
+    response_packets: int
+    """Of ``packets``, those the server sent."""
 
 
 class _Flow:
     """The counters of one UDP flow."""
 
-    __slots__ = ("alive", "client_key", "last", "packets", "received", "sent", "start")
+    __slots__ = (
+        "alive",
+        "client_key",
+        "last",
+        "packets",
+        "received",
+        "received_packets",
+        "sent",
+        "start",
+    )
 
     def __init__(self, client_key: bytes, start: float) -> None:
         self.client_key = client_key
         self.start = start
         self.last = start
         self.packets = 0
+        self.received_packets = 0
         self.sent = 0
         self.received = 0
         self.alive = True
@@ -72,6 +84,7 @@ class UdpTracker:
             flow.sent += packet.payload_len
         else:
             flow.received += packet.payload_len
+            flow.received_packets += 1
 
     def tick(self, now: float) -> list[UdpEvent]:
         """Report (and forget) the flows idle for ``idle_timeout`` by ``now``."""
@@ -120,6 +133,7 @@ class UdpTracker:
             packets=flow.packets,
             request_size=flow.sent,
             response_size=flow.received,
+            response_packets=flow.received_packets,
         )
 
     def _forget(self, flow: _Flow) -> None:

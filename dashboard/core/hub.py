@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,10 +83,14 @@ class Hub:
         )
         self.global_filter = config.compiled_global_filter()
         self.excluded = 0  # entries the global filter left out
+        self.recording: dict[str, Any] | None = None
+        """None while capturing live; ``{"name", "loop"}`` when entries come from a pcap file
+        (``loop``: replayed over and over, as the demo without its lab does)."""
         self.workers: dict[str, dict[str, Any]] = {}
         self.source_stats: dict[str, Any] = {}
         self.lag_seconds = 0.0
         self.accepted = 0
+        self.connections = 0  # connections the accepted entries started (opened or tried)
         self._reported: dict[str, int] = {}  # invalid counts already passed to metrics
         self._reported_merged = 0
         self._reported_lost: dict[str, int] = {}
@@ -117,6 +122,7 @@ class Hub:
         added, evicted = self.store.add(wires)
         # the flows the store read once feed the map levels and the metrics
         flows = flows_of(added)
+        self.connections += sum([flow.starts for flow in flows])
         self.metrics.observe_flows(flows)
         if len(flows) < len(added):
             self.metrics.observe_not_flows(added)
@@ -212,17 +218,24 @@ class Hub:
             return {"total": 0, "workers": {}, "trimmedPast": 0, "recreated": 0}
         return lost
 
-    def live_stats(self) -> dict[str, Any]:
-        """The compact stats a live session gets every few seconds: ingest and each worker."""
+    def live_stats(self, now: float | None = None) -> dict[str, Any]:
+        """The compact stats a live session gets every few seconds: ingest, what the global
+        filter excluded, and each worker (``age``: seconds since its last report, by ``now``)."""
+        now = time.time() if now is None else now
         return {
             "accepted": self.accepted,
+            "connections": self.connections,
             "invalid": sum(self.decoder.invalid.values()),
             "merged": self.merger.stats.merged + self.merger.stats.redelivered,
             "lagSeconds": round(self.lag_seconds, 3),
             "lost": self.lost()["total"],
             "stored": len(self.store),
             "sessions": len(self.sessions),
-            "workers": {name: worker_summary(snap) for name, snap in self.workers.items()},
+            "globalFilter": {
+                "query": self.global_filter.query if self.global_filter else "",
+                "excluded": self.excluded,
+            },
+            "workers": {name: worker_summary(snap, now) for name, snap in self.workers.items()},
         }
 
     # --- lifecycle ----------------------------------------------------------------------------

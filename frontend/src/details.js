@@ -1,6 +1,19 @@
-// The entry details pane: every field with its filter snippet, and payload hex dumps.
+// The details pane of a log row: every field of its entry with its filter snippet (times in
+// words too), the events of a connection row, and payload hex dumps.
 
-import { kflLiteral } from "./format.js";
+import { bytes, clock, dateTime, duration, eventOf, kflLiteral } from "./format.js";
+
+/** Fields whose value is a time in ms since the epoch, or a duration in ms. */
+const TIMES = new Set(["timestamp"]);
+const DURATIONS = new Set(["elapsedTime"]);
+
+/** A field's value as a person reads it. */
+function shownValue(path, value) {
+  if (Array.isArray(value)) return value.join(", ");
+  if (TIMES.has(path) && typeof value === "number") return `${dateTime(value)} = ${value}`;
+  if (DURATIONS.has(path) && typeof value === "number") return `${duration(value)} = ${value}`;
+  return String(value);
+}
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED = new Set(["and", "or", "not", "in", "true", "false", "null", "nil"]);
@@ -50,24 +63,28 @@ export class DetailsPane {
     if (!this.el.hidden) this.el.focus();
   }
 
-  /** Show one entry, or hide the pane for null. */
-  show(entry) {
-    if (entry === null) {
+  /** Show one log row ({entry, events}), or hide the pane for null. */
+  show(row) {
+    if (row === null) {
       this.el.hidden = true;
+      this.shown = null;
       return;
     }
+    const entry = row.entry;
+    this.shown = { key: row.key, events: row.events.length, entry: entry.id };
     const title = document.createElement("div");
     title.className = "details-title";
     const close = Object.assign(document.createElement("button"), { type: "button", textContent: "×", title: "close (Esc)" });
     close.addEventListener("click", () => this.onClose());
     title.append(Object.assign(document.createElement("strong"), { textContent: entry.summary }), close);
     const table = document.createElement("table");
+    table.className = "fields";
     for (const [path, value] of flatten(entry)) {
       if (path.startsWith("payload.")) continue;
-      const row = table.insertRow();
-      row.insertCell().textContent = path;
-      row.insertCell().textContent = Array.isArray(value) ? value.join(", ") : String(value);
-      const snippet = row.insertCell();
+      const line = table.insertRow();
+      line.insertCell().textContent = path;
+      line.insertCell().textContent = shownValue(path, value);
+      const snippet = line.insertCell();
       if (!Array.isArray(value)) {
         const button = Object.assign(document.createElement("button"), {
           type: "button", className: "snippet", textContent: `${path} == ${kflLiteral(value)}`,
@@ -77,6 +94,7 @@ export class DetailsPane {
       }
     }
     const parts = [title, table];
+    if (row.events.length > 1) parts.push(...eventsTable(row.events));
     for (const direction of ["request", "response"]) {
       const data = entry.payload && entry.payload[direction];
       if (!data) continue;
@@ -86,4 +104,27 @@ export class DetailsPane {
     this.el.replaceChildren(...parts);
     this.el.hidden = false;
   }
+
+  /** True when the pane shows an older state of this row (it has news since). */
+  isStale(row) {
+    return this.shown !== null && this.shown !== undefined && this.shown.key === row.key
+      && (this.shown.events !== row.events.length || this.shown.entry !== row.entry.id);
+  }
+}
+
+/** A connection's events, oldest first: when, what, bytes, duration, entry id. */
+function eventsTable(events) {
+  const heading = Object.assign(document.createElement("h4"), { textContent: `events of this connection (${events.length})` });
+  const table = document.createElement("table");
+  table.className = "events";
+  for (const event of events) {
+    const line = table.insertRow();
+    const at = event.timestamp + (event.tcp && event.tcp.event !== "connect" ? event.elapsedTime : 0);
+    line.insertCell().textContent = clock(at);
+    line.insertCell().textContent = eventOf(event);
+    line.insertCell().textContent = event.tcp && event.tcp.event !== "connect" ? `${bytes(event.requestSize)} / ${bytes(event.responseSize)}` : "";
+    line.insertCell().textContent = event.tcp && event.tcp.event !== "connect" ? duration(event.elapsedTime) : "";
+    line.insertCell().textContent = event.id;
+  }
+  return [heading, table];
 }

@@ -13,8 +13,11 @@ const CHOOSING_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"
 
 export const PRESETS = [
   ["Cluster → external", 'dst.namespace == ""'],
-  ["Failing connections", 'tcp.event == "reset" or tcp.event == "refused" or tcp.event == "timeout"'],
-  ["Between two namespaces", 'src.namespace == "shop" and dst.namespace == "payments"'],
+  ["Failing connections", 'tcp.event == "reset" or tcp.event == "refused" or tcp.event == "timeout" or icmp'],
+  [
+    "Between two namespaces",
+    '(src.namespace == "shop" and dst.namespace == "payments") or (src.namespace == "payments" and dst.namespace == "shop")',
+  ],
   ["DNS answers", "dns"],
   ["TCP only", "tcp"],
   ["Everything", ""],

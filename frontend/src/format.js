@@ -25,6 +25,24 @@ export function sizes(entry) {
   return `${one(entry.requestSize)} / ${one(entry.responseSize)}`;
 }
 
+/** "2026-12-03 15:49:19.123" in local time, and how long ago from ``now`` ("3 min ago"). */
+export function dateTime(ms, now = Date.now()) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return `${day} ${clock(ms)} (${ago(now - ms)})`;
+}
+
+/** A time span in ms before now as words: "just now", "12 s ago", "3 min ago", "2 h ago". */
+export function ago(ms) {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 1) return "just now";
+  if (seconds < 120) return `${seconds} s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
 /** Duration in ms as "850 ms" or "12.3 s". */
 export function duration(ms) {
   if (ms === undefined || ms === null) return "";
@@ -37,6 +55,9 @@ export function kflLiteral(value) {
   if (value === null || value === undefined) return "null";
   return JSON.stringify(String(value));
 }
+
+/** What a connection row says of a TCP event: open while it lasts, then how it ended. */
+const CONNECTION_STATES = { connect: "open", ongoing: "open", close: "closed" };
 
 /** The event of an entry: the TCP event, the DNS rcode, the ICMP message or "". */
 export function eventOf(entry) {
@@ -58,4 +79,36 @@ export function failed(entry) {
 /** An endpoint's display name: name, else ip. */
 export function endpointName(endpoint) {
   return endpoint.name || endpoint.ip;
+}
+
+/** A connection's state from its latest TCP event: open, closed, reset, refused, timeout. */
+export function connectionState(event) {
+  return CONNECTION_STATES[event] ?? event;
+}
+
+/**
+ * The flow an entry is about: {protocol, src, dst, srcPath, dstPath, reporter}. For an ICMP
+ * error that is the flow it reports as failed (its quoted 5-tuple), each end named where it is
+ * one of the error's own ends (its path then "src" or "dst", else "icmp.about.src" or
+ * "icmp.about.dst"); ``reporter`` is the error's sender. Any other entry: its own ends.
+ */
+export function flowOf(entry) {
+  const about = entry.icmp && entry.icmp.about;
+  if (!about) {
+    return { protocol: entry.protocol.name, src: entry.src, dst: entry.dst, srcPath: "src", dstPath: "dst", reporter: null };
+  }
+  const named = (address, side) => {
+    for (const path of ["dst", "src"]) {
+      if (entry[path].ip === address.ip) return [{ ...entry[path], port: address.port }, path];
+    }
+    return [{ ip: address.ip, port: address.port, name: "", namespace: "", kind: "unknown" }, `icmp.about.${side}`];
+  };
+  const [src, srcPath] = named(about.src, "src");
+  const [dst, dstPath] = named(about.dst, "dst");
+  return { protocol: about.protocol, src, dst, srcPath, dstPath, reporter: entry.src };
+}
+
+/** "ip:port", with the IPv6 address in brackets. */
+export function hostPort(endpoint) {
+  return endpoint.ip.includes(":") ? `[${endpoint.ip}]:${endpoint.port}` : `${endpoint.ip}:${endpoint.port}`;
 }

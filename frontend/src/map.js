@@ -12,9 +12,23 @@ export function namespaceColour(namespace) {
   return `hsl(${hash % 360}, 55%, 70%)`;
 }
 
-function width(data, by) {
-  const amount = by === "bytes" ? data.requestBytes + data.responseBytes : data.connections;
-  return Math.min(14, 1.5 + Math.log2(1 + amount));
+export const MIN_WIDTH = 1.5;
+export const MAX_WIDTH = 14;
+
+function amountOf(data, by) {
+  return by === "bytes" ? data.requestBytes + data.responseBytes : data.connections + data.failed;
+}
+
+/**
+ * Edge widths on a log scale between the map's smallest and largest amount (bytes, or
+ * connections and failures), so that 271 KB and 1.08 MB differ as 1 KB and 4 KB do:
+ * ``amounts`` in, widths in the same order out.
+ */
+export function logWidths(amounts) {
+  const logs = amounts.map((amount) => Math.log1p(Math.max(0, amount)));
+  const low = Math.min(...logs);
+  const span = Math.max(...logs) - low;
+  return logs.map((value) => (span > 0 ? MIN_WIDTH + ((MAX_WIDTH - MIN_WIDTH) * (value - low)) / span : (MIN_WIDTH + MAX_WIDTH) / 3));
 }
 
 const STYLE = [
@@ -223,11 +237,11 @@ export class ConnectivityMap {
         }
       }
       for (const edge of message.edges) {
-        const data = { ...edge, width: width(edge, this.widthBy) };
         const existing = cy.getElementById(edge.id);
-        if (existing.nonempty()) existing.data(data);
-        else cy.add({ group: "edges", data });
+        if (existing.nonempty()) existing.data(edge);
+        else cy.add({ group: "edges", data: { ...edge, width: MIN_WIDTH } });
       }
+      this.scaleEdges();
     });
     if (added) this.layout();
     cy.scratch("version", message.version);
@@ -262,6 +276,13 @@ export class ConnectivityMap {
   /** Edge width by "connections" or "bytes" (the legend says which). */
   setWidthBy(by) {
     this.widthBy = by;
-    this.cy.edges().forEach((edge) => edge.data("width", width(edge.data(), by)));
+    this.scaleEdges();
+  }
+
+  /** Give every edge its width on the log scale of the map's current amounts. */
+  scaleEdges() {
+    const edges = this.cy.edges();
+    const widths = logWidths(edges.map((edge) => amountOf(edge.data(), this.widthBy)));
+    edges.forEach((edge, i) => edge.data("width", widths[i]));
   }
 }

@@ -1,15 +1,23 @@
-// The /ws/live websocket client: reconnects with backoff, acks rendered batches, reports status.
+// The /ws/live websocket client: reconnects with growing delays, acks rendered batches, reports
+// status. A socket counts as connected once the hub says hello: a full hub accepts the socket,
+// says why in an error message and closes it (4429), and must not reset the delay.
 
-const MAX_BACKOFF_MS = 10000;
+export const FIRST_BACKOFF_MS = 1000;
+export const MAX_BACKOFF_MS = 30000;
 const LOGIN_REQUIRED = 4401;
+export const TOO_MANY_SESSIONS = 4429;
 
 export class LiveSocket {
-  /** handlers: {onMessage(msg), onStatus(status)}; status is connecting|live|reconnecting. */
+  /**
+   * handlers: {onMessage(msg), onStatus(status, detail)}; status is connecting, live,
+   * reconnecting (detail: {delay} in ms) or full (detail: {delay, reason}: the hub's words).
+   */
   constructor(handlers) {
     this.handlers = handlers;
     this.socket = null;
-    this.backoff = 500;
+    this.backoff = FIRST_BACKOFF_MS;
     this.paused = false;
+    this.reason = "";
   }
 
   /** Open the socket (and reopen it whenever it closes). */
@@ -17,9 +25,8 @@ export class LiveSocket {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(`${scheme}//${location.host}/ws/live`);
     this.socket = socket;
+    this.reason = "";
     socket.addEventListener("open", () => {
-      this.backoff = 500;
-      this.handlers.onStatus("live");
       if (this.paused) this.send({ type: "pause" });
     });
     socket.addEventListener("message", (event) => {
@@ -30,6 +37,12 @@ export class LiveSocket {
         this.handlers.onMessage({ type: "error", message: "server sent a message that is not JSON" });
         return;
       }
+      if (message.type === "hello") {
+        this.backoff = FIRST_BACKOFF_MS; // in: the next drop starts over with a short delay
+        this.handlers.onStatus("live");
+      } else if (message.type === "error" && !this.reason) {
+        this.reason = message.message; // a refusal comes just before the close
+      }
       this.handlers.onMessage(message);
     });
     socket.addEventListener("close", (event) => {
@@ -38,8 +51,10 @@ export class LiveSocket {
         location.assign(`/login/?next=${encodeURIComponent(location.pathname + location.search)}`);
         return;
       }
-      this.handlers.onStatus("reconnecting", event.code);
-      setTimeout(() => this.connect(), this.backoff);
+      const delay = this.backoff;
+      const full = event.code === TOO_MANY_SESSIONS;
+      this.handlers.onStatus(full ? "full" : "reconnecting", { delay, reason: full ? this.reason : "" });
+      setTimeout(() => this.connect(), delay);
       this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
     });
   }

@@ -67,6 +67,11 @@ def test_entries_are_valid_wire_entries_with_sequential_ids(mode: str) -> None:
     assert close.elapsed_time == 6  # SYN at frame 0 to the last FIN at frame 6, 1 ms apart
     assert close.summary == "10.0.1.5:43122 -> 10.0.2.7:8080 close 100 B / 2.0 KB 6 ms"
     assert (close.packets is not None) == (mode == "full")
+    if close.packets is not None:  # the client's and the server's, on the wire each way
+        assert (close.request_packets, close.response_packets) == (close.packets - 3, 3)
+        assert close.to_wire()["responsePackets"] == 3
+    else:
+        assert (close.request_packets, close.response_packets) == (None, None)
     assert (close.payload is not None) == (mode == "full")
     assert stats_add_up(scope.stats)
 
@@ -170,6 +175,25 @@ def test_icmp_error_entry_and_it_ends_the_syn() -> None:
     assert tcp.tcp.event == "timeout"
     assert "host unreachable" in tcp.summary
     assert Entry.from_json(icmp.to_json()) == icmp
+    # the row reads as the flow that failed, then who reported it
+    assert (
+        icmp.summary
+        == "tcp 10.0.1.5:43122 -> 10.0.9.9:8080 host unreachable (reported by 10.0.0.1)"
+    )
+    assert icmp.conn_id is None
+    assert "connId" not in icmp.to_wire()
+
+
+def test_reports_of_one_tcp_connection_share_a_connection_id() -> None:
+    scope = pipeline()
+    first = feed_all(scope, exchange(Conversation()))
+    second = feed_all(scope, exchange(Conversation(client_port=43123, isn=9000)))
+    assert [entry.conn_id for entry in first] == [
+        "worker-a/1000000/10.0.1.5:43122-10.0.2.7:8080"
+    ] * 2
+    assert first[0].to_wire()["connId"] == first[0].conn_id
+    assert {entry.conn_id for entry in second} != {entry.conn_id for entry in first}
+    assert len({entry.conn_id for entry in second}) == 1
 
 
 def test_same_packet_on_two_interfaces_is_counted_once() -> None:

@@ -72,6 +72,10 @@ async def test_entries_newest_first_with_cursor(client: AsyncClient, hub: Hub) -
     older = await get_json(client, f"/api/entries?q=tcp&limit=2&before={body['next']}")
     assert [e["id"] for e in older["entries"]] == ["w1/1"]
     assert older["next"] is None
+    # a query's limit() makes the pages shorter, not the last one
+    capped = await get_json(client, "/api/entries?q=tcp%20and%20limit(1)&limit=100")
+    assert [e["id"] for e in capped["entries"]] == ["w1/3"]
+    assert capped["next"] is not None
     named = await get_json(client, "/api/entries?q=w1/1".replace("q=w1/1", 'q=id=="w1/1"'))
     assert named["entries"][0]["src"]["workload"] == "frontend"
     assert named["entries"][0]["dst"]["namespace"] == "shop"

@@ -46,11 +46,13 @@ async def test_hello_then_filter_ok_and_backfill(hub: Hub) -> None:
     communicator, hello = await open_session()
     assert hello["type"] == "hello"
     assert hello["ackWindow"] == hub.config.limits.ack_window
+    assert hello["recording"] is None  # entries captured live
     await communicator.send_json_to({"type": "filter.set", "query": 'dst.ip == "203.0.113.10"'})
     assert await receive_type(communicator, "filter.ok") == {
         "type": "filter.ok",
         "query": 'dst.ip == "203.0.113.10"',
         "limit": None,
+        "matched": 3,
     }
     backfill = await receive_type(communicator, "entries")
     assert backfill["backfill"] is True

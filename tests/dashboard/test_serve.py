@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import aiohttp
 import pytest
 
 from lab.recording import DEMO_PCAP, DEMO_SNAPSHOT
+from tests.e2e.hubprocess import DIE_WITH_PARENT
 
 ROOT = Path(__file__).resolve().parents[2]
 PCAP = DEMO_PCAP
@@ -30,13 +32,30 @@ def free_port() -> int:
         return port
 
 
-def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def manage(
+    *args: str,
+    env: dict[str, str] | None = None,
+    wrap: list[str] | None = None,
+    ignore_sigint: bool = False,
+) -> subprocess.Popen[str]:
+    """``manage.py podscope ARGS`` in a child (behind the ``wrap`` command, if any), output
+    piped; ``ignore_sigint`` starts it with SIGINT ignored."""
     environment = {  # other tests' Django settings must not leak into the served hub
         k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("PODSCOPE_")
     }
     environment.update(env or {})
+
+    ignoring = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"] if ignore_sigint else []
     return subprocess.Popen(
-        [sys.executable, "manage.py", "podscope", *args],
+        [
+            *DIE_WITH_PARENT,
+            *ignoring,
+            *(wrap or []),
+            sys.executable,
+            "manage.py",
+            "podscope",
+            *args,
+        ],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,
@@ -137,3 +156,58 @@ def test_bad_hub_settings_are_one_clear_error(env: dict[str, str], message: str)
     assert process.returncode != 0
     assert message in output
     assert "Traceback" not in output
+
+
+def _wait_for_entries(port: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            if get_json(port, "/api/stats")["accepted"] > 0:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the hub accepted no entry")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+def test_demo_without_the_right_to_make_network_namespaces_replays_and_says_why() -> None:
+    """Root in a user namespace (as in a container) may not make network namespaces: the demo
+    decides by trying, and falls back to its recording in one line, no traceback."""
+    port = free_port()
+    process = manage("demo", "--port", str(port), wrap=["unshare", "--user", "--map-root-user"])
+    try:
+        _wait_for_entries(port, process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    first = output.splitlines()[0]
+    assert first == (
+        "no capture lab (cannot create a network namespace: mount --make-shared /run/netns "
+        "failed: Operation not permitted); replaying lab-demo.pcap instead"
+    )
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_demo_stops_within_two_seconds_even_with_sigint_ignored(stop: signal.Signals) -> None:
+    port = free_port()
+    process = manage(
+        "demo", "--replay", "--port", str(port), ignore_sigint=True
+    )  # as a shell starts a background job
+    try:
+        _wait_for_entries(port, process)
+        started = time.monotonic()
+        process.send_signal(stop)
+        output, _ = process.communicate(timeout=15)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert took < 2.0, output
+    assert process.returncode == 0, output
+    assert output.startswith("--replay: replaying lab-demo.pcap (not live)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -9,12 +10,14 @@ from playwright.sync_api import Page, expect
 from tests.e2e.hubprocess import ARTIFACTS
 
 WAIT_MS = 15_000
+STREAMING = re.compile(r"^(live|replay)$")
 
 
 def open_dashboard(page: Page, url: str, query: str = "") -> None:
-    """Load the dashboard (with ``?q=`` when given) and wait until it streams."""
+    """Load the dashboard (with ``?q=`` when given) and wait until it streams (live, or a
+    replay of a recording)."""
     page.goto(url + (f"/?q={query}" if query else "/"))
-    expect(page.locator("#status")).to_have_text("live", timeout=WAIT_MS)
+    expect(page.locator("#status")).to_have_text(STREAMING, timeout=WAIT_MS)
 
 
 def apply_query(page: Page, query: str) -> None:

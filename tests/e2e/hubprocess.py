@@ -28,6 +28,11 @@ RECORDED_LAB = (
 )
 
 
+DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "TERM", "--"]
+"""A command prefix: the kernel sends the child SIGTERM when the test process dies, so no hub
+outlives a test run killed by a timeout (which skips every ``finally``)."""
+
+
 class HubStartError(RuntimeError):
     """The hub exited, or accepted no entry in time (its output is in artifacts/)."""
 
@@ -74,7 +79,7 @@ def running_hub(
     ARTIFACTS.mkdir(exist_ok=True)
     with (ARTIFACTS / f"e2e-{name}.log").open("w") as log:
         hub = subprocess.Popen(
-            [sys.executable, "manage.py", "podscope", *args, "--port", str(port)],
+            [*DIE_WITH_PARENT, sys.executable, "manage.py", "podscope", *args, "--port", str(port)],
             cwd=ROOT,
             env=environment,
             stdout=log,
@@ -86,7 +91,7 @@ def running_hub(
         finally:
             hub.send_signal(signal.SIGTERM)
             try:
-                hub.wait(timeout=20)
+                hub.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 hub.kill()
                 hub.wait()

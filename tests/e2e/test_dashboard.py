@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ContextFactory
 from tests.e2e.dashboard import (
+    STREAMING,
     WAIT_MS,
     apply_query,
     click_map_node,
@@ -124,7 +125,7 @@ def test_pause_stops_new_rows(page: Page, hub_url: str) -> None:
     page.wait_for_timeout(3000)
     assert page.evaluate("window.podscope.received") == received
     page.locator("#pause").click()
-    expect(page.locator("#status")).to_have_text("live")
+    expect(page.locator("#status")).to_have_text(STREAMING)
     page.wait_for_function(f"window.podscope.received > {received}", timeout=WAIT_MS)
 
 

@@ -10,6 +10,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.e2e.conftest import FULL_HUB_DEFAULT_FILTER, ContextFactory
 from tests.e2e.dashboard import (
+    STREAMING,
     WAIT_MS,
     open_dashboard,
     row_attribute,
@@ -119,7 +120,7 @@ def test_a_dropped_socket_reconnects_with_the_same_filter(page: Page, hub_url: s
     wait_for_rows(page)
     sockets[-1].close(code=1011, reason="test drops the connection")
     expect(page.locator("#status")).to_have_text("reconnecting", timeout=WAIT_MS)
-    expect(page.locator("#status")).to_have_text("live", timeout=WAIT_MS)
+    expect(page.locator("#status")).to_have_text(STREAMING, timeout=WAIT_MS)
     assert len(sockets) == 2
     expect(page.locator("#query-state")).to_have_text("showing: tcp", timeout=WAIT_MS)
     wait_for_rows(page)

@@ -3,10 +3,13 @@ map's node selection, zoom and filtering, the filter box, presets, the log and i
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.dashboard import (
+    STREAMING,
     WAIT_MS,
     open_dashboard,
     row_attribute,
@@ -24,6 +27,8 @@ TAB_ORDER = [
     "apply",
     "presets",
     "history",
+    "view-connections",
+    "view-events",
     "log",
     "level",
     "width",
@@ -55,12 +60,15 @@ def test_every_control_is_reachable_with_tab_and_shows_a_focus_ring(
 ) -> None:
     open_dashboard(page, hub_url)
     expect(page.locator("#targeting-edit")).to_be_visible(timeout=WAIT_MS)
+    expected = list(TAB_ORDER)
+    if page.locator("#load-older").is_visible():  # the hub holds more than the log loaded
+        expected.insert(expected.index("view-connections"), "load-older")
     reached = []
-    for _ in TAB_ORDER:
+    for _ in expected:
         page.keyboard.press("Tab")
         reached.append(page.evaluate(FOCUSED))
         assert page.evaluate(RING), f"#{reached[-1]} has no visible focus ring"
-    assert reached == TAB_ORDER
+    assert reached == expected
     page.keyboard.press("Shift+Tab")
     assert page.evaluate(FOCUSED) == "fit"
 
@@ -74,6 +82,10 @@ def test_the_map_with_the_keyboard(page: Page, hub_url: str) -> None:
     page.keyboard.type("tcp")
     page.keyboard.press("Enter")
     expect(page.locator("#query-state")).to_have_text("showing: tcp", timeout=WAIT_MS)
+    # the map of tcp alone: without the address only an ICMP error names (it changes under keys)
+    page.wait_for_function(
+        "window.podscope.cy.getElementById('unknown:203.0.113.77').empty()", timeout=WAIT_MS
+    )
     tab_to(page, "map")
     info = page.locator("#map-info")
     assert page.locator("#map-info").get_attribute("aria-live") == "polite"
@@ -82,7 +94,8 @@ def test_the_map_with_the_keyboard(page: Page, hub_url: str) -> None:
     first = page.evaluate(CHOSEN)
     assert len(first) == 1
     expect(info).to_contain_text(" connections")
-    expect(info).to_contain_text(f"(1 of {page.evaluate('window.podscope.cy.nodes().length')};")
+    # (the map may still be changing to the tcp filter's: the count is read with the text)
+    expect(info).to_contain_text(re.compile(r"\(1 of \d+; Enter filters the log\)"))
     page.keyboard.press("ArrowLeft")  # wraps around to the last node, and back
     assert page.evaluate(CHOSEN) != first
     page.keyboard.press("ArrowRight")
@@ -95,6 +108,7 @@ def test_the_map_with_the_keyboard(page: Page, hub_url: str) -> None:
     expect(info).to_contain_text("namespace payments: ")
     screenshot(page, "keyboard-map")
 
+    page.keyboard.press("0")  # fitted now: the map may have grown since it was drawn
     fitted = page.evaluate(ZOOM)
     page.keyboard.press("-")
     assert page.evaluate(ZOOM) < fitted
@@ -170,7 +184,7 @@ def test_pause_and_targeting_editor_with_the_keyboard(page: Page, hub_url: str) 
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_have_text("paused")
     page.keyboard.press("Space")
-    expect(page.locator("#status")).to_have_text("live")
+    expect(page.locator("#status")).to_have_text(STREAMING)
     tab_to(page, "targeting-edit")
     page.keyboard.press("Enter")
     expect(page.locator("#targeting-form")).to_be_visible()

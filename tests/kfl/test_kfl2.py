@@ -14,6 +14,7 @@ from tests.kfl.wire import DELETE, TIMESTAMP, dns_wire, edited, tcp_wire
 
 TCP = tcp_wire()  # shop/frontend -> api.stripe.com:443, reset, 120 ms, 517/4096 bytes
 DNS = dns_wire()  # api.stripe.com -> 54.187.174.169, 54.187.174.170
+FULL = edited(TCP, packets=12, requestPackets=7, responsePackets=5)  # full mode counts
 LABELLED = edited(TCP, src__labels={"app": "frontend", "app.kubernetes.io/part-of": "shop"})
 
 CASES: list[tuple[str, dict[str, Any], bool]] = [
@@ -109,6 +110,9 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("conn || conn_state != ''", DNS, False),
     ("conn_local_bytes == 517 && conn_remote_bytes == 4096", TCP, True),
     ("conn_local_bytes > 0", edited(TCP, requestSize=None), False),  # unknown, never 0
+    ("conn_local_pkts == 7 && conn_remote_pkts == 5", FULL, True),
+    ("conn_local_pkts > 0", TCP, False),  # connections mode: packets unknown, never 0
+    ("conn_remote_pkts == 0", DNS, True),  # not a connection: the zero value
     ("tcp_error_type == 'reset'", TCP, True),
     ("tcp_error_type == ''", edited(TCP, tcp__event="close"), True),
     ("'api.stripe.com' in dns_questions && 'A' in dns_question_types", DNS, True),
@@ -175,7 +179,6 @@ ERRORS = [
     ("tcp.flags.map(x, x)", "unknown helper .map()"),  # before its arguments: x is not a field
     ("has(dst.name)", "unknown helper has()"),
     ("dst.name.startsWith(dst.ip)", "helper arguments must be constants, not fields"),
-    ("conn_local_pkts > 1", "unknown field 'conn_local_pkts': packets are counted for both"),
     ("http && status_code == 500", "unknown field 'http': a KFL2 variable of L7 payloads"),
     ("redis_key == 'a'", "unknown field 'redis_key': a KFL2 variable of L7 payloads"),
     ("flow_local_pps > 1", "unknown field 'flow_local_pps': a KFL2 variable podscope does not"),

@@ -56,8 +56,12 @@ class EmbeddedWorker:
         """True while the capture thread runs."""
         return self._thread.is_alive()
 
+    def request_stop(self) -> None:
+        """Ask the capture to stop (it flushes what is open); return at once."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop capturing, flush what is open, and wait for the thread."""
+        """Stop capturing, flush what is open, and wait for the thread (at most ``timeout`` s)."""
         self._stop.set()
         self._thread.join(timeout)
 

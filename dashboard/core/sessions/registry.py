@@ -78,13 +78,20 @@ class EntriesMessage:
     missed: int
     batch: list[Stored]
 
+    @property
+    def first(self) -> int | None:
+        """The store sequence number of the batch's oldest entry: the API's ``before`` cursor
+        for older matches (None for an empty batch)."""
+        return self.batch[0].seq if self.batch else None
+
     def to_json(self) -> str:
         """The message as JSON text, reusing each entry's cached JSON."""
         entries = ",".join([stored.cached_text or stored.text for stored in self.batch])
         backfill = "true" if self.backfill else "false"
+        first = "null" if not self.batch else self.batch[0].seq
         return (
             f'{{"type":"entries","seq":{self.seq},"backfill":{backfill},'
-            f'"missed":{self.missed},"entries":[{entries}]}}'
+            f'"missed":{self.missed},"first":{first},"entries":[{entries}]}}'
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +101,7 @@ class EntriesMessage:
             "seq": self.seq,
             "backfill": self.backfill,
             "missed": self.missed,
+            "first": self.first,
             "entries": [stored.wire for stored in self.batch],
         }
 
@@ -124,9 +132,17 @@ class View:
         self._owns_graph = shared is None
         self.graph = ConnectivityGraph(level) if shared is None else shared
         self._counted: deque[_Counted] = deque()  # what the graph holds, a batch each, oldest first
+        self._store = store
+        self._matched: deque[list[int]] = deque()  # seqs of the stored entries that match
+        self._matched_count = 0
         if self._owns_graph and matching:
             first = store.first_seq
             self._count(matching[bisect.bisect_left(matching, first, key=_seq) :])
+
+    @property
+    def matched(self) -> int:
+        """How many stored entries match the filter (all of them for the match-everything view)."""
+        return self._matched_count if self._owns_graph else len(self._store)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -149,8 +165,12 @@ class View:
         self._count(matched)
         if evicted:
             self.graph.remove_flows(self._uncount(evicted[-1].seq))
+            self._unmatch(evicted[-1].seq)
 
     def _count(self, matched: list[Stored]) -> None:
+        if matched:
+            self._matched.append([stored.seq for stored in matched])
+            self._matched_count += len(matched)
         flows = flows_of(matched)
         if flows:
             self.graph.add_flows(flows)
@@ -168,6 +188,16 @@ class View:
             gone += kept.flows[:cut]
             counted[0] = _Counted(kept.seqs[cut:], kept.flows[cut:])
         return gone
+
+    def _unmatch(self, last_seq: int) -> None:
+        """Forget the matching entries stored up to ``last_seq`` (evicted) from the count."""
+        batches = self._matched
+        while batches and batches[0][-1] <= last_seq:
+            self._matched_count -= len(batches.popleft())
+        if batches and batches[0][0] <= last_seq:
+            cut = bisect.bisect_right(batches[0], last_seq)
+            self._matched_count -= cut
+            batches[0] = batches[0][cut:]
 
 
 def _seq(stored: Stored) -> int:
@@ -276,6 +306,7 @@ class Session:
             "query": self.view.filter.query,
             "level": self.view.level,
             "paused": self.paused,
+            "matched": self.view.matched,
             "sent": self.sent_entries,
             "dropped": self.dropped_entries,
             "queued": self._queued,

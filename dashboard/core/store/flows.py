@@ -18,10 +18,12 @@ so often, then ``close``/``reset``; each report is its own entry):
   bytes show when it ends; ``ongoing`` only says the pair is still talking (last seen). Sizes the
   worker could not know (absent on the wire) add nothing.
 - A UDP entry is one finished flow: one connection, its bytes.
-- An ICMP error about a UDP (or other non-TCP) flow is a failure of the flow from its receiver
-  (the original sender) to its sender, when the sender is the flow's destination itself
-  (``port unreachable``). An ICMP error about TCP is ignored: the tracker reports the attempt
-  it ended as a TCP ``timeout``. An error from a router is ignored: its target is not named.
+- An ICMP error about a UDP (or other non-TCP) flow is a failure of that flow, from the
+  error's receiver (the original sender) to the flow's destination: the error's sender when
+  the destination itself answered (``port unreachable``), else (a router reported ``host
+  unreachable``) the destination's address, as an ``unknown`` side (the hub names only an
+  entry's own ends). An ICMP error about TCP is ignored: the tracker reports the attempt it
+  ended as a TCP ``timeout``.
 - DNS answers are ignored: they name destinations, they are not connections.
 
 Exception hierarchy (classes in :mod:`dashboard.errors`)::
@@ -43,8 +45,7 @@ PROTOCOL_DNS = "dns"
 FLOW_PROTOCOLS = frozenset({"tcp", "udp", "icmp"})
 IGNORED_DNS = "dns answer"
 IGNORED_ICMP_TCP = "icmp about tcp"
-IGNORED_ICMP_ROUTER = "icmp from a router"
-IGNORED = frozenset({IGNORED_DNS, IGNORED_ICMP_TCP, IGNORED_ICMP_ROUTER})
+IGNORED = frozenset({IGNORED_DNS, IGNORED_ICMP_TCP})
 REASONS = IGNORED | frozenset(
     {
         "not an object",
@@ -225,11 +226,15 @@ def _icmp(entry: Mapping[str, Any], last_seen: int) -> Flow:
     if quoted == "tcp":
         raise NotAFlowError(IGNORED_ICMP_TCP)
     sender = entry.get("src")
-    if not isinstance(sender, dict) or sender.get("ip") != target_ip:
-        if isinstance(sender, dict):
-            raise NotAFlowError(IGNORED_ICMP_ROUTER)
+    if not isinstance(sender, dict):
         raise NotAFlowError("bad src")
-    server, client = side(sender, "bad src"), side(entry.get("dst"), "bad dst")
+    if sender.get("ip") == target_ip:  # the destination itself answered: it is named
+        server = side(sender, "bad src")
+    elif target_ip:  # a router answered for it
+        server = _shared(Side("unknown", "", target_ip, target_ip))
+    else:
+        raise NotAFlowError("bad icmp")
+    client = side(entry.get("dst"), "bad dst")
     return Flow("icmp", pair(client, server), 0, 1, 0, 0, last_seen, None)
 
 

@@ -6,15 +6,21 @@ FILE`` reads a pcap instead; with ``REDIS_URL`` the hub reads the workers' strea
 from ``--cluster-snapshot FILE`` (``kubectl get ... -o yaml``), else from the Kubernetes API
 when a configuration is found, else only DNS names are shown.
 
-``demo``: as root, the capture lab (network-namespace pods in several namespaces, a DNS server
-and an "external" host) with varied traffic, captured live; otherwise a recording of that lab,
-replayed in a loop with its cluster snapshot. ``demo --record DIR`` makes that recording.
+``demo``: where this process can create network namespaces (tried, not guessed from the user
+id), the capture lab (network-namespace pods in several namespaces, a DNS server and an
+"external" host) with varied traffic, captured live; otherwise, or with ``--replay``, a recording
+of that lab replayed in a loop with its cluster snapshot, saying why in one line. ``demo
+--record DIR`` makes that recording.
+
+Both stop within two seconds of SIGINT or SIGTERM, also when started with SIGINT ignored
+(as a shell does for a background job): the handlers are installed here, not inherited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import logging
 import os
@@ -26,7 +32,7 @@ import time
 from argparse import ArgumentParser
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -54,6 +60,8 @@ from lab.topology import NODE_IP, NODE_NAME, POD_CIDR, Lab, check_prerequisites
 # Autobahn applies this to both directions: the consumer itself refuses client messages over
 # 16 KiB; entries messages carry at most 500 entries (about 0.5 MiB).
 WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# How long a stopping hub waits for its capture threads (daemons: the process exits anyway).
+STOP_SECONDS = 0.5
 
 log = logging.getLogger("dashboard")
 
@@ -83,8 +91,13 @@ class Command(BaseCommand):
         serve.add_argument(
             "--local-cidr", action="append", default=[], metavar="CIDR", help="pod networks here"
         )
-        demo = actions.add_parser("demo", help="the capture lab (root) or its recording")
+        demo = actions.add_parser(
+            "demo", help="the capture lab (if network namespaces can be made) or its recording"
+        )
         _listen_options(demo)
+        demo.add_argument(
+            "--replay", action="store_true", help="replay the lab's recording even if it could run"
+        )
         demo.add_argument("--record", metavar="DIR", help="record the lab to DIR and exit (root)")
         demo.add_argument("--seconds", type=int, default=30, help="how long --record records")
         demo.add_argument(
@@ -141,6 +154,8 @@ class Command(BaseCommand):
         except (EmbeddedCaptureError, ValueError) as exc:
             raise CommandError(f"cannot capture: {exc}") from None
         hub = Hub(config, index, source=source, scopes=scopes, decoder=EntryDecoder())
+        if options["read"]:
+            hub.recording = {"name": Path(options["read"]).name, "loop": False}
         self._run(hub, [embedded], options)
 
     def _index(self, snapshot: str | None) -> ClusterIndex:
@@ -160,6 +175,7 @@ class Command(BaseCommand):
     def _run(self, hub: Hub, workers: list[EmbeddedWorker], options: dict[str, Any]) -> None:
         """Serve ``hub`` on daphne until interrupted, with ``workers`` capturing meanwhile."""
         from daphne.server import Server  # noqa: PLC0415 - installs Twisted's asyncio reactor
+        from twisted.internet import reactor  # noqa: PLC0415 - the one daphne installed
 
         from dashboard.asgi import application  # noqa: PLC0415 - needs Django set up
 
@@ -177,6 +193,17 @@ class Command(BaseCommand):
 
         for worker in workers:
             worker.start()
+        # Twisted stops on SIGINT only if Python's own handler is in place: a process started
+        # with SIGINT ignored (a shell's background job) would not stop on Ctrl-C or SIGINT.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        # The workers finish while the hub still reads their last entries, not after it stopped
+        # (their final drain would wait for a reader that is gone).
+        def stop_capturing() -> None:
+            for worker in workers:
+                worker.request_stop()
+
+        cast(Any, reactor).addSystemEventTrigger("before", "shutdown", stop_capturing)
         server = Server(
             application,
             endpoints=[f"tcp:port={port}:interface={bind}"],
@@ -189,8 +216,11 @@ class Command(BaseCommand):
             server.run()
         finally:
             for worker in workers:
-                worker.stop()
+                worker.stop(timeout=STOP_SECONDS)
             install(None)
+            # The store's entries need no collection on the way out: a full one at exit took
+            # about a second with a full store.
+            gc.freeze()
 
     def _prepare_auth(self) -> None:
         Path(settings.DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +235,10 @@ class Command(BaseCommand):
     def _demo(self, options: dict[str, Any]) -> None:
         config = HubConfig.from_settings(settings.PODSCOPE)
         source = LocalEntrySource()
+        if options["replay"]:
+            self.stdout.write(f"--replay: replaying {DEMO_PCAP.name} (not live)")
+            self._replay(config, source, options)
+            return
         try:
             check_prerequisites()
         except LabError as exc:
@@ -277,6 +311,7 @@ class Command(BaseCommand):
         except (SnapshotError, EmbeddedCaptureError) as exc:
             raise CommandError(f"cannot replay the demo recording: {exc}") from None
         hub = Hub(config, index, source=source, decoder=EntryDecoder())
+        hub.recording = {"name": DEMO_PCAP.name, "loop": True}
         self._run(hub, [embedded], options)
 
     def _record(self, directory: Path, seconds: int) -> None:

@@ -91,12 +91,14 @@ def test_connect_then_close_with_exact_bytes(full: bool) -> None:
     if full:
         assert connect.rtt == pytest.approx(0.01)  # SYN -> SYN-ACK, as in connections mode
         assert close.packets == 7
+        assert close.response_packets == 3  # SYN-ACK, the response, the server's FIN
         assert close.retransmits == 0
         assert close.request_preview == b"q" * 16
         assert close.response_preview == b"r" * 16
     else:
         assert connect.rtt == pytest.approx(0.01)  # SYN -> SYN-ACK: the last ACK is filtered
         assert close.packets is None
+        assert close.response_packets is None
         assert close.request_preview == b""
     assert tcp.open_connections == 0
 

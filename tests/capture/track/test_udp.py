@@ -23,6 +23,7 @@ def test_flow_counts_each_way_and_reports_when_idle() -> None:
     (flow,) = udp.tick(32.0)
     assert (flow.client_port, flow.server_port) == (4000, 9000)
     assert (flow.packets, flow.request_size, flow.response_size) == (3, 150, 250)
+    assert flow.response_packets == 1
     assert (flow.start, flow.end) == (1.0, 2.0)
     assert udp.open_flows == 0
 

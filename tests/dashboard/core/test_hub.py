@@ -58,17 +58,19 @@ def test_live_stats_summarise_each_worker() -> None:
             "worker": "w1",
             "node": "node-1",
             "mode": "connections",
+            "timestamp": 1000.0,
             "pipeline": {"packets": 10, "entries": 4, "malformed": 1},
             "sniffer": {"kernelDrops": 2},
             "publisher": {"dropped": 3},
         },
         "odd": {"pipeline": "not a dict", "sniffer": {"kernelDrops": True}},
     }
-    workers = hub.live_stats()["workers"]
+    workers = hub.live_stats(now=1012.5)["workers"]
     assert workers["w1"] == {
         "node": "node-1",
         "mode": "connections",
-        "timestamp": None,
+        "timestamp": 1000.0,
+        "age": 12.5,
         "packets": 10,
         "entries": 4,
         "malformed": 1,
@@ -77,6 +79,16 @@ def test_live_stats_summarise_each_worker() -> None:
     }
     assert workers["odd"]["packets"] == 0
     assert workers["odd"]["kernelDrops"] == 0
+    assert workers["odd"]["age"] is None
+
+
+def test_live_stats_count_what_the_global_filter_excluded() -> None:
+    hub = Hub(HubConfig(global_filter="src.port != 41002"), cluster_index())
+    hub.accept([tcp_entry(n, src=("10.244.1.10", 41000 + n)) for n in range(1, 4)])
+    stats = hub.live_stats()["globalFilter"]
+    assert stats == {"query": "src.port != 41002", "excluded": 1}
+    assert len(hub.store) == 2
+    assert hub.live_stats()["connections"] == 0  # close events of connections seen open before
 
 
 async def test_start_makes_full_gc_collections_rare() -> None:

@@ -166,8 +166,11 @@ def test_udp_icmp_and_dns() -> None:
     assert (found["connections"], found["failed"], found["requestBytes"]) == (1, 1, 48)
     assert found["protocols"] == ["icmp", "udp"]
     assert found["lastSeen"] == T0 + 5
-    assert len(graph) == 1
-    assert graph.skipped == {"icmp about tcp": 1, "icmp from a router": 1, "dns answer": 1}
+    # the router's error is a failed edge to the address it could not reach
+    routed = edge(graph, "workload:shop/frontend", f"unknown:{CART.ip}")
+    assert (routed["connections"], routed["failed"]) == (0, 1)
+    assert len(graph) == 2
+    assert graph.skipped == {"icmp about tcp": 1, "dns answer": 1}
 
 
 def test_odd_entries_are_skipped_and_counted_never_raised() -> None:

@@ -68,6 +68,9 @@ async def test_setting_a_filter_backfills_the_newest_matching_entries_oldest_fir
     (message,) = drain(registry, session.id)
     assert message["backfill"] is True
     assert [e["id"] for e in message["entries"]] == ["w1/5", "w1/7"]
+    # the cursor for older matches: the store seq of the oldest entry sent; 4 match in all
+    assert message["first"] == next(s.seq for s in store if s.wire["id"] == "w1/5")
+    assert session.view.matched == 4
 
 
 async def test_limit_in_the_query_caps_the_backfill() -> None:
@@ -207,6 +210,9 @@ async def test_every_view_map_is_the_map_of_its_stored_entries_while_the_store_e
             expected = ConnectivityGraph("namespace")
             expected.add_flows(flows_of(s for s in store if flt(s.wire)))
             assert session.view.graph.to_dict() == expected.to_dict(), (flt.query, start)
+            matching = sum(1 for stored in store if flt(stored.wire))
+            assert session.view.matched == matching, (flt.query, start)
+            assert session.stats()["matched"] == matching
 
 
 async def test_the_match_everything_view_uses_the_shared_map() -> None:
