@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from capture.pipeline import Pipeline, PipelineConfig
+from capture.sources.frames import Frame
 from capture.sources.live import Sniffer
 from capture.worker import FilterSpec, Worker, WorkerSettings
 from contract.schema import Entry, Node
@@ -105,3 +106,12 @@ def live_capture(
         stop.set()
         thread.join(timeout=10)
         sniffer.close()
+
+
+def read_for(sniffer: Sniffer, seconds: float) -> list[Frame]:
+    """Every frame ``sniffer`` reads in the next ``seconds``."""
+    frames: list[Frame] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frames += sniffer.read(0.05)
+    return frames

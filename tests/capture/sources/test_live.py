@@ -7,7 +7,6 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,24 +15,9 @@ from capture.sources.frames import DLT_EN10MB, LINKTYPE_RAW, Frame
 from capture.sources.live import Sniffer
 from lab.servers import TcpServer, tcp_exchange
 from lab.topology import EXTERNAL_SERVER, GATEWAY, Lab, enter_netns
-from tests.capture.livecapture import require_lab
+from tests.capture.livecapture import read_for
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    require_lab()
-    with Lab() as built:
-        yield built
-
-
-def read_for(sniffer: Sniffer, seconds: float) -> list[Frame]:
-    frames: list[Frame] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        frames += sniffer.read(0.05)
-    return frames
 
 
 def tcp_ports(frame: Frame) -> tuple[int, int]:

@@ -5,35 +5,17 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
-from collections.abc import Iterator
 
 import pytest
 
-from capture.sources.frames import Frame
 from capture.sources.live import Sniffer
 from lab.servers import TcpServer, tcp_exchange
 from lab.topology import Lab
-from tests.capture.livecapture import require_lab
+from tests.capture.livecapture import read_for
 
 pytestmark = pytest.mark.root
 
 PORT = 8000
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    require_lab()
-    with Lab() as built:
-        yield built
-
-
-def read_for(sniffer: Sniffer, seconds: float) -> list[Frame]:
-    frames: list[Frame] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        frames += sniffer.read(0.05)
-    return frames
 
 
 def promiscuity(lab: Lab, interface: str) -> int:
