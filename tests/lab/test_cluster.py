@@ -147,7 +147,9 @@ def test_every_kind_of_traffic_is_one_connection_named_right(pod_network: str, m
     assert finals(second, ports["same node"]) == []
     backends = set()
     for port in via_vip:
-        (seen,) = finals(first, port)
+        found = finals(first, port)
+        assert len(found) == 1, [shape(e) for e in found]  # one connection, however rewritten
+        (seen,) = found
         backends.add(seen.dst.ip)
         assert shape(seen) == ("close", frontend.ip, seen.dst.ip, API_PORT,
                                NatInfo(dialed=Address(API_VIP, 80)), *sizes)  # fmt: skip
