@@ -234,22 +234,10 @@ class _Edge:
         return self.rendered
 
 
-class _Route:
-    """The edges a flow pair counts on: ``edge`` from the client, then ``hop`` from the Service
-    it went through to the server (None when the map draws no Service between them); ``loop``
-    when the client is the server's node (the hop's counts are looped)."""
-
-    __slots__ = ("edge", "hop", "loop")
-
-    def __init__(self, edge: _Edge, hop: _Edge | None, loop: bool) -> None:
-        self.edge = edge
-        self.hop = hop
-        self.loop = loop
-
-    @property
-    def live(self) -> bool:
-        """False once one of its edges was deleted (the pair must be routed again)."""
-        return bool(self.edge.refs) and (self.hop is None or bool(self.hop.refs))
+_Route = tuple[_Edge, "_Edge | None", bool]
+"""The edges a flow pair counts on: from the client, then from the Service it went through to the
+server (None when the map draws no Service between them), and whether the client is the server's
+node (the second hop's counts are looped)."""
 
 
 def node_key(side: Side, level: Level, services: bool = False) -> NodeKey:
@@ -337,13 +325,22 @@ class ConnectivityGraph:
         changed = False
         for flow in flows:
             route = routes.get(flow.pair)
-            if route is None or not route.live:  # never routed, or an edge was deleted
-                route = make_route(flow.pair)
-            route.edge.add(flow)
-            hop = route.hop
+            if route is None or not route[0].refs or (route[1] is not None and not route[1].refs):
+                route = make_route(flow.pair)  # never routed, or an edge was deleted
+            edge, hop, loop = route
+            edge.refs += 1
+            edge.connections += flow.starts
+            edge.failed += flow.failed
+            edge.request_bytes += flow.request_bytes
+            edge.response_bytes += flow.response_bytes
+            edge.rendered = None
+            protocols, seen, last_seen = edge.protocols, edge.seen, flow.last_seen
+            protocols[flow.protocol] = protocols.get(flow.protocol, 0) + 1
+            seen[last_seen] = seen.get(last_seen, 0) + 1
+            edge.last_seen = max(edge.last_seen, last_seen)
             if hop is not None:
                 hop.add(flow)
-                if route.loop:
+                if loop:
                     hop.loop(flow, 1)
             changed = True
         if changed:
@@ -355,21 +352,35 @@ class ConnectivityGraph:
         taken = 0
         for flow in flows:
             route = routes.get(flow.pair)
-            if route is None or not route.live:
+            if route is None or not route[0].refs or (route[1] is not None and not route[1].refs):
                 route = self._found(flow.pair)
-            if route is None or not route.edge.holds(flow):
+            if route is None:
                 continue
-            hop = route.hop
-            if hop is not None and not hop.holds(flow):
+            edge, hop, loop = route
+            protocol, last_seen = flow.protocol, flow.last_seen
+            if last_seen not in edge.seen or protocol not in edge.protocols:
                 continue
-            taken += 1
-            if route.edge.take(flow):
-                self._delete(route.edge)
             if hop is not None:
-                if route.loop:
+                if not hop.holds(flow):
+                    continue
+                if loop:
                     hop.loop(flow, -1)
                 if hop.take(flow):
                     self._delete(hop)
+            taken += 1
+            edge.refs -= 1
+            if not edge.refs:
+                self._delete(edge)
+                continue
+            edge.connections -= flow.starts
+            edge.failed -= flow.failed
+            edge.request_bytes -= flow.request_bytes
+            edge.response_bytes -= flow.response_bytes
+            edge.rendered = None
+            _take(edge.protocols, protocol)
+            _take(edge.seen, last_seen)
+            if last_seen == edge.last_seen and last_seen not in edge.seen:
+                edge.last_seen = max(edge.seen)
         if taken:
             self._version += 1
         return taken
@@ -406,10 +417,11 @@ class ConnectivityGraph:
     def _route(self, flow_pair: Pair) -> _Route:
         """The edges of a flow pair on this map (made if new), remembered for the next flow."""
         client, server, via = self._route_key(flow_pair)
+        route: _Route
         if via is None:
-            route = _Route(self._edge(client, server), None, False)
+            route = (self._edge(client, server), None, False)
         else:
-            route = _Route(self._edge(client, via), self._edge(via, server), client == server)
+            route = (self._edge(client, via), self._edge(via, server), client == server)
         if len(self._routes) >= MAX_ROUTES:
             self._routes.clear()
         self._routes[flow_pair] = route
@@ -421,9 +433,9 @@ class ConnectivityGraph:
         edges = self._edges
         if via is None:
             edge = edges.get((client, server))
-            return None if edge is None else _Route(edge, None, False)
+            return None if edge is None else (edge, None, False)
         edge, hop = edges.get((client, via)), edges.get((via, server))
-        return None if edge is None or hop is None else _Route(edge, hop, client == server)
+        return None if edge is None or hop is None else (edge, hop, client == server)
 
     def _route_key(self, flow_pair: Pair) -> RouteKey:
         level, services, via = self.level, self.services, flow_pair.via

@@ -158,7 +158,7 @@ def read_flow(entry: Mapping[str, Any]) -> Flow:
     if name == "udp":
         client, server = side(entry.get("src"), "bad src"), side(entry.get("dst"), "bad dst")
         request, response = _sizes(entry)
-        flow_pair = pair(client, server, _via(entry, server))
+        flow_pair = pair(client, server, _via(entry, server) if "nat" in entry else None)
         return Flow("udp", flow_pair, 1, 0, request, response, last_seen, elapsed)
     return _icmp(entry, last_seen)
 
@@ -217,7 +217,7 @@ def _tcp(entry: Mapping[str, Any], last_seen: int, elapsed: int) -> Flow:
     if event != "ongoing" and event not in FINAL and event not in STARTS:
         raise NotAFlowError("bad tcp")
     client, server = side(entry.get("src"), "bad src"), side(entry.get("dst"), "bad dst")
-    flow_pair = pair(client, server, _via(entry, server))
+    flow_pair = pair(client, server, _via(entry, server) if "nat" in entry else None)
     starts = 1 if event in STARTS or (partial and event in PARTIAL_STARTS) else 0
     request, response = _sizes(entry) if event in FINAL else (0, 0)
     duration = elapsed if event in FINISHED else None
@@ -233,11 +233,9 @@ def _via(entry: Mapping[str, Any], server: Side) -> Side | None:
     Service: the Service's namespace is not known then).
     """
     nat = entry.get("nat")
-    if nat is None or server.kind != "pod":
+    if server.kind != "pod" or not isinstance(nat, dict) or not isinstance(nat.get("dialed"), dict):
         return None
     dst = entry["dst"]  # a pod: side() checked it
-    if not isinstance(nat, dict) or not isinstance(nat.get("dialed"), dict):
-        return None
     service = dst.get("service")
     if type(service) is not str or not service:
         return None
