@@ -167,7 +167,7 @@ function onMessage(message) {
       targeting.setAvailable(message.targeting);
       awaitingFilter = true;
       socket.setFilter(wanted);
-      if (message.level !== level || message.services !== showsServices()) socket.setLevel(level, services);
+      if (message.level !== level || (message.services ?? false) !== showsServices()) socket.setLevel(level, services);
       break;
     case "entries":
       if (awaitingFilter) {
@@ -203,7 +203,7 @@ function onMessage(message) {
       filterBox.rejected(message.query, message.error);
       break;
     case "map":
-      if (message.level === level && message.services === showsServices()) {
+      if (message.level === level && (message.services ?? false) === showsServices()) {
         map.update(message);
         drawMapEmpty(message);
       }
