@@ -300,7 +300,7 @@ def hub_write_token(
             f"there; create it with the token under key {key!r}, or leave "
             "hub.writeToken.existingSecret unset so that the chart makes one"
         )
-    encoded = (secret.data or {}).get(key, "")
+    encoded = (secret.data or {}).get(key) or ""
     try:
         value = base64.b64decode(encoded, validate=True).decode().strip()
     except (binascii.Error, UnicodeDecodeError):
