@@ -89,6 +89,17 @@ async def test_run_ingest_batches_until_stopped() -> None:
     assert collector.updates >= 2
 
 
+async def test_run_ingest_ticks_the_hub_when_nothing_came() -> None:
+    collector = SliceCollector([])
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_ingest(LocalEntrySource(), collector, stop))
+    await asyncio.sleep(0.35)
+    stop.set()
+    await task
+    assert len(collector.slices) >= 2  # held reports fall due with no new entries
+    assert {size for size, _ in collector.slices} == {0}
+
+
 class SliceCollector(Collector):
     """Records each slice's size and how often the event loop ran other work meanwhile."""
 
