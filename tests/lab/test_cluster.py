@@ -332,6 +332,8 @@ def test_every_kind_of_traffic_is_one_connection_named_right(
     )
     for wire in hub_finals:
         assert wire["node"]["name"] == node1.name  # every client here is on (or enters by) node 1
+        if wire["tcp"]["event"] == "close":  # the client's own byte counts
+            assert (wire["requestSize"], wire["responseSize"]) == sizes
     for port in via_vip:
         (wire,) = [w for w in hub_finals if w["src"]["port"] == port]
         assert wire["nat"]["dialed"] == {"ip": API_VIP, "port": 80}
