@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import subprocess
 import threading
 import time
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from capture.pipeline import Pipeline, PipelineConfig
 from capture.sinks.publish import Publisher, PublisherStats
@@ -59,6 +57,7 @@ from lab.servers import DnsServer, Exchange, TcpServer, connect_refused, resolve
 from lab.topology import LAB_PREFIX
 from tests.capture.livecapture import ListSink, LiveCapture, require_lab
 from tests.dashboard.servedhub import ServedHub, get_json, redis_hub
+from tests.redisprefix import private_prefix
 
 pytestmark = [pytest.mark.root, pytest.mark.redis]
 
@@ -124,13 +123,9 @@ def node_capture(
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    """A Redis key prefix of this test alone, its keys deleted afterwards."""
-    name = f"test-cluster-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
+    """A Redis key prefix of this test alone."""
+    with private_prefix("test-cluster") as name:
+        yield name
 
 
 @contextmanager

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ from dashboard.core.ingest.sources import (
 )
 from tests.dashboard.fakeclock import FakeClock
 from tests.dashboard.hubentries import dns_entry, tcp_entry
+from tests.redisprefix import private_prefix
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
 
@@ -186,12 +186,9 @@ async def test_run_ingest_hands_a_batch_every_window_however_long_handling_takes
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    name = f"test-ingest-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
+    """A Redis key prefix of this test alone."""
+    with private_prefix("test-ingest") as name:
+        yield name
 
 
 async def read_until(source: RedisEntrySource, count: int, timeout: float = 5.0) -> list[RawEntry]:
