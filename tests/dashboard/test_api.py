@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -10,6 +9,8 @@ import pytest
 import redis
 from django.conf import settings
 from django.test import AsyncClient
+
+from tests.redisprefix import private_prefix
 
 from tests.dashboard.djangoenv import installed  # isort: skip  (sets Django up)
 
@@ -194,12 +195,9 @@ async def test_targeting_embedded_mode(client: AsyncClient) -> None:
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    name = f"test-api-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
+    """A Redis key prefix of this test alone."""
+    with private_prefix("test-api") as name:
+        yield name
 
 
 @pytest.mark.redis
