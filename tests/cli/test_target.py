@@ -11,7 +11,6 @@ import base64
 import copy
 import json
 import os
-import secrets
 import stat
 import sys
 import threading
@@ -41,10 +40,10 @@ from tests.cli.conftest import Run
 from tests.cli.kubeapi import FakeCluster
 from tests.dashboard.servedhub import get_json, redis_hub
 from tests.e2e.hubprocess import free_port
+from tests.redisprefix import TEST_REDIS_URL, private_prefix
 
 TOKEN = WriteToken(NAMESPACE, "podscope-write-token", "token", "podscope-hub", "s3cret-token")
 SPEC = TargetingSpec("^cart-", ("shop",), ("kube-system",))
-HUB_REDIS = "redis://127.0.0.1:6379/15"
 
 
 def _install(cluster: FakeCluster, *sets: str) -> Obj:
@@ -329,50 +328,52 @@ def test_target_changes_a_running_hub_with_the_token(
 ) -> None:
     secret = _install(cluster)
     token = _token_of(secret)
-    prefix = f"target-{secrets.token_hex(4)}"
     log = tmp_path / "kubectl.log"
     where = ("--install-namespace", NAMESPACE)
-    try:
-        # Login on: only the token lets this client (no browser, no login) change anything.
-        with redis_hub(HUB_REDIS, prefix, PODSCOPE_AUTH="1", PODSCOPE_WRITE_TOKEN=token) as hub:
-            _fake_kubectl(tmp_path / "bin", hub.port, log)
-            monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-            done = podscope("target", "^cart-", "-n", "shop", *where, kubeconfig=kubeconfig)
-            assert (done.returncode, done.stderr) == (0, "")
-            assert done.stdout == (
-                f"targeting changed (release podscope, namespace {NAMESPACE}, context fake): "
-                "capturing pods matching '^cart-' in namespaces shop: 0 pods targeted, 0 left out\n"
-            )
-            saved = json.loads(redis.Redis.from_url(HUB_REDIS).get(f"{prefix}:targeting") or "{}")
-            assert saved["spec"]["podRegex"] == "^cart-"
-            assert json.loads(log.read_text().splitlines()[0]) == [
-                "port-forward",
-                "--context",
-                "fake",
-                "--namespace",
-                NAMESPACE,
-                "--address",
-                "127.0.0.1",
-                "service/podscope",
-                ":http",
-            ]
+    # Login on: only the token lets this client (no browser, no login) change anything.
+    env = {"PODSCOPE_AUTH": "1", "PODSCOPE_WRITE_TOKEN": token}
+    with private_prefix("target") as prefix, redis_hub(TEST_REDIS_URL, prefix, **env) as hub:
+        _fake_kubectl(tmp_path / "bin", hub.port, log)
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+        done = podscope("target", "^cart-", "-n", "shop", *where, kubeconfig=kubeconfig)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout == (
+            f"targeting changed (release podscope, namespace {NAMESPACE}, context fake): "
+            "capturing pods matching '^cart-' in namespaces shop: 0 pods targeted, 0 left out\n"
+        )
+        assert _saved_spec(prefix)["podRegex"] == "^cart-"
+        assert json.loads(log.read_text().splitlines()[0]) == [
+            "port-forward",
+            "--context",
+            "fake",
+            "--namespace",
+            NAMESPACE,
+            "--address",
+            "127.0.0.1",
+            "service/podscope",
+            ":http",
+        ]
 
-            replaced = copy.deepcopy(secret)
-            replaced["data"]["token"] = base64.b64encode(b"rotated-since-the-hub-started").decode()
-            cluster.put("secrets", replaced)
-            refused = podscope("target", "-n", "payments", *where, kubeconfig=kubeconfig)
-            assert refused.returncode == 1
-            [line] = refused.stderr.splitlines()
-            assert line.startswith("podscope: the hub at http://127.0.0.1:")
-            assert f"refused the write token from Secret {NAMESPACE}/podscope-write-token" in line
-            assert "rollout restart deployment/podscope-hub)" in line
-            assert get_json(hub.port, "/healthz")  # the hub is fine, and kept the spec
-            kept = json.loads(redis.Redis.from_url(HUB_REDIS).get(f"{prefix}:targeting") or "{}")
-            assert kept["spec"]["namespaces"] == ["shop"]
+        replaced = copy.deepcopy(secret)
+        replaced["data"]["token"] = base64.b64encode(b"rotated-since-the-hub-started").decode()
+        cluster.put("secrets", replaced)
+        refused = podscope("target", "-n", "payments", *where, kubeconfig=kubeconfig)
+        assert refused.returncode == 1
+        [line] = refused.stderr.splitlines()
+        assert line.startswith("podscope: the hub at http://127.0.0.1:")
+        assert f"refused the write token from Secret {NAMESPACE}/podscope-write-token" in line
+        assert "rollout restart deployment/podscope-hub)" in line
+        assert get_json(hub.port, "/healthz")  # the hub is fine, and kept the spec
+        assert _saved_spec(prefix)["namespaces"] == ["shop"]
+
+
+def _saved_spec(prefix: str) -> Any:
+    """The targeting spec the hub keeps in Redis under ``prefix``."""
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        return json.loads(client.get(f"{prefix}:targeting") or "{}")["spec"]
     finally:
-        client = redis.Redis.from_url(HUB_REDIS)
-        for key in client.scan_iter(f"{prefix}:*"):
-            client.delete(key)
+        client.close()
 
 
 def test_target_without_a_secret_stops_before_forwarding(
