@@ -11,7 +11,8 @@ with ``exit_code``::
           ├── SetupError          the machine or cluster is not ready for the command (exit 2)
           │    ├── ToolMissingError      helm or kubectl not found
           │    ├── NoKubeContextError    no kubeconfig, or no such context in it
-          │    └── NoPermissionError     the user may not create what the install needs
+          │    ├── NoPermissionError     the user may not create or read what is needed
+          │    └── NoWriteTokenError     the hub has no write token (Secret or key missing)
           ├── KubeApiError        the API server is unreachable or answered an error
           ├── HelmError           helm failed; carries helm's own error text
           ├── HubError            the hub is unreachable, not ready, or answered an error
@@ -66,7 +67,11 @@ class NoKubeContextError(SetupError):
 
 
 class NoPermissionError(SetupError):
-    """The current user may not create something the install needs."""
+    """The current user may not create something the install needs, or read the write token."""
+
+
+class NoWriteTokenError(SetupError):
+    """The hub's write token cannot be found: no Secret, no key, or a hub without one."""
 
 
 class KubeApiError(CliError):

@@ -7,13 +7,12 @@ QueryError; an unreachable hub, a login-protected one or any other answer is a H
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from cli.errors import HubError, QueryError, UsageError
+from cli.hubhttp import error_object
 from contract.vocabulary import EXPORT_FORMATS
 
 TIMEOUT_S = 30.0
@@ -52,7 +51,7 @@ def fetch_export(hub_url: str, query: str = "", fmt: str = "text") -> str:
 
 def _refusal(hub_url: str, exc: urllib.error.HTTPError) -> Exception:
     """The error for a non-2xx answer: the hub's ``{"error": {...}}`` when it sent one."""
-    error = _error_object(exc.read())
+    error = error_object(exc.read())
     message = str(error.get("message") or exc.reason)
     if exc.code == HTTP_BAD_REQUEST and isinstance(error.get("line"), int):
         return QueryError(
@@ -63,11 +62,3 @@ def _refusal(hub_url: str, exc: urllib.error.HTTPError) -> Exception:
     if exc.code == HTTP_UNAUTHORIZED:
         return HubError(f"the hub at {hub_url} requires a login (auth.enabled): {message}")
     return HubError(f"the hub at {hub_url} answered {exc.code}: {message}")
-
-
-def _error_object(body: bytes) -> dict[str, Any]:
-    try:
-        error = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return {}
-    return error if isinstance(error, dict) else {}

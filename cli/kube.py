@@ -8,19 +8,24 @@
   ``privileged`` level that the capture worker (host network) needs.
 - :func:`wait_for_hub`: the release's hub Deployment ready, and its Service (found by the
   chart's labels) to port-forward to.
+- :func:`hub_write_token`: the hub's write token, from the Secret its Deployment names in
+  ``PODSCOPE_WRITE_TOKEN`` (the chart's own or ``hub.writeToken.existingSecret``).
 
 The client's errors (ApiException, urllib3 connection errors, kubeconfig errors) are translated
-here into :mod:`cli.errors` (KubeApiError, NoKubeContextError, NoPermissionError, HubError).
+here into :mod:`cli.errors` (KubeApiError, NoKubeContextError, NoPermissionError, HubError,
+NoWriteTokenError).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import urllib3
@@ -28,13 +33,20 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from cli.errors import HubError, KubeApiError, NoKubeContextError, NoPermissionError
+from cli.errors import (
+    HubError,
+    KubeApiError,
+    NoKubeContextError,
+    NoPermissionError,
+    NoWriteTokenError,
+)
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 REQUEST_TIMEOUT_S = 15
 POLL_S = 1.0
 HUB_COMPONENT = "hub"
 HUB_PORT_NAME = "http"
+WRITE_TOKEN_ENV = "PODSCOPE_WRITE_TOKEN"  # noqa: S105 - the variable's name, no secret
 
 T = TypeVar("T")
 # The worker uses the host network, which only Pod Security's privileged level admits.
@@ -44,6 +56,7 @@ POD_SECURITY_LABELS = {
     "pod-security.kubernetes.io/audit": "privileged",
 }
 NOT_FOUND = 404
+FORBIDDEN = 403
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,23 @@ class KubeContext:
     kubeconfig: str
     name: str
     server: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteToken:
+    """The hub's write token, the Secret and key it was read from, and the hub Deployment
+    that reads it (all in ``namespace``), for messages."""
+
+    namespace: str
+    secret: str
+    key: str
+    hub: str
+    value: str = field(repr=False)
+
+    @property
+    def where(self) -> str:
+        """E.g. ``podscope/podscope-write-token (key 'token')``."""
+        return f"{self.namespace}/{self.secret} (key {self.key!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,22 +226,37 @@ def _namespace_exists(core: client.CoreV1Api, namespace: str) -> bool:
     return True
 
 
+def _hub_selector(release: str) -> str:
+    """The label selector of the release's hub objects (its Deployment and Service)."""
+    return f"app.kubernetes.io/instance={release},app.kubernetes.io/component={HUB_COMPONENT}"
+
+
+def _hub_deployments(
+    api: client.ApiClient, context: KubeContext, release: str, namespace: str
+) -> list[Any]:
+    """The release's hub Deployments; HubError when it has none."""
+    selector = _hub_selector(release)
+    apps = client.AppsV1Api(api)
+    deployments: list[Any] = _call(
+        context,
+        lambda: apps.list_namespaced_deployment(
+            namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_S
+        ),
+    ).items
+    if not deployments:
+        raise HubError(f"release {release!r} has no hub Deployment ({selector}) in {namespace}")
+    return deployments
+
+
 def wait_for_hub(
     api: client.ApiClient, context: KubeContext, release: str, namespace: str, timeout_s: float
 ) -> HubService:
     """Wait until the release's hub Deployment has a ready replica; return its Service."""
-    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component={HUB_COMPONENT}"
-    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    selector = _hub_selector(release)
+    core = client.CoreV1Api(api)
     deadline = time.monotonic() + timeout_s
     while True:
-        deployments = _call(
-            context,
-            lambda: apps.list_namespaced_deployment(
-                namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_S
-            ),
-        ).items
-        if not deployments:
-            raise HubError(f"release {release!r} has no hub Deployment ({selector}) in {namespace}")
+        deployments = _hub_deployments(api, context, release, namespace)
         if all(_rolled_out(deployment) for deployment in deployments):
             break
         if time.monotonic() > deadline:
@@ -226,6 +271,74 @@ def wait_for_hub(
     if not services:
         raise HubError(f"release {release!r} has no hub Service ({selector}) in {namespace}")
     return _hub_port(services[0])
+
+
+def hub_write_token(
+    api: client.ApiClient, context: KubeContext, release: str, namespace: str
+) -> WriteToken:
+    """The write token of the release's hub: the Secret key its ``PODSCOPE_WRITE_TOKEN`` names.
+
+    NoWriteTokenError when the hub has none (an older chart) or the Secret or key is missing,
+    NoPermissionError when the user may not read the Secret.
+    """
+    [deployment, *_] = _hub_deployments(api, context, release, namespace)
+    reference = _write_token_reference(deployment)
+    if reference is None:
+        raise NoWriteTokenError(
+            f"the hub of release {release!r} in namespace {namespace} has no write token "
+            f"({WRITE_TOKEN_ENV} from a Secret): its chart predates it; 'podscope tap' or "
+            "helm upgrade installs one"
+        )
+    name, key = reference
+    where = f"{namespace}/{name}"
+    hub = str(deployment.metadata.name)
+    core = client.CoreV1Api(api)
+    secret = _call(context, lambda: _read_secret(core, context, name, namespace))
+    if secret is None:
+        raise NoWriteTokenError(
+            f"no write token: Secret {where}, which the hub's {WRITE_TOKEN_ENV} names, is not "
+            f"there; create it with the token under key {key!r}, or leave "
+            "hub.writeToken.existingSecret unset so that the chart makes one"
+        )
+    encoded = (secret.data or {}).get(key) or ""
+    try:
+        value = base64.b64decode(encoded, validate=True).decode().strip()
+    except (binascii.Error, UnicodeDecodeError):
+        value = ""
+    if not value:
+        raise NoWriteTokenError(f"no write token: Secret {where} has no text under key {key!r}")
+    return WriteToken(namespace, name, key, hub, value)
+
+
+def _write_token_reference(deployment: Any) -> tuple[str, str] | None:
+    """(Secret name, key) of the Deployment's ``PODSCOPE_WRITE_TOKEN``, if it takes one."""
+    for container in deployment.spec.template.spec.containers or []:
+        for variable in container.env or []:
+            source = variable.value_from.secret_key_ref if variable.value_from else None
+            if variable.name == WRITE_TOKEN_ENV and source is not None:
+                return str(source.name), str(source.key)
+    return None
+
+
+def _read_secret(
+    core: client.CoreV1Api, context: KubeContext, name: str, namespace: str
+) -> client.V1Secret | None:
+    """The Secret, or None when it does not exist; NoPermissionError when it may not be read."""
+    try:
+        secret: client.V1Secret = core.read_namespaced_secret(
+            name, namespace, _request_timeout=REQUEST_TIMEOUT_S
+        )
+    except ApiException as exc:
+        if exc.status == NOT_FOUND:
+            return None
+        if exc.status == FORBIDDEN:
+            raise NoPermissionError(
+                f"no permission to read Secret {namespace}/{name} (kube context "
+                f"{context.name!r}): it holds the hub's write token; ask for get on secrets in "
+                f"namespace {namespace}"
+            ) from None
+        raise
+    return secret
 
 
 def _hub_port(service: client.V1Service) -> HubService:

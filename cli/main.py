@@ -1,4 +1,4 @@
-"""``podscope``: tap a cluster, clean it, export who calls whom, or run the hub locally.
+"""``podscope``: tap a cluster, retarget it, clean it, export who calls whom, or run the hub here.
 
 Exit status: 0 success (Ctrl-C ending ``tap``'s forwarding included), 1 a runtime failure (an
 API, helm, hub or port-forward error), 2 a usage or environment error (bad option, no helm or
@@ -23,7 +23,13 @@ from cli.defaults import (
 from cli.errors import EXIT_OK, EXIT_USAGE, CliError, QueryError
 from cli.hub import ACTIONS as HUB_ACTIONS
 from cli.hub import run_hub
-from cli.values import TapValues, image_values, parse_dissectors, split_names
+from cli.values import (
+    TapValues,
+    image_values,
+    parse_dissectors,
+    split_names,
+    targeting_spec,
+)
 from contract.vocabulary import CAPTURE_MODES, EXPORT_FORMATS
 
 PROG = "podscope"
@@ -64,11 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command (serve and demo are listed; the hub parses them)."""
     parser = OneLineParser(
         prog=PROG,
-        description="Tap a Kubernetes cluster with podscope, clean it up, export who calls "
-        "whom from a running hub, or run the hub here.",
+        description="Tap a Kubernetes cluster with podscope, change what it captures, clean "
+        "it up, export who calls whom from a running hub, or run the hub here.",
     )
     commands: Commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _tap_parser(commands)
+    _target_parser(commands)
     _clean_parser(commands)
     _export_parser(commands)
     for action, summary in (
@@ -88,31 +95,7 @@ def _tap_parser(commands: Commands) -> None:
         "(podscope stays installed until 'podscope clean'). Each tap installs exactly its own "
         "options over the chart's defaults.",
     )
-    tap.add_argument(
-        "pod_regex",
-        nargs="?",
-        default="",
-        metavar="POD_REGEX",
-        help="capture only pods whose name matches this RE2 regex (default: all pods)",
-    )
-    tap.add_argument(
-        "-n",
-        "--namespace",
-        dest="namespaces",
-        action="append",
-        default=[],
-        metavar="NAMESPACE",
-        help="capture only pods in NAMESPACE (repeatable or comma-separated, -n a,b; default: "
-        "all namespaces)",
-    )
-    tap.add_argument(
-        "--exclude-namespace",
-        dest="excluded_namespaces",
-        action="append",
-        default=[],
-        metavar="NS",
-        help="never capture pods in NS (repeatable or comma-separated)",
-    )
+    _targeting_options(tap)
     tap.add_argument(
         "--mode", choices=CAPTURE_MODES, help="capture mode (chart default: connections)"
     )
@@ -164,6 +147,52 @@ def _tap_parser(commands: Commands) -> None:
     tap.add_argument("--no-browser", action="store_true", help="print the URL, do not open it")
     _timeout_option(tap, "the install and the hub")
     tap.set_defaults(run=_run_tap)
+
+
+def _targeting_options(parser: argparse.ArgumentParser) -> None:
+    """POD_REGEX, -n and --exclude-namespace: which pods are captured (tap and target)."""
+    parser.add_argument(
+        "pod_regex",
+        nargs="?",
+        default="",
+        metavar="POD_REGEX",
+        help="capture only pods whose name matches this RE2 regex (default: all pods)",
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        default=[],
+        metavar="NAMESPACE",
+        help="capture only pods in NAMESPACE (repeatable or comma-separated, -n a,b; default: "
+        "all namespaces)",
+    )
+    parser.add_argument(
+        "--exclude-namespace",
+        dest="excluded_namespaces",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="never capture pods in NS (repeatable or comma-separated)",
+    )
+
+
+def _target_parser(commands: Commands) -> None:
+    target = commands.add_parser(
+        "target",
+        help="change which pods a running podscope captures, without a restart",
+        description="Send the targeting (POD_REGEX, -n, --exclude-namespace, as for tap) to "
+        "the running hub's PUT /api/targeting with the write token read from the release's "
+        "Secret, through a kubectl port-forward of its own: the hub keeps its entries and the "
+        "workers switch within seconds. Options left out target every pod. It holds across "
+        "hub restarts until the chart's own targeting values change (a tap with other "
+        "targeting options, a helm upgrade of tap.*).",
+    )
+    _targeting_options(target)
+    _placement_options(target)
+    _timeout_option(target, "the hub and the port-forward")
+    target.set_defaults(run=_run_target)
 
 
 def _clean_parser(commands: Commands) -> None:
@@ -254,6 +283,19 @@ def _run_tap(options: argparse.Namespace) -> None:
         dry_run(request, sys.stdout)
     else:
         tap(request, sys.stdout)
+
+
+def _run_target(options: argparse.Namespace) -> None:
+    from cli.tap import Placement  # noqa: PLC0415 - heavy imports
+    from cli.target import TargetRequest, target  # noqa: PLC0415
+
+    spec = targeting_spec(
+        options.pod_regex,
+        split_names(options.namespaces),
+        split_names(options.excluded_namespaces),
+    )
+    placement = Placement(options.release, options.install_namespace, options.context)
+    target(TargetRequest(spec, placement, options.timeout), sys.stdout)
 
 
 def _run_clean(options: argparse.Namespace) -> None:

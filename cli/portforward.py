@@ -1,12 +1,14 @@
 """``kubectl port-forward`` to the hub's Service, as a child process that never outlives us.
 
 :class:`PortForward` starts the child, waits for its ``Forwarding from`` line (or its death,
-reported with its own error text), and stops it on exit, Ctrl-C included: SIGTERM, then SIGKILL
+reported with its own error text; the line names the local port, which kubectl picks when asked
+for none), and stops it on exit, Ctrl-C included: SIGTERM, then SIGKILL
 after a few seconds. Its output is drained by two threads so the child never blocks on a pipe.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -19,6 +21,7 @@ from cli.helm import Release
 from cli.kube import HubService
 
 READY_MARK = "Forwarding from"
+READY_LINE = re.compile(r"Forwarding from (?:127\.0\.0\.1|\[::1\]):(\d+) ->")
 STOP_WAIT_S = 5.0
 POLL_S = 0.05
 KEPT_LINES = 20  # of each stream, for error messages ("Handling connection" lines are many)
@@ -27,7 +30,9 @@ KEPT_LINES = 20  # of each stream, for error messages ("Handling connection" lin
 def port_forward_argv(
     kubectl: str, release: Release, service: HubService, local_port: int
 ) -> list[str]:
-    """``kubectl port-forward service/<hub> <local>:<port>`` on 127.0.0.1 only."""
+    """``kubectl port-forward service/<hub> <local>:<port>`` on 127.0.0.1 only; with
+    ``local_port`` 0, kubectl picks a free one (:attr:`PortForward.local_port` reads it)."""
+    local = str(local_port) if local_port else ""
     return [
         kubectl,
         "port-forward",
@@ -38,7 +43,7 @@ def port_forward_argv(
         "--address",
         "127.0.0.1",
         f"service/{service.name}",
-        f"{local_port}:{service.port}",
+        f"{local}:{service.port}",
     ]
 
 
@@ -51,6 +56,7 @@ class PortForward:
         self._stdout: deque[str] = deque(maxlen=KEPT_LINES)
         self._stderr: deque[str] = deque(maxlen=KEPT_LINES)
         self._forwarding = threading.Event()
+        self._ready_line = ""
         self._drains: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -69,6 +75,15 @@ class PortForward:
     def pid(self) -> int | None:
         """The child's process id once started."""
         return self._process.pid if self._process else None
+
+    @property
+    def local_port(self) -> int:
+        """The local port the child forwards from, as its ready line says."""
+        with self._lock:
+            found = READY_LINE.match(self._ready_line)
+        if found is None:
+            raise PortForwardError(f"kubectl port-forward named no local port: {self.errors()}")
+        return int(found[1])
 
     def start(self, timeout_s: float) -> None:
         """Start the child and wait until it forwards; PortForwardError if it fails or hangs."""
@@ -134,7 +149,10 @@ class PortForward:
 
     def _drain(self, stream: IO[str] | None, sink: deque[str]) -> None:
         for line in stream or ():
-            if line.startswith(READY_MARK):
-                self._forwarding.set()
+            ready = line.startswith(READY_MARK)
             with self._lock:
+                if ready and not self._ready_line:
+                    self._ready_line = line
                 sink.append(line.rstrip("\n"))
+            if ready:
+                self._forwarding.set()

@@ -108,7 +108,7 @@ def tap(request: TapRequest, out: TextIO) -> None:
     except KeyboardInterrupt:
         print(
             "\nstopped forwarding; podscope stays installed ('podscope clean' removes it, "
-            "'podscope tap' reconnects)",
+            "'podscope tap' reconnects, 'podscope target' changes what it captures)",
             file=out,
         )
     finally:

@@ -1,4 +1,5 @@
-"""The chart values ``podscope tap`` sets from its options, checked before anything runs.
+"""The chart values ``podscope tap`` sets from its options (and the targeting ``podscope target``
+sends), checked before anything runs.
 
 The pod regex and namespaces go through the hub's own
 :class:`~dashboard.core.targeting.spec.TargetingSpec` (RE2, the hub's length limit), so a regex the
@@ -40,6 +41,18 @@ def dns_label(value: str, what: str, limit: int = DNS_LABEL_MAX) -> str:
             "starting and ending with a letter or digit"
         )
     return value
+
+
+def targeting_spec(
+    pod_regex: str, namespaces: tuple[str, ...], excluded_namespaces: tuple[str, ...]
+) -> TargetingSpec:
+    """The hub's targeting spec for these options: names DNS-1123 labels, the regex RE2."""
+    for namespace in (*namespaces, *excluded_namespaces):
+        dns_label(namespace, "namespace")
+    try:
+        return TargetingSpec(pod_regex, namespaces, excluded_namespaces)
+    except TargetingError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def parse_dissectors(text: str) -> tuple[str, ...]:
@@ -103,12 +116,7 @@ class TapValues:
     extra_sets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for namespace in (*self.namespaces, *self.excluded_namespaces):
-            dns_label(namespace, "namespace")
-        try:
-            TargetingSpec(self.pod_regex, self.namespaces, self.excluded_namespaces)
-        except TargetingError as exc:
-            raise UsageError(str(exc)) from None
+        targeting_spec(self.pod_regex, self.namespaces, self.excluded_namespaces)
         if self.mode is not None and self.mode not in CAPTURE_MODES:
             raise UsageError(f"bad --mode {self.mode!r}: one of {', '.join(CAPTURE_MODES)}")
         for name in self.dissectors:

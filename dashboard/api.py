@@ -3,10 +3,10 @@
 Every view is async and runs on the event loop, next to ingest, so it reads the hub without
 locks. A bad request gets a 400 with ``{"error": {...}}`` (a KFL error keeps its line, column
 and caret context), never a 500. With ``PODSCOPE_AUTH`` on, every route but ``/metrics`` and
-the Node Graph health check needs a logged-in user (401 otherwise); ``/metrics`` and writes
-(``PUT /api/targeting``) follow :mod:`dashboard.credentials`. Every ``GET`` route answers
-``HEAD`` too. ``/healthz`` and ``/livez``
-are answered before Django (:mod:`dashboard.health`).
+the Node Graph health check needs a logged-in user (401 otherwise), or on ``/api/targeting`` the
+write token; ``/metrics`` and writes (``PUT /api/targeting``, refused with error code
+``writeToken``) follow :mod:`dashboard.credentials`. Every ``GET`` route answers ``HEAD`` too.
+``/healthz`` and ``/livez`` are answered before Django (:mod:`dashboard.health`).
 
 Every client (by address) has a budget of requests a minute (429 with ``Retry-After`` past it):
 ``REQUESTS_PER_FILTER_CHANGE`` times its websocket filter-change budget for any route, and the
@@ -33,8 +33,8 @@ from dashboard.core.hub import Hub
 from dashboard.core.outputs import nodegraph
 from dashboard.core.outputs.graph import LEVELS, Level
 from dashboard.core.targeting.spec import TargetingSpec
-from dashboard.credentials import may_read_metrics, may_write
-from dashboard.errors import BadRequestError, ScanError, TargetingError
+from dashboard.credentials import has_write_token, may_read_metrics, may_write
+from dashboard.errors import WRITE_TOKEN_CODE, BadRequestError, ScanError, TargetingError
 from dashboard.instance import current
 from kfl import Filter, KflError, compile_filter
 from kfl.fields import completions
@@ -229,13 +229,17 @@ async def metrics(request: HttpRequest, hub: Hub) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "PUT"])
-@api_view()
+@api_view(login=False)
 async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
     """``GET``/``PUT /api/targeting``: which pods the workers capture (no PUT in demo mode).
 
     Both answer ``{"spec", "scopes", "coverage"}``: the spec in force, each node's capture scope
-    and the capturable pods it targets and leaves out (counts and namespaces).
+    and the capturable pods it targets and leaves out (counts and namespaces). With login on,
+    the write token stands for a login here, so that ``podscope target`` works either way.
     """
+    logged_in = hub.config.auth and (await request.auser()).is_authenticated
+    if hub.config.auth and not (logged_in or has_write_token(request)):
+        return JsonResponse({"error": {"message": "login required"}}, status=401)
     if request.method == "PUT" and hub.config.demo:
         raise BadRequestError("targeting is not available: demo mode is read-only", status=403)
     if hub.targeting is None:
@@ -245,13 +249,12 @@ async def targeting(request: HttpRequest, hub: Hub) -> HttpResponse:
         )
     if request.method in ("GET", "HEAD"):
         return JsonResponse({**hub.targeting.summary(), "scopes": hub.targeting.scopes()})
-    logged_in = hub.config.auth and (await request.auser()).is_authenticated
     if not may_write(request, auth=hub.config.auth, logged_in=logged_in):
-        raise BadRequestError(
+        message = (
             "changing the targeting needs the write token (Authorization: Bearer, "
-            "PODSCOPE_WRITE_TOKEN) or a login",
-            status=403,
+            "PODSCOPE_WRITE_TOKEN) or a login"
         )
+        raise BadRequestError(message, {"message": message, "code": WRITE_TOKEN_CODE}, 403)
     if len(request.body) > MAX_BODY_BYTES:
         raise BadRequestError(f"body over {MAX_BODY_BYTES} bytes", status=413)
     try:

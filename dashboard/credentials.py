@@ -4,7 +4,8 @@ Reading may be open (``PODSCOPE_AUTH`` off, the chart's default), writing never 
 allowed with:
 
 - the write token (``PODSCOPE_WRITE_TOKEN``) as ``Authorization: Bearer <token>``: what scripts
-  and the CLI send. A browser never sends that header by itself, so such a request skips the
+  and the CLI (``podscope target``) send; with login on it stands for the login on
+  ``/api/targeting``. A browser never sends that header by itself, so such a request skips the
   CSRF check (:class:`WriteTokenMiddleware`, before Django's ``CsrfViewMiddleware``);
 - else the CSRF token (the page's, sent as ``X-CSRFToken``; Django's middleware checks it) and
   either a logged-in user (``PODSCOPE_AUTH`` on) or, with login off, a client on the hub's own

@@ -28,6 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# The ``code`` of the API's error for a write without its credential (``PUT /api/targeting``
+# with no write token, login or CSRF token): the CLI tells the token's refusal by it.
+WRITE_TOKEN_CODE = "writeToken"  # noqa: S105 - an error code, no secret
+
 
 class DashboardError(Exception):
     """Every error podscope's dashboard package raises on purpose derives from this."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashboard.core.ingest.vantage import DEFAULT_HOLD_SECONDS
 from dashboard.core.sessions.registry import SessionLimits
 from dashboard.core.store.scans import ScanLimits
 from dashboard.core.targeting.spec import TargetingSpec, spec_from_settings
@@ -34,6 +35,9 @@ class HubConfig:
     scans: ScanLimits = field(default_factory=ScanLimits)
     global_filter: str = ""  # KFL every entry must match to be kept (Kubeshark's globalFilter)
     targeting: TargetingSpec | None = None  # the pods targeted until a user sets others
+    vantage_hold_seconds: float = DEFAULT_HOLD_SECONDS
+    """How long a server node's report of a cross-node connection waits for the client's node
+    (:mod:`dashboard.core.ingest.vantage`)."""
 
     @classmethod
     def from_settings(cls, podscope: Mapping[str, Any]) -> HubConfig:

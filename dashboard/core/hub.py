@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from contract.schema import Entry
 from contract.stats import worker_summary
 from dashboard.core.config import DEFAULT_CONFIG, HubConfig
 from dashboard.core.ingest.merge import Merger
@@ -32,6 +33,7 @@ from dashboard.core.ingest.sources import (
     RedisEntrySource,
     run_ingest,
 )
+from dashboard.core.ingest.vantage import VantageHold
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.outputs.export import CallMap, render
 from dashboard.core.outputs.graph import ConnectivityGraph, Level, shows_services
@@ -46,6 +48,7 @@ from kfl import Filter
 
 TARGETING_REFRESH_SECONDS = 5.0
 REQUESTS_PER_FILTER_CHANGE = 10  # a client's API requests per filter change it may make
+REPORTING_WORKER_SECONDS = 30.0  # a worker's stats this old still count it as reporting
 GC_FULL_EVERY = 1_000  # gen-1 collections between full ones (CPython's default: 10)
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,9 @@ class Hub:
         self.store = EntryStore(config.store_size)
         self.decoder = decoder or EntryDecoder()
         self.merger = Merger()
+        self.vantage: VantageHold[tuple[Entry, dict[str, Any]]] = VantageHold(
+            self.index.node_of, hold_seconds=config.vantage_hold_seconds
+        )
         self.maps = StoreMaps(self.store)
         self.metrics = HubMetrics()
         self.scanner = Scanner(self.store, config.scans)
@@ -109,11 +115,24 @@ class Hub:
         decode = self.decoder.decode_wire
         is_duplicate = self.merger.is_duplicate
         name_wire = self.index.name_wire
+        vantage = self.vantage
         wires = []
+        for entry, wire in vantage.due():  # server nodes' reports whose hold is over
+            if not is_duplicate(entry):
+                wires.append(name_wire(wire))
         for item in raw:
             decoded = decode(item)
-            if decoded is not None and not is_duplicate(decoded[0]):
+            if decoded is None:
+                continue
+            if live and vantage.wants(decoded[0]):
+                for entry, wire in vantage.hold(decoded):  # let go early by a full hold
+                    if not is_duplicate(entry):
+                        wires.append(name_wire(wire))
+            elif not is_duplicate(decoded[0]):
                 wires.append(name_wire(decoded[1]))
+        if not wires:
+            self._sync_counters()
+            return
         if self.global_filter is not None:  # on named entries: it may test names
             kept = list(filter(self.global_filter, wires))
             self.excluded += len(wires) - len(kept)
@@ -136,6 +155,12 @@ class Hub:
     def update_source(self, source: EntrySource) -> None:
         """Take the source's worker stats, lag and counters (once per ingest batch)."""
         self.workers = source.worker_stats()
+        now = time.time()
+        self.vantage.set_reporting_nodes(
+            summary["node"]
+            for summary in (worker_summary(snap, now) for snap in self.workers.values())
+            if summary["age"] is not None and summary["age"] <= REPORTING_WORKER_SECONDS
+        )
         self.lag_seconds = source.lag_seconds
         self.source_stats = source.source_stats()
         self.metrics.ingest_lag_seconds.set(self.lag_seconds)
@@ -191,7 +216,12 @@ class Hub:
                 "excluded": self.excluded,
             },
             "invalid": dict(self.decoder.invalid),
-            "merge": self.merger.stats.to_dict(),
+            "merge": {
+                **self.merger.stats.to_dict(),
+                "held": len(self.vantage),
+                "heldTotal": self.vantage.stats.held,
+                "heldEarly": self.vantage.stats.early,
+            },
             "lagSeconds": round(self.lag_seconds, 3),
             "store": {"size": len(self.store), "capacity": self.store.capacity},
             "sessions": {

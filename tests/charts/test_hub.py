@@ -229,6 +229,7 @@ def test_ingress_serves_the_root_path_only() -> None:
 def test_an_existing_secret_key_renders_nothing_random() -> None:
     sets = (
         "hub.existingSecret=hub-key",
+        "hub.writeToken.existingSecret=team-token",
         "redis.auth.existingSecret=redis-pass",
         "auth.enabled=true",
         "auth.adminSecret=admin-login",

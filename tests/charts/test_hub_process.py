@@ -1,5 +1,6 @@
 """The hub's and its admin init container's commands, run here with the env the chart gives them:
-the settings parse, the probe's Host header and the pod IP are allowed, the admin can log in."""
+the settings parse, the probe's Host header and the pod IP are allowed, the admin can log in,
+a change of the targeting needs the write token."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ FROM_CLUSTER = {
     "POD_IP": POD_IP,
     "PODSCOPE_SECRET_KEY": "k" * 50,
     "ADMIN_USERNAME": "admin",
+    "PODSCOPE_WRITE_TOKEN": "the-write-token-from-its-secret",
 }
 LOCAL_REDIS = "redis://127.0.0.1:6379/12"  # this module's own database
 STATE_DIR = "/var/lib/podscope"
@@ -78,10 +81,33 @@ def status(port: int, path: str, host: str) -> int:
     return code
 
 
+def put_targeting(port: int, headers: dict[str, str]) -> int:
+    """The HTTP status of a ``PUT /api/targeting`` to the hub on ``port`` with these headers."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/targeting",
+        data=b'{"namespaces": ["shop"]}',
+        method="PUT",
+        headers={"Content-Type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            code: int = response.status
+    except urllib.error.HTTPError as error:
+        code = error.code
+    return code
+
+
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[tuple[Manifest, int]]:
     """The hub of the targeting example, serving on a free local port."""
     manifest = render("ci/namespaces-targeting-values.yaml", sets=("redis.auth.enabled=false",))
+    with serving(manifest, tmp_path) as port:
+        yield manifest, port
+
+
+@contextmanager
+def serving(manifest: Manifest, tmp_path: Path) -> Iterator[int]:
+    """The rendered hub's command on a free local port, its env as the kubelet gives it."""
     container = manifest.container(*HUB)
     port = free_port()
     command = [sys.executable, *container["command"][1:]]
@@ -105,7 +131,7 @@ def hub(tmp_path: Path) -> Iterator[tuple[Manifest, int]]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the hub did not start: {process.communicate()[0]}")
                 time.sleep(0.2)
-        yield manifest, port
+        yield port
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
@@ -121,6 +147,20 @@ def test_hub_answers_its_probe_and_allowed_hosts_only(hub: tuple[Manifest, int])
     assert status(port, "/metrics", f"{POD_IP}:8000") == 200  # Prometheus scrapes the pod IP
     assert status(port, "/metrics", f"podscope.{NAMESPACE}.svc:8000") == 200
     assert status(port, "/metrics", "elsewhere.example") == 400
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.parametrize("auth", ["false", "true"])
+def test_a_targeting_change_needs_the_charts_write_token(tmp_path: Path, auth: str) -> None:
+    """Even on the hub's loopback (where kubectl port-forward arrives), a client that is no
+    browser with a CSRF token needs the token, login on or off."""
+    manifest = render(sets=("redis.auth.enabled=false", f"auth.enabled={auth}"))
+    token = FROM_CLUSTER["PODSCOPE_WRITE_TOKEN"]
+    with serving(manifest, tmp_path) as port:
+        assert put_targeting(port, {}) == 403
+        assert put_targeting(port, {"Authorization": "Bearer not-the-token"}) == 403
+        assert put_targeting(port, {"Authorization": f"Bearer {token}"}) == 200
 
 
 @pytest.mark.slow

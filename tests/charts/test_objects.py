@@ -12,6 +12,7 @@ DEFAULT_OBJECTS = [
     ("Deployment", "podscope-redis"),
     ("Secret", "podscope-hub"),
     ("Secret", "podscope-redis"),
+    ("Secret", "podscope-write-token"),
     ("Service", "podscope"),
     ("Service", "podscope-redis"),
     ("ServiceAccount", "podscope"),

@@ -11,7 +11,8 @@ Enough of the API for ``helm upgrade --install --wait`` and the kubernetes Pytho
 - Deployments and DaemonSets are reported rolled out and ready as soon as they are written
   (``ready=False`` leaves them at zero ready replicas), Services get a cluster IP;
 - ``POST .../selfsubjectaccessreviews`` answers with :attr:`FakeCluster.allow`;
-- :meth:`FakeCluster.fail_writes` answers every create/replace/patch with an error Status.
+- :meth:`FakeCluster.fail_writes` answers every create/replace/patch with an error Status;
+  :meth:`FakeCluster.forbid_reads` answers the reads of one resource's objects with 403.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class _Store:
     requests: list[tuple[str, str]] = field(default_factory=list)
     reviews: list[Obj] = field(default_factory=list)
     write_failure: tuple[int, str] | None = None
+    forbidden_reads: set[str] = field(default_factory=set)
 
 
 class FakeCluster:
@@ -164,6 +166,11 @@ class FakeCluster:
         """Answer every later create, replace and patch with ``code`` and ``message``."""
         with self.lock:
             self.store.write_failure = (code, message)
+
+    def forbid_reads(self, resource: str) -> None:
+        """Answer every later read of one ``resource`` object (plural name) with 403."""
+        with self.lock:
+            self.store.forbidden_reads.add(resource)
 
     def objects(self, resource: str) -> list[Obj]:
         """Every stored object of ``resource`` (plural name), in key order."""
@@ -397,7 +404,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _read(self, target: _Target) -> None:
         with self.cluster.lock:
             obj = copy.deepcopy(self.cluster.store.objects.get(_key(target)))
-        if obj is None:
+            forbidden = target.resource.name in self.cluster.store.forbidden_reads
+        if forbidden:
+            message = f'{target.resource.name} "{target.name}" is forbidden: user cannot get it'
+            self._json(403, status(403, "Forbidden", message))
+        elif obj is None:
             self._json(404, _not_found(target))
         else:
             self._json(200, obj)

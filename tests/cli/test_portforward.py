@@ -53,6 +53,24 @@ def test_argv_forwards_the_hub_service_on_localhost_only() -> None:
     ]
 
 
+def test_with_no_local_port_kubectl_picks_one_and_says_which() -> None:
+    release = Release("podscope", "obs", "kind-dev")
+    argv = port_forward_argv("kubectl", release, HubService("podscope", "http"), 0)
+    assert argv[-2:] == ["service/podscope", ":http"]
+    ready = "print('Forwarding from 127.0.0.1:43567 -> 8000', flush=True)"
+    with PortForward(_python(ready, "time.sleep(60)")) as forward:
+        forward.start(10)
+        assert forward.local_port == 43567
+
+
+def test_a_ready_line_without_a_local_port_is_an_error() -> None:
+    ready = "print('Forwarding from somewhere -> 8000', flush=True)"
+    with PortForward(_python(ready, "time.sleep(60)")) as forward:
+        forward.start(10)
+        with pytest.raises(PortForwardError, match="named no local port: Forwarding from some"):
+            _ = forward.local_port
+
+
 def test_started_once_forwarding_and_stopped_on_exit() -> None:
     with PortForward(_python(READY, "time.sleep(60)")) as forward:
         forward.start(10)

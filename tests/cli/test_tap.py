@@ -137,6 +137,12 @@ def _hub_env(cluster: FakeCluster) -> dict[str, str]:
     return {item["name"]: item.get("value", "") for item in container["env"]}
 
 
+def _secret_data(cluster: FakeCluster, name: str) -> dict[str, str]:
+    [secret] = [s for s in cluster.objects("secrets") if s["metadata"]["name"] == name]
+    data: dict[str, str] = secret["data"]
+    return data
+
+
 def test_tap_installs_upgrades_and_clean_removes(
     podscope: Run, cluster: FakeCluster, kubeconfig: Path
 ) -> None:
@@ -162,10 +168,12 @@ def test_tap_installs_upgrades_and_clean_removes(
     assert record["config"]["tap"] == {"regex": "^shop-", "namespaces": ["shop"], "mode": "full"}
     env = _hub_env(cluster)
     assert (env["PODSCOPE_TAP_REGEX"], env["PODSCOPE_TAP_NAMESPACES"]) == ("^shop-", "shop")
+    token = _secret_data(cluster, "podscope-write-token")
 
     again = podscope("tap", "--no-browser", "--timeout", "60", kubeconfig=kubeconfig)
     assert again.returncode == 1
     assert "created namespace" not in again.stdout
+    assert _secret_data(cluster, "podscope-write-token") == token  # kept across the upgrade
     assert sorted(r["version"] for r in _release(cluster)) == [1, 2]
     assert _hub_env(cluster)["PODSCOPE_TAP_REGEX"] == ""  # options left out: chart defaults
 

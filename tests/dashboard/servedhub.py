@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +50,11 @@ class ServedHub:
 
 
 @contextmanager
-def redis_hub(redis_url: str, prefix: str, **env: str) -> Iterator[ServedHub]:
-    """A hub on a free port reading ``{prefix}:entries`` from ``redis_url``; SIGTERMed after."""
+def redis_hub(
+    redis_url: str, prefix: str, *, args: Sequence[str] = (), **env: str
+) -> Iterator[ServedHub]:
+    """A hub on a free port reading ``{prefix}:entries`` from ``redis_url`` (``args``: more
+    ``serve`` options); SIGTERMed after."""
     port = free_port()
     environment = {
         k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("PODSCOPE_")
@@ -60,7 +63,7 @@ def redis_hub(redis_url: str, prefix: str, **env: str) -> Iterator[ServedHub]:
         REDIS_URL=redis_url, PODSCOPE_PREFIX=prefix, PODSCOPE_ALLOWED_HOSTS="127.0.0.1", **env
     )
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "podscope", "serve", "--port", str(port)],
+        [sys.executable, "manage.py", "podscope", "serve", "--port", str(port), *args],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -10,6 +9,8 @@ import pytest
 import redis
 from django.conf import settings
 from django.test import AsyncClient
+
+from tests.redisprefix import private_prefix
 
 from tests.dashboard.djangoenv import installed  # isort: skip  (sets Django up)
 
@@ -21,6 +22,7 @@ from dashboard.core.sessions.registry import SessionLimits
 from dashboard.core.store.scans import ScanLimits
 from dashboard.core.targeting.scopes import LocalScopes, RedisScopes
 from dashboard.core.targeting.spec import TargetingSpec
+from dashboard.errors import WRITE_TOKEN_CODE
 from kfl import compile_filter
 from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 
@@ -197,12 +199,9 @@ async def test_targeting_embedded_mode(client: AsyncClient) -> None:
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    name = f"test-api-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
+    """A Redis key prefix of this test alone."""
+    with private_prefix("test-api") as name:
+        yield name
 
 
 @pytest.mark.redis
@@ -318,8 +317,8 @@ class PodClient(AsyncClient):
         return scope
 
 
-def targeting_hub() -> Hub:
-    return Hub(HubConfig(), cluster_index(), scopes=LocalScopes("node-1", lambda _: None))
+def targeting_hub(*, auth: bool = False) -> Hub:
+    return Hub(HubConfig(auth=auth), cluster_index(), scopes=LocalScopes("node-1", lambda _: None))
 
 
 async def test_writes_need_a_credential_even_when_reading_is_open(
@@ -349,6 +348,51 @@ async def test_writes_need_a_credential_even_when_reading_is_open(
         )
         assert allowed.status_code == 200, allowed.content
         assert hub.targeting.spec.namespaces == ("payments",)
+
+
+async def test_with_login_on_the_write_token_stands_for_a_login(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(settings.PODSCOPE, "WRITE_TOKEN", "s3cret")
+    bearer = {"Authorization": "Bearer s3cret"}
+    with installed(targeting_hub(auth=True)) as hub:
+        pod = PodClient(enforce_csrf_checks=True)
+        assert (await pod.get("/api/targeting")).status_code == 401
+        assert (
+            await pod.get("/api/targeting", headers={"Authorization": "Bearer x"})
+        ).status_code == 401
+        assert (await pod.get("/api/targeting", headers=bearer)).status_code == 200
+        spec = {"podRegex": "^cart-"}
+        wrong = await pod.put(
+            "/api/targeting",
+            spec,
+            content_type="application/json",
+            headers={"Authorization": "Bearer x"},
+        )
+        assert wrong.status_code == 403  # no token, no CSRF exemption: Django's CSRF check
+        sent = await pod.put(
+            "/api/targeting", spec, content_type="application/json", headers=bearer
+        )
+        assert sent.status_code == 200, sent.content
+        assert hub.targeting is not None
+        assert hub.targeting.spec.pod_regex == "^cart-"
+
+
+async def test_a_write_without_its_credential_is_refused_with_its_code() -> None:
+    with installed(targeting_hub()) as hub:
+        pod = PodClient(enforce_csrf_checks=True)  # a pod with a CSRF token, but no login
+        token = (await pod.get("/login/")).cookies["csrftoken"].value
+        refused = await pod.put(
+            "/api/targeting",
+            {"namespaces": ["shop"]},
+            content_type="application/json",
+            headers={"X-CSRFToken": token},
+        )
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == WRITE_TOKEN_CODE
+        assert "write token" in refused.json()["error"]["message"]
+        assert hub.targeting is not None
+        assert hub.targeting.spec.targets_everything
 
 
 async def test_a_browser_write_needs_the_csrf_token() -> None:

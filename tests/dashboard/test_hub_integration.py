@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import redis
 from channels.testing import WebsocketCommunicator
+
+from tests.redisprefix import private_prefix
 
 from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (sets Django up)
 
@@ -45,12 +45,9 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    name = f"test-hub-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
+    """A Redis key prefix of this test alone."""
+    with private_prefix("test-hub") as name:
+        yield name
 
 
 @pytest.fixture

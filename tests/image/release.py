@@ -69,6 +69,7 @@ class Release:
             secrets={
                 ("podscope-hub", "secret-key"): secrets.token_urlsafe(40),
                 ("podscope-redis", "redis-password"): secrets.token_urlsafe(24),
+                ("podscope-write-token", "token"): secrets.token_urlsafe(30),
             },
             fields={
                 "status.podIP": address,

@@ -1,24 +1,32 @@
-"""Integration (root): two nodes that rewrite packets, a worker on each, every kind of traffic.
+"""Integration (root, Redis): two nodes that rewrite packets, a worker on each, a hub process.
 
 For both pod-network shapes and both capture modes, each kind of traffic is run once and the
 exact entries of each worker are checked (one connection, the clients' own byte counts, src the
-original client, dst the endpoint reached, what NAT rewrote); then both workers' entries go
-through the hub's cross-worker merge and every connection is one entry; a hub fed both workers'
-entries names them (the Service dialed) and draws the same map and export as one fed the
-client's node alone.
+original client, dst the endpoint reached, what NAT rewrote). Both workers publish to Redis as
+the DaemonSet's do, and a ``manage.py podscope serve`` hub reads the stream, named from the
+lab's cluster snapshot: each connection is one entry there, the client's node's report (with the
+Service dialed), and its map, export and metrics count each connection once, as a hub fed the
+client's node alone does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import threading
-from collections.abc import Iterator
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from capture.pipeline import Pipeline, PipelineConfig
+from capture.sinks.publish import Publisher, PublisherStats
 from capture.sources.live import Sniffer
 from capture.worker import FilterSpec, Worker, WorkerSettings
 from contract.schema import Address, Entry, NatInfo, Node
@@ -48,36 +56,121 @@ from lab.kubeproxy import chain_name
 from lab.servers import DnsServer, Exchange, TcpServer, connect_refused, resolve, tcp_exchange
 from lab.topology import LAB_PREFIX
 from tests.capture.livecapture import ListSink, LiveCapture, require_lab
+from tests.dashboard.servedhub import ServedHub, get_json, redis_hub
+from tests.redisprefix import private_prefix
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.redis]
+
+REDIS_URL = "redis://127.0.0.1:6379/9"
 
 CART_PORT, EXTERNAL_PORT = 8080, 443
 REQUEST, RESPONSE = 1_234, 5_678
 
 
+class PublishingSink:
+    """A worker's sink that keeps every entry (what the test checks of one worker) and
+    publishes it to Redis (what the hub reads), as the DaemonSet's worker does."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.kept = ListSink()
+        self.publisher = publisher
+
+    def submit(self, entries: Iterable[Entry]) -> None:
+        batch = list(entries)
+        self.kept.submit(batch)
+        self.publisher.submit(batch)
+
+    @property
+    def stats(self) -> PublisherStats:
+        return self.publisher.stats
+
+    def drain(self, timeout: float) -> bool:
+        return self.publisher.drain(timeout)
+
+    def close(self) -> None:
+        self.publisher.close()
+
+
 @contextmanager
-def node_capture(lab: ClusterLab, node: ClusterNode, mode: str) -> Iterator[LiveCapture]:
-    """A worker capturing on ``any`` inside ``node``'s namespace until the block ends."""
+def node_capture(
+    lab: ClusterLab, node: ClusterNode, mode: str, prefix: str
+) -> Iterator[LiveCapture]:
+    """A worker capturing on ``any`` inside ``node``'s namespace, publishing to Redis under
+    ``prefix``, until the block ends."""
     spec = FilterSpec(mode=mode)
     with lab.inside(node.netns):
         sniffer = Sniffer(("any",), spec.expression()).open()
     config = PipelineConfig(mode=mode, syn_timeout=1.0, local_cidrs=(node.pod_cidr,))  # type: ignore[arg-type]
     identity = Node(node.name, node.ip)
-    sink = ListSink()
+    sink = PublishingSink(Publisher(REDIS_URL, prefix=prefix).start())
     worker = Worker(
         Pipeline(config, node.name, identity),
         sink,
         WorkerSettings(node.name, identity, spec, stats_interval=0.5),
+        report=sink.publisher.publish_stats,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_live, args=(sniffer, stop), daemon=True)
     thread.start()
     try:
-        yield LiveCapture(worker, sniffer, sink, stop, thread)
+        yield LiveCapture(worker, sniffer, sink.kept, stop, thread)
     finally:
         stop.set()
         thread.join(timeout=10)
         sniffer.close()
+        sink.close()
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A Redis key prefix of this test alone."""
+    with private_prefix("test-cluster") as name:
+        yield name
+
+
+@contextmanager
+def cluster_hub(lab: ClusterLab, prefix: str, directory: Path) -> Iterator[ServedHub]:
+    """A hub process reading ``prefix``'s stream, naming from the lab's cluster snapshot."""
+    snapshot = directory / "cluster.json"
+    snapshot.write_text(json.dumps(lab.snapshot()))
+    with redis_hub(REDIS_URL, prefix, args=("--cluster-snapshot", str(snapshot))) as hub:
+        yield hub
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Return once ``condition()`` holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def hub_took_everything(hub: ServedHub, captures: list[LiveCapture]) -> bool:
+    """True once the hub has read, and merged or stored, every entry both workers published
+    (none still held for the client's node)."""
+    published = sum(capture.worker.snapshot()["publisher"]["published"] for capture in captures)
+    stats = get_json(hub.port, "/api/stats")
+    merge = stats["merge"]
+    read = (
+        stats["accepted"] + merge["merged"] + merge["redelivered"] + sum(stats["invalid"].values())
+    )
+    return bool(read == published and merge["held"] == 0)
+
+
+def ask(hub: ServedHub, path: str, **query: str) -> Any:
+    """The hub's JSON answer to ``GET path?query``."""
+    return get_json(hub.port, f"{path}?{urllib.parse.urlencode(query)}")
+
+
+def connections_counted(hub: ServedHub) -> float:
+    """The sum of the hub's ``podscope_connections_total`` series."""
+    url = f"http://127.0.0.1:{hub.port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    lines = text.splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+               if line.startswith("podscope_connections_total{"))  # fmt: skip
 
 
 def finals(entries: list[Entry], client_port: int) -> list[Entry]:
@@ -104,9 +197,12 @@ def shape(entry: Entry) -> tuple[object, ...]:
 
 @pytest.mark.parametrize("mode", ["connections", "full"])
 @pytest.mark.parametrize("pod_network", ["bridge", "routed"])
-def test_every_kind_of_traffic_is_one_connection_named_right(pod_network: str, mode: str) -> None:
+def test_every_kind_of_traffic_is_one_connection_named_right(
+    pod_network: str, mode: str, prefix: str, tmp_path: Path
+) -> None:
     require_lab()
     with ClusterLab(pod_network) as lab, ExitStack() as stack:
+        hub = stack.enter_context(cluster_hub(lab, prefix, tmp_path))
         node1, node2 = lab.nodes
         frontend, cart, web = lab.pod("frontend"), lab.pod("cart"), lab.pod("web")
         api1, api2, coredns = lab.pod("api", 1), lab.pod("api", 2), lab.pod("coredns")
@@ -115,8 +211,9 @@ def test_every_kind_of_traffic_is_one_connection_named_right(pod_network: str, m
         stack.enter_context(TcpServer(lab.ext_ns, EXTERNAL_SERVER, EXTERNAL_PORT, RESPONSE))
         stack.enter_context(TcpServer(node2.netns, node2.ip, HOST_NETWORK_PORT, RESPONSE))
         stack.enter_context(DnsServer(coredns.netns, coredns.ip, {EXTERNAL_NAME: EXTERNAL_SERVER}))
-        one = stack.enter_context(node_capture(lab, node1, mode))
-        two = stack.enter_context(node_capture(lab, node2, mode))
+        one = stack.enter_context(node_capture(lab, node1, mode, prefix))
+        two = stack.enter_context(node_capture(lab, node2, mode, prefix))
+        wait_until(lambda: len(get_json(hub.port, "/api/stats")["workers"]) == 2, "both workers")
 
         def exchange(netns: str, ip: str, port: int) -> int:
             done: Exchange = tcp_exchange(netns, ip, port, REQUEST)
@@ -138,7 +235,12 @@ def test_every_kind_of_traffic_is_one_connection_named_right(pod_network: str, m
         node2_closes = sum(1 for e in one.sink.snapshot() if e.tcp and e.tcp.event == "close"
                      and e.dst.ip in on_node2)  # fmt: skip
         two.wait_for(lambda entries: ended(entries) >= node2_closes)
+        wait_until(lambda: hub_took_everything(hub, [one, two]), "the hub to read both workers")
         first, second = one.sink.snapshot(), two.sink.snapshot()
+        on_hub = ask(hub, "/api/entries", limit="1000")["entries"]
+        hub_views = [ask(hub, "/api/map", level=level) for level in LEVELS]
+        hub_views.append(ask(hub, "/api/export", format="json"))
+        hub_connections = connections_counted(hub)
 
     sizes = (REQUEST, RESPONSE)
     assert [shape(e) for e in finals(first, ports["same node"])] == [
@@ -214,17 +316,35 @@ def test_every_kind_of_traffic_is_one_connection_named_right(pod_network: str, m
         {e.tcp.isn or 0 for e in first + second if e.tcp and e.tcp.event == "close"}
     )
 
-    both, client_side = hub_of(lab, first + second), hub_of(lab, first)
-    assert asyncio.run(graph_and_export(both)) == asyncio.run(graph_and_export(client_side))
-    named = [stored.wire for stored in both.store]
-    for wire in named:
-        if wire.get("nat", {}).get("dialed", {}).get("ip") == API_VIP:
-            assert wire["dst"]["service"] == "api"
-            assert f"via service api.payments ({API_VIP}:80)" in wire["summary"]
-    (refused,) = [w for w in named if w.get("tcp", {}).get("event") == "refused"]
+    # the hub process: one entry per connection, the client's node's report, named
+    client_side = hub_of(lab, first)
+    *graphs, exported = asyncio.run(graph_and_export(client_side))
+    assert hub_views == [*json.loads(json.dumps(graphs)), json.loads(str(exported))]
+    assert hub_connections == client_side.connections
+    hub_finals = [w for w in on_hub if w.get("tcp", {}).get("event") in ("close", "refused")]
+    assert sorted(w["tcp"]["isn"] for w in hub_finals) == sorted(
+        e.tcp.isn or 0 for e in merged if e.tcp and e.tcp.event in ("close", "refused")
+    )
+    for wire in hub_finals:
+        assert wire["node"]["name"] == node1.name  # every client here is on (or enters by) node 1
+        if wire["tcp"]["event"] == "close":  # the client's own byte counts
+            assert (wire["requestSize"], wire["responseSize"]) == sizes
+    for port in via_vip:
+        (wire,) = [w for w in hub_finals if w["src"]["port"] == port]
+        assert wire["nat"]["dialed"] == {"ip": API_VIP, "port": 80}
+        assert (wire["src"]["pod"], wire["dst"]["service"]) == (frontend.name, "api")
+        assert wire["dst"]["pod"] in (api1.name, api2.name)
+        assert f"via service api.payments ({API_VIP}:80)" in wire["summary"]
+    (refused,) = [w for w in hub_finals if w["tcp"]["event"] == "refused"]
     assert (refused["dst"]["name"], refused["dst"]["kind"]) == ("empty.shop", "service")
-    (answer,) = [w for w in named if w["protocol"]["name"] == "dns"]
+    (from_outside,) = [w for w in hub_finals if w["src"]["ip"] == ROUTER]
+    assert (from_outside["dst"]["pod"], from_outside["nat"]["dialed"]["port"]) == (
+        web.name, NODE_PORT)  # fmt: skip
+    (outbound,) = [w for w in hub_finals if w["dst"]["ip"] == EXTERNAL_SERVER]
+    assert (outbound["src"]["pod"], outbound["dst"]["kind"]) == (frontend.name, "external")
+    (answer,) = [w for w in on_hub if w["protocol"]["name"] == "dns"]
     assert (answer["dst"]["pod"], answer["dst"]["service"]) == (coredns.name, "kube-dns")
+    assert (answer["src"]["pod"], answer["nat"]["dialed"]["ip"]) == (frontend.name, DNS_VIP)
 
 
 def timestamp_of(entry: Entry) -> int:

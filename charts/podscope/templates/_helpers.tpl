@@ -65,6 +65,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "podscope.adminSecretName" -}}
 {{- .Values.auth.adminSecret | default (printf "%s-admin" (include "podscope.fullname" .)) -}}
 {{- end -}}
+{{- define "podscope.writeTokenSecretName" -}}
+{{- .Values.hub.writeToken.existingSecret | default (printf "%s-write-token" (include "podscope.fullname" .)) -}}
+{{- end -}}
+{{- define "podscope.writeTokenKey" -}}
+{{- ternary .Values.hub.writeToken.existingSecretKey "token" (ne .Values.hub.writeToken.existingSecret "") -}}
+{{- end -}}
 {{- define "podscope.redisName" -}}
 {{- printf "%s-redis" (include "podscope.fullname" .) -}}
 {{- end -}}
@@ -196,6 +202,9 @@ hosts and hub.allowedHosts, comma-joined for PODSCOPE_ALLOWED_HOSTS. */}}
 {{- end -}}
 {{- if and (not .Values.redis.enabled) (not .Values.redis.external.url) -}}
 {{- fail "redis.enabled is false: set redis.external.url (e.g. redis://redis.example:6379/0)" -}}
+{{- end -}}
+{{- if and .Values.networkPolicy.hub.from (not .Values.networkPolicy.enabled) -}}
+{{- fail "networkPolicy.hub.from is set but networkPolicy.enabled is false: set networkPolicy.enabled=true (with networkPolicy.nodeCidrs) for the peers to be the hub's only clients" -}}
 {{- end -}}
 {{- if regexMatch "^rediss?://[^/@]*:[^/@]*@" .Values.redis.external.url -}}
 {{- fail "redis.external.url must not carry a password: put it in a Secret named by redis.external.passwordSecret" -}}

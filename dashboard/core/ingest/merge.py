@@ -14,7 +14,8 @@ worker reports the backend after DNAT) and its event, so the client's node (whic
 and the Service dialed) and the server's node (which saw the SNAT address as the client) report
 one connection. Other entries are ``(protocol, src ip, src port, dst ip, dst port, what
 happened)`` where "what happened" is the DNS query or the ICMP type and code. The first report
-wins. Reports from the same worker are never merged: repeated ``ongoing`` reports of one
+wins; :mod:`dashboard.core.ingest.vantage` makes it the client's node's where that node
+reports. Reports from the same worker are never merged: repeated ``ongoing`` reports of one
 connection are updates, not duplicates.
 
 Both memories are bounded, so memory stays flat at any entry rate. Each is two generations of

@@ -496,4 +496,6 @@ async def run_ingest(
         for start in range(0, len(batch), ACCEPT_SLICE):
             hub.accept(batch[start : start + ACCEPT_SLICE], live=live)
             await asyncio.sleep(0)  # probes, viewers and scans run between slices
+        if not batch:
+            hub.accept(batch, live=live)  # reports the hub holds fall due without new ones too
         hub.update_source(source)

@@ -66,6 +66,8 @@ MAX_DEPARTED = 50_000
 MAX_CLASSIFIED = 65_536
 MAX_SERVERS = 65_536
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 # (kind, namespace, name, uid): who holds an address. The uid tells a recreated pod apart.
 HolderKey = tuple[str, str, str, str]
 
@@ -166,13 +168,15 @@ class ClusterIndex:
         self._clock = clock
         self._retention_ms = retention_ms
         self._configured_nets = tuple(ipaddress.ip_network(c, strict=False) for c in cluster_cidrs)
-        self._nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+        self._nets: tuple[IpNetwork, ...] = ()
         self._objects: dict[str, dict[tuple[str, str], Parsed]] = {k: {} for k in INDEXED_KINDS}
         self._history: IpHistory[HolderKey] = IpHistory(history_depth)
         self._services_of_pod: dict[tuple[str, str], Counter[str]] = {}
         self._departed: OrderedDict[HolderKey, Naming] = OrderedDict()
         self._cache: dict[HolderKey, Naming] = {}
         self._classified: dict[str, tuple[str, Naming]] = {}
+        self._node_nets: tuple[tuple[IpNetwork, str], ...] = ()
+        self._nodes_by_range: dict[str, str] = {}  # address -> node whose pod CIDR holds it
         self._servers: dict[tuple[str, int, str], tuple[Naming, EndpointNames]] = {}
         self._port_ips: set[str] = set()  # IPs with (IP, port) keys; grows with node IPs only
         self._client_names = ClientNames()
@@ -290,6 +294,22 @@ class ClusterIndex:
         _name_endpoint(dst, dst_names)
         return wire
 
+    def node_of(self, ip: str, at_ms: int) -> str:
+        """The node an address belongs to as of ``at_ms``: a pod's node, a node's own name,
+        or the node whose pod CIDR holds it (its tunnel or bridge address); "" for any other.
+
+        The hub asks it to tell the client's node's report of a connection from the server's.
+        """
+        with self._lock:
+            holder = self._history.holder_at(ip, at_ms)
+            if holder is None:
+                return self._node_of_range(ip)
+            kind, namespace, name, _ = holder
+            if kind == NODE:
+                return name
+            info = self._objects[POD].get((namespace, name)) if kind == POD else None
+            return info.node if isinstance(info, PodInfo) else ""
+
     def pods(self) -> list[PodInfo]:
         """Every pod currently in the index (finished ones included), sorted by namespace/name."""
         with self._lock:
@@ -371,6 +391,21 @@ class ClusterIndex:
         if ip in self._port_ips:  # a node IP with host ports: (IP, port) first
             return history.holder_at((ip, port), at_ms) or history.holder_at(ip, at_ms)
         return history.holder_at(ip, at_ms)
+
+    def _node_of_range(self, ip: str) -> str:
+        """The node whose pod CIDR holds ``ip`` ("" for none, or not an address), cached."""
+        node = self._nodes_by_range.get(ip)
+        if node is None:
+            if len(self._nodes_by_range) >= MAX_CLASSIFIED:
+                self._nodes_by_range.clear()
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                node = ""
+            else:
+                node = next((n for net, n in self._node_nets if address in net), "")
+            self._nodes_by_range[ip] = node
+        return node
 
     def _classify(self, ip: str) -> tuple[str, Naming]:
         """Canonical text and outside kind (unknown/external) of an address (cached)."""
@@ -496,11 +531,13 @@ class ClusterIndex:
 
     def _refresh_nets(self) -> None:
         nodes = (n for n in self._objects[NODE].values() if isinstance(n, NodeInfo))
-        node_nets = {ipaddress.ip_network(c, strict=False) for n in nodes for c in n.pod_cidrs}
-        self._nets = (*self._configured_nets, *sorted(node_nets, key=str))
+        owned = {ipaddress.ip_network(c, strict=False): n.name for n in nodes for c in n.pod_cidrs}
+        self._nets = (*self._configured_nets, *sorted(owned, key=str))
+        self._node_nets = tuple(owned.items())
 
     def _after_change(self) -> None:
         self._classified.clear()
+        self._nodes_by_range.clear()
         now = self._clock()
         if now - self._last_prune >= PRUNE_EVERY_MS:
             self._last_prune = now

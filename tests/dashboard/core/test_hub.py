@@ -1,17 +1,22 @@
 from __future__ import annotations
 
 import gc
+import time
 from typing import ClassVar
 
+import msgspec
 import pytest
 
+from contract.schema import Address, Entry, NatInfo, Node, TcpInfo
 from dashboard.core.config import HubConfig
 from dashboard.core.hub import GC_FULL_EVERY, Hub
 from dashboard.core.ingest.sources import LocalEntrySource
+from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.core.targeting.spec import TargetingSpec
 from dashboard.errors import HubConfigError
 from kfl import compile_filter
+from tests.dashboard import objects as k8s
 from tests.dashboard.hubentries import cluster_index, dns_entry, tcp_entry
 
 CART = ("10.244.1.11", 8080)
@@ -27,7 +32,13 @@ def test_accept_validates_merges_names_and_counts() -> None:
     assert stored.wire["src"]["workload"] == "frontend"
     assert stored.wire["dst"]["pod"].startswith("cart-")
     stats = hub.stats()
-    assert stats["merge"] == {"redelivered": 1, "merged": 1}
+    assert stats["merge"] == {
+        "redelivered": 1,
+        "merged": 1,
+        "held": 0,
+        "heldTotal": 0,
+        "heldEarly": 0,
+    }
     assert stats["invalid"] == {"not JSON": 1, "id": 1}
     text = hub.metrics.render().decode()
     assert "podscope_hub_duplicates_merged_total 2.0" in text
@@ -187,3 +198,68 @@ def test_a_kfl2_global_filter_reads_the_labels_naming_put_on_the_entry() -> None
     (stored,) = list(hub.store)
     assert stored.wire["id"] == "w1/1"
     assert stored.wire["dst"]["labels"]["app"] == "cart"
+
+
+def two_node_hub(hold_seconds: float) -> Hub:
+    """A hub that knows shop/frontend on node-1, shop/cart on node-2 behind the Service cart
+    (10.96.0.20:80), and sees a worker on each node."""
+    index = ClusterIndex(cluster_cidrs=["10.244.0.0/16"])
+    index.replace("Node", [k8s.node("node-1", "172.18.0.2", "10.244.1.0/24"),
+                           k8s.node("node-2", "172.18.0.3", "10.244.2.0/24")])  # fmt: skip
+    index.replace("Pod", [k8s.pod("frontend-1", "shop", "10.244.1.10"),
+                          k8s.pod("cart-1", "shop", "10.244.2.11", node="node-2")])  # fmt: skip
+    index.replace("Service", [k8s.service("cart", "shop", "10.96.0.20")])
+    hub = Hub(HubConfig(vantage_hold_seconds=hold_seconds), index)
+    source = LocalEntrySource()
+    for node in ("node-1", "node-2"):
+        source.report(f"w-{node}", {"timestamp": time.time(), "node": node})
+    hub.update_source(source)
+    return hub
+
+
+def reported_by(node: str, number: int, *, dialed: bool) -> Entry:
+    """frontend -> cart's close, as ``node``'s worker reports it (the client's node saw the
+    Service VIP dialed)."""
+    entry = tcp_entry(number, worker=f"w-{node}", src=("10.244.1.10", 40000),
+                      dst=("10.244.2.11", 8080), timestamp=int(time.time() * 1000))  # fmt: skip
+    nat = NatInfo(dialed=Address("10.96.0.20", 80)) if dialed else None
+    tcp = TcpInfo(event="close", isn=12345)
+    return msgspec.structs.replace(entry, node=Node(node), nat=nat, tcp=tcp)
+
+
+def test_the_client_nodes_report_wins_even_when_the_server_nodes_comes_first() -> None:
+    hub = two_node_hub(hold_seconds=0.2)
+    hub.accept([reported_by("node-2", 1, dialed=False)])  # the server's node is quicker
+    assert hub.accepted == 0
+    assert hub.stats()["merge"]["held"] == 1
+    hub.accept([reported_by("node-1", 2, dialed=True)])
+    time.sleep(0.25)
+    hub.accept([])
+    (stored,) = list(hub.store)
+    assert stored.wire["dst"]["service"] == "cart"
+    assert stored.wire["nat"]["dialed"] == {"ip": "10.96.0.20", "port": 80}
+    assert stored.wire["node"]["name"] == "node-1"
+    merge = hub.stats()["merge"]
+    assert (merge["merged"], merge["held"], merge["heldTotal"]) == (1, 0, 1)
+
+
+def test_a_server_nodes_report_alone_is_the_entry_after_the_hold() -> None:
+    hub = two_node_hub(hold_seconds=0.2)
+    hub.accept([reported_by("node-2", 1, dialed=False)])
+    hub.accept([])
+    assert hub.accepted == 0
+    time.sleep(0.25)
+    hub.accept([])
+    (stored,) = list(hub.store)
+    assert (stored.wire["node"]["name"], stored.wire["dst"]["pod"]) == ("node-2", "cart-1")
+
+
+def test_history_and_a_lone_node_are_never_held() -> None:
+    hub = two_node_hub(hold_seconds=60)
+    hub.accept([reported_by("node-2", 1, dialed=False)], live=False)  # a restart's history
+    assert hub.accepted == 1
+    source = LocalEntrySource()
+    source.report("w-node-2", {"timestamp": time.time(), "node": "node-2"})
+    hub.update_source(source)  # node-1's worker is gone: nobody else will report
+    hub.accept([reported_by("node-2", 3, dialed=False)])
+    assert hub.accepted == 2

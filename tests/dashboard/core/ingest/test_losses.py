@@ -7,13 +7,11 @@ private redis-server killed and restarted empty while the hub was behind.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from capture.sinks.publish import Publisher
 from contract.bus import Backoff, RedisKeys
@@ -21,6 +19,7 @@ from dashboard.core.ingest.losses import MAX_WORKERS, OTHER_WORKERS, LossCounter
 from dashboard.core.ingest.sources import RawEntry, RedisEntrySource
 from tests.dashboard.hubentries import tcp_entry
 from tests.privateredis import PrivateRedis, free_port
+from tests.redisprefix import private_prefix
 
 SHARED_URL = "redis://127.0.0.1:6379/9"
 FAST = Backoff(initial=0.05, maximum=0.2)
@@ -71,12 +70,9 @@ async def read_for(source: RedisEntrySource, seconds: float) -> list[RawEntry]:
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    name = f"test-losses-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(SHARED_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
+    """A Redis key prefix of this test alone."""
+    with private_prefix("test-losses") as name:
+        yield name
 
 
 def entries(start: int, count: int) -> list[object]:

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ from dashboard.core.ingest.sources import (
 )
 from tests.dashboard.fakeclock import FakeClock
 from tests.dashboard.hubentries import dns_entry, tcp_entry
+from tests.redisprefix import private_prefix
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
 
@@ -89,6 +89,17 @@ async def test_run_ingest_batches_until_stopped() -> None:
     assert collector.updates >= 2
 
 
+async def test_run_ingest_ticks_the_hub_when_nothing_came() -> None:
+    collector = SliceCollector([])
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_ingest(LocalEntrySource(), collector, stop))
+    await asyncio.sleep(0.35)
+    stop.set()
+    await task
+    assert len(collector.slices) >= 2  # held reports fall due with no new entries
+    assert {size for size, _ in collector.slices} == {0}
+
+
 class SliceCollector(Collector):
     """Records each slice's size and how often the event loop ran other work meanwhile."""
 
@@ -119,8 +130,10 @@ async def test_a_big_batch_is_taken_in_slices_with_the_loop_running_between() ->
     await asyncio.sleep(0.3)
     stop.set()
     await asyncio.gather(task, worker)
-    assert [size for size, _ in collector.slices] == [ACCEPT_SLICE, ACCEPT_SLICE, 500]
-    seen = [ticks for _, ticks in collector.slices]
+    taken = [(size, ticks) for size, ticks in collector.slices if size]
+    assert [size for size, _ in taken] == [ACCEPT_SLICE, ACCEPT_SLICE, 500]
+    assert {size for size, _ in collector.slices[len(taken) :]} <= {0}  # the idle batches
+    seen = [ticks for _, ticks in taken]
     ran_between = [later - earlier for earlier, later in itertools.pairwise(seen)]
     assert all(count > 0 for count in ran_between)
 
@@ -173,12 +186,9 @@ async def test_run_ingest_hands_a_batch_every_window_however_long_handling_takes
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    name = f"test-ingest-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
+    """A Redis key prefix of this test alone."""
+    with private_prefix("test-ingest") as name:
+        yield name
 
 
 async def read_until(source: RedisEntrySource, count: int, timeout: float = 5.0) -> list[RawEntry]:

@@ -460,3 +460,23 @@ def test_the_service_dialed_names_dst_service_and_the_summary(index: ClusterInde
     assert index.name_wire(entry.to_wire()) == named.to_wire()
     not_a_service = msgspec.structs.replace(entry, nat=NatInfo(dialed=Address("172.18.0.2", 80)))
     assert index.name_entry(not_a_service).dst.service == "cart"  # its EndpointSlice's
+
+
+def test_node_of_names_the_node_an_address_belongs_to(clock: Clock) -> None:
+    index = ClusterIndex(clock=clock)
+    index.replace("Node", [k8s.node("node-1", "172.18.0.2", "10.244.1.0/24"),
+                           k8s.node("node-2", "172.18.0.3", "10.244.2.0/24")])  # fmt: skip
+    index.replace("Pod", [k8s.pod("cart-1", "shop", "10.244.2.7", node="node-2"),
+                          k8s.pod("agent", "kube-system", "172.18.0.3", node="node-2",
+                                  host_network=True, host_ip="172.18.0.3")])  # fmt: skip
+    at = clock.now
+    assert index.node_of("10.244.2.7", at) == "node-2"  # a pod: its node
+    assert index.node_of("172.18.0.2", at) == "node-1"  # a node's own address
+    assert index.node_of("172.18.0.3", at) == "node-2"  # a hostNetwork pod's: the node
+    assert index.node_of("10.244.1.0", at) == "node-1"  # flannel's tunnel address: pod CIDR
+    assert index.node_of("10.244.1.1", at) == "node-1"  # the bridge's gateway
+    assert index.node_of("203.0.113.9", at) == ""  # outside
+    assert index.node_of("not an address", at) == ""
+    index.replace("Node", [k8s.node("node-1", "172.18.0.2", "10.244.9.0/24")])
+    assert index.node_of("10.244.1.0", at) == ""  # the ranges follow the nodes
+    assert index.node_of("10.244.9.0", at) == "node-1"
