@@ -366,9 +366,10 @@ def hub_of(lab: ClusterLab, entries: list[Entry]) -> Hub:
 
 
 async def graph_and_export(hub: Hub) -> tuple[object, ...]:
-    """What the map (each level) and the export show: they count each connection once."""
+    """What the map (each level, Services shown as the API does by default) and the export
+    show: they count each connection once."""
     everything = compile_filter("")
-    graphs = [await hub.graph(everything, level) for level in LEVELS]
+    graphs = [await hub.graph(everything, level, services=True) for level in LEVELS]
     return (*graphs, await hub.export(everything, "json"))
 
 
