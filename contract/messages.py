@@ -6,12 +6,13 @@ camelCase. Client -> server::
     FilterSet  {"type": "filter.set", "query": "dst.namespace == \\"\\""}
     Ack        {"type": "ack", "seq": 7}          every entries message up to 7 is rendered
     Pause      {"type": "pause"}                  Resume {"type": "resume"}
-    MapLevel   {"type": "map.level", "level": "namespace" | "workload" | "pod"}
+    MapLevel   {"type": "map.level", "level": "namespace" | "workload" | "pod",
+                "services": true}              draw Services (workload, pod levels; default)
 
 Server -> client::
 
     Hello        {"type": "hello", "session", "query", "level", "ackWindow", "limits", "demo",
-                  "targeting", "defaultFilter", "recording"}
+                  "targeting", "defaultFilter", "recording", "services"}
     FilterOk     {"type": "filter.ok", "query", "limit", "matched"}
     FilterError  {"type": "filter.error", "query", "error": {message, line, column, endLine,
                   endColumn, context}}                the previous filter stays
@@ -19,7 +20,9 @@ Server -> client::
                  written by the session registry from each entry's cached JSON, not through a
                  class here; ``first`` is the store sequence number of its oldest entry (null
                  when empty), the ``before`` cursor of ``GET /api/entries`` for older matches
-    MapUpdate    {"type": "map", "version", "level", "nodes": [...], "edges": [...]}
+    MapUpdate    {"type": "map", "version", "level", "services", "nodes": [...], "edges": [...]}
+                 ``services``: Services are nodes (kind ``service``) between callers and
+                 backends, each hop counting a connection once
     Stats        {"type": "stats", "session": {...}, "hub": {...}, "targeting"?: {...}}
     Error        {"type": "error", "message"}         a malformed message; the session goes on
 
@@ -64,9 +67,12 @@ class Resume(ClientMessage, frozen=True, tag="resume"):
 
 
 class MapLevel(ClientMessage, frozen=True, tag="map.level"):
-    """Show the map at another level: ``namespace``, ``workload`` or ``pod``."""
+    """Show the map at another level: ``namespace``, ``workload`` or ``pod``; ``services``:
+    draw the Services connections went through as nodes between callers and backends (at the
+    workload and pod levels only; on unless turned off)."""
 
     level: str
+    services: bool = True
 
 
 class ServerMessage(msgspec.Struct, frozen=True, tag_field="type", rename="camel"):
@@ -88,7 +94,7 @@ class Hello(ServerMessage, frozen=True, tag="hello"):
     ``targeting`` says whether ``/api/targeting`` exists on this hub; ``default_filter`` is what
     a tab opened without ``?q=`` applies; ``recording`` is None while the hub captures live,
     else ``{"name": <pcap file name>, "loop": <replayed over and over>}`` (a replay is no live
-    view, and the dashboard says so).
+    view, and the dashboard says so); ``services``: the session's map shows Services.
     """
 
     session: int
@@ -100,6 +106,7 @@ class Hello(ServerMessage, frozen=True, tag="hello"):
     targeting: bool
     default_filter: str
     recording: dict[str, Any] | None = None
+    services: bool = False
 
 
 class FilterOk(ServerMessage, frozen=True, tag="filter.ok"):
@@ -119,10 +126,11 @@ class FilterError(ServerMessage, frozen=True, tag="filter.error"):
 
 
 class MapUpdate(ServerMessage, frozen=True, tag="map"):
-    """The session's map, sent when its version changed."""
+    """The session's map, sent when its version changed; ``services``: it shows Services."""
 
     version: int
     level: str
+    services: bool
     nodes: list[Any]
     edges: list[Any]
 

@@ -121,6 +121,17 @@ def _level(request: HttpRequest) -> Level:
     raise BadRequestError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
 
 
+def _services(request: HttpRequest) -> bool:
+    """``services=``: whether the map draws Services between callers and backends (at the
+    workload and pod levels; on unless ``false`` or ``0``)."""
+    raw = request.GET.get("services", "true")
+    if raw in ("true", "1"):
+        return True
+    if raw in ("false", "0"):
+        return False
+    raise BadRequestError(f"services must be true or false, not {raw!r}")
+
+
 @require_safe
 @api_view()
 async def validate(request: HttpRequest, hub: Hub) -> HttpResponse:
@@ -150,8 +161,9 @@ async def entries(request: HttpRequest, hub: Hub) -> HttpResponse:
 @require_safe
 @api_view(scans=True)
 async def graph_map(request: HttpRequest, hub: Hub) -> HttpResponse:
-    """``GET /api/map?q=&level=``: the map of the stored entries matching the filter."""
-    return JsonResponse(await hub.graph(_query(request), _level(request)))
+    """``GET /api/map?q=&level=&services=``: the map of the stored entries matching the
+    filter."""
+    return JsonResponse(await hub.graph(_query(request), _level(request), _services(request)))
 
 
 @require_safe
@@ -196,8 +208,9 @@ async def nodegraph_fields(request: HttpRequest, hub: Hub) -> HttpResponse:
 @require_safe
 @api_view(scans=True)
 async def nodegraph_data(request: HttpRequest, hub: Hub) -> HttpResponse:
-    """Grafana Node Graph API: ``/api/graph/data?q=&level=``."""
-    return JsonResponse(nodegraph.data(await hub.graph(_query(request), _level(request))))
+    """Grafana Node Graph API: ``/api/graph/data?q=&level=&services=``."""
+    graph = await hub.graph(_query(request), _level(request), _services(request))
+    return JsonResponse(nodegraph.data(graph))
 
 
 @require_safe

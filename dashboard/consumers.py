@@ -152,9 +152,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             raise MessageError(str(exc)) from None
 
     async def on_map_level(self, session: Session, message: messages.MapLevel) -> None:
-        """Show the map at another level."""
+        """Show the map at another level (with or without Services)."""
         try:
-            await self.hub.sessions.set_level(session, message.level)
+            await self.hub.sessions.set_level(session, message.level, message.services)
         except (ValueError, SessionError) as exc:
             raise MessageError(str(exc)) from None
 
@@ -175,6 +175,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             targeting=self.hub.targeting is not None,
             default_filter=settings.PODSCOPE["DEFAULT_FILTER"],
             recording=self.hub.recording,
+            services=session.view.services,
         )
 
     async def _send_loop(self, session: Session) -> None:
@@ -221,7 +222,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         session.map_version_sent = graph.version
         body = graph.to_dict()
-        update = messages.MapUpdate(graph.version, body["level"], body["nodes"], body["edges"])
+        update = messages.MapUpdate(
+            version=graph.version,
+            level=body["level"],
+            services=body["services"],
+            nodes=body["nodes"],
+            edges=body["edges"],
+        )
         await self._send_written(messages.encode(update))
 
 

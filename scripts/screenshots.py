@@ -2,7 +2,10 @@
 
 Run (after ``cd frontend && npm run build``)::
 
-    .venv/bin/python scripts/screenshots.py [--out docs]
+    .venv/bin/python scripts/screenshots.py [--out docs] [--width 1440]
+
+``--width`` takes them at another window width (900 px high), as a review at 1280 or 1920 px
+does; the README's are 1440 px wide.
 
 Starts a hub that reads the recorded capture lab (``lab/recording/lab-demo.pcap``, named by
 ``lab/recording/lab-demo-snapshot.json``) as the browser tests do, opens the dashboard in Debian's
@@ -57,7 +60,9 @@ def main() -> None:
     """Start the hub and chromium, write the screenshots."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="directory of the PNGs")
-    out: Path = parser.parse_args().out
+    parser.add_argument("--width", type=int, default=WIDTH, help="window width in px")
+    options = parser.parse_args()
+    out: Path = options.out
     out.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     try:
@@ -66,7 +71,7 @@ def main() -> None:
             sync_playwright() as playwright,
         ):
             browser = launch(playwright)
-            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+            page = browser.new_page(viewport={"width": options.width, "height": HEIGHT})
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda error: problems.append(str(error)))
             shoot_log(page, url, out / "log.png")

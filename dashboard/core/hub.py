@@ -36,7 +36,7 @@ from dashboard.core.ingest.sources import (
 from dashboard.core.ingest.vantage import VantageHold
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.outputs.export import CallMap, render
-from dashboard.core.outputs.graph import ConnectivityGraph, Level
+from dashboard.core.outputs.graph import ConnectivityGraph, Level, shows_services
 from dashboard.core.outputs.metrics import HubMetrics
 from dashboard.core.outputs.storemaps import StoreMaps
 from dashboard.core.sessions.ratelimit import ClientLimiter
@@ -183,15 +183,17 @@ class Hub:
         found = await self.scanner.select(flt, limit=limit, before=before, newest_first=True)
         return [(s.seq, s.wire) for s in found]
 
-    async def graph(self, flt: Filter, level: Level) -> dict[str, Any]:
-        """The map of the stored entries matching ``flt`` at ``level`` (ScanError if refused)."""
+    async def graph(self, flt: Filter, level: Level, services: bool = False) -> dict[str, Any]:
+        """The map of the stored entries matching ``flt`` at ``level``, showing Services when
+        ``services`` and the level can (ScanError if refused)."""
         if not flt.query.strip():
-            return self.maps.graph(level).to_dict()
+            return self.maps.graph(level, services).to_dict()
+        key = (flt.query, level, shows_services(level, services))
         for session in self.sessions.sessions():
-            if session.view.key == (flt.query, level):
+            if session.view.key == key:
                 return session.view.graph.to_dict()
         self.scanner.check_cost(flt)
-        graph = ConnectivityGraph(level)
+        graph = ConnectivityGraph(level, services=services)
         flows = flows_of(await self.scanner.select(flt))
         await self.scanner.each_slice(flows, graph.add_flows)
         return graph.to_dict()

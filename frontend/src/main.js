@@ -30,6 +30,9 @@ const matches = {
 
 let statsAt = performance.now();
 let level = "namespace";
+let services = true; // the map draws Services between callers and backends (not per namespace)
+/** Whether the map at the chosen level shows Services (the hub's ``services`` for it). */
+const showsServices = () => services && level !== "namespace";
 // The last query the hub accepted; at first ?q=, or (null) the hub's default filter.
 let wanted = FilterBox.queryFromUrl();
 
@@ -164,7 +167,7 @@ function onMessage(message) {
       targeting.setAvailable(message.targeting);
       awaitingFilter = true;
       socket.setFilter(wanted);
-      if (message.level !== level) socket.setLevel(level);
+      if (message.level !== level || (message.services ?? false) !== showsServices()) socket.setLevel(level, services);
       break;
     case "entries":
       if (awaitingFilter) {
@@ -200,7 +203,7 @@ function onMessage(message) {
       filterBox.rejected(message.query, message.error);
       break;
     case "map":
-      if (message.level === level) {
+      if (message.level === level && (message.services ?? false) === showsServices()) {
         map.update(message);
         drawMapEmpty(message);
       }
@@ -254,8 +257,15 @@ function frame(now) {
 
 $("level").addEventListener("change", (event) => {
   level = event.target.value;
+  $("services").disabled = level === "namespace";
   map.clear();
-  socket.setLevel(level);
+  socket.setLevel(level, services);
+});
+$("services").addEventListener("change", (event) => {
+  services = event.target.checked;
+  if (level === "namespace") return; // a namespace holds its Services: nothing to redraw
+  map.clear();
+  socket.setLevel(level, services);
 });
 $("width").addEventListener("change", (event) => map.setWidthBy(event.target.value));
 

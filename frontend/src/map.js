@@ -41,6 +41,10 @@ const STYLE = [
     },
   },
   { selector: "node[kind = 'external']", style: { shape: "round-diamond", "border-width": 3, "border-color": "#d11", width: 34, height: 34, color: "#a00" } },
+  {
+    selector: "node[kind = 'service']", // a Service between callers and backends: a tag, dashed
+    style: { shape: "round-tag", width: 30, height: 22, "border-width": 2, "border-style": "dashed", "border-color": "#3b4a66", "font-style": "italic" },
+  },
   { selector: "node[failed > 0]", style: { "border-color": "#d11", "border-width": 2 } },
   {
     selector: "edge",
@@ -58,6 +62,7 @@ const STYLE = [
 ];
 
 const ZOOM_STEP = 1.25;
+const QUALIFIED = new Set(["workload", "pod", "service"]); // labelled namespace/name
 const FIT_PADDING = 30;
 
 /** Nodes in keyboard order: cluster nodes before the rest (external, unknown), then by name. */
@@ -72,8 +77,17 @@ export function describeNode(data) {
   return `${data.kind} ${data.shown}: ${data.connections} connections${failed}, ${bytes(data.requestBytes)} sent, ${bytes(data.responseBytes)} received`;
 }
 
+/**
+ * The KFL condition for connections through a Service node: dialed at its address and sent on
+ * to a pod (nat.dialed), or refused at the address itself (the Service is the destination).
+ */
+export function serviceCondition(data) {
+  return `dst.service == ${kflLiteral(data.label)} and dst.namespace == ${kflLiteral(data.namespace)} and (dst.kind == "service" or nat.dialed.port > 0)`;
+}
+
 /** The KFL condition for one side ("src" or "dst") being the given map node. */
 export function endpointCondition(data, side) {
+  if (data.kind === "service") return serviceCondition(data); // only ever dialed
   const ns = `${side}.namespace == ${kflLiteral(data.namespace)}`;
   if (data.kind === "namespace") return ns;
   if (data.kind === "workload") return `${side}.workload == ${kflLiteral(data.label)} and ${ns}`;
@@ -83,7 +97,14 @@ export function endpointCondition(data, side) {
 
 /** The KFL condition for traffic touching one map node, on either side. */
 export function nodeCondition(data) {
+  if (data.kind === "service") return serviceCondition(data);
   return `(${endpointCondition(data, "src")}) or (${endpointCondition(data, "dst")})`;
+}
+
+/** The KFL condition for the connections of one edge (a hop from a Service: to that backend). */
+export function edgeCondition(source, target) {
+  const from = source.kind === "service" ? serviceCondition(source) : endpointCondition(source, "src");
+  return `${from} and ${endpointCondition(target, "dst")}`;
 }
 
 export class ConnectivityMap {
@@ -99,7 +120,7 @@ export class ConnectivityMap {
     this.cy.on("tap", "node", (event) => onFilter(nodeCondition(event.target.data())));
     this.cy.on("tap", "edge", (event) => {
       const edge = event.target;
-      onFilter(`${endpointCondition(edge.source().data(), "src")} and ${endpointCondition(edge.target().data(), "dst")}`);
+      onFilter(edgeCondition(edge.source().data(), edge.target().data()));
     });
     this.cy.on("mouseover", "node, edge", (event) => this.hover(event.target));
     this.cy.on("mouseout", "node, edge", () => this.announce());
@@ -226,7 +247,7 @@ export class ConnectivityMap {
         if (!(el.isNode() ? nodeIds : edgeIds).has(el.id())) el.remove();
       });
       for (const node of message.nodes) {
-        const qualified = node.namespace && (node.kind === "workload" || node.kind === "pod");
+        const qualified = node.namespace && QUALIFIED.has(node.kind);
         const shown = qualified ? `${node.namespace}/${node.label}` : node.label;
         const data = { ...node, shown, colour: namespaceColour(node.namespace) };
         const existing = cy.getElementById(node.id);
@@ -263,7 +284,7 @@ export class ConnectivityMap {
     );
   }
 
-  /** Clear the graph and the selection (the level changed). */
+  /** Clear the graph and the selection (the level, or whether Services show, changed). */
   clear() {
     this.cy.elements().remove();
     this.choose(undefined);

@@ -71,9 +71,9 @@ export class LiveSocket {
     this.send({ type: "filter.set", query });
   }
 
-  /** Switch the map level. */
-  setLevel(level) {
-    this.send({ type: "map.level", level });
+  /** Switch the map level, and whether it draws Services (workload and pod levels). */
+  setLevel(level, services) {
+    this.send({ type: "map.level", level, services });
   }
 
   /** Pause or resume the entry stream (kept across reconnects). */

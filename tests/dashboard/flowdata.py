@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any
+
+import msgspec
 
 from contract.schema import (
     AboutTuple,
@@ -12,6 +15,7 @@ from contract.schema import (
     Endpoint,
     Entry,
     IcmpInfo,
+    NatInfo,
     Node,
     TcpInfo,
     protocol,
@@ -46,8 +50,13 @@ def node(name: str, ip: str, port: int = 0) -> Endpoint:
     return Endpoint(ip, port, name, kind="node")
 
 
-def _entry(proto: str, src: Endpoint, dst: Endpoint, **fields: Any) -> dict[str, Any]:
+def _entry(
+    proto: str, src: Endpoint, dst: Endpoint, dialed: Endpoint | None = None, **fields: Any
+) -> dict[str, Any]:
     fields.setdefault("timestamp", T0)
+    if dialed is not None:  # DNAT sent the client from the Service to dst; the hub named it
+        fields["nat"] = NatInfo(dialed=Address(dialed.ip, dialed.port))
+        dst = msgspec.structs.replace(dst, service=dialed.service)
     return Entry(
         id=f"worker-1/{next(_ids)}",
         worker="worker-1",
@@ -69,12 +78,15 @@ def tcp(
     sent: int = 0,
     received: int = 0,
     partial: bool = False,
+    dialed: Endpoint | None = None,
 ) -> dict[str, Any]:
-    """A TCP report of ``event`` for the connection src -> dst."""
+    """A TCP report of ``event`` for the connection src -> dst (through the Service ``dialed``
+    when given)."""
     return _entry(
         "tcp",
         src,
         dst,
+        dialed,
         timestamp=timestamp,
         elapsed_time=elapsed,
         request_size=sent,
@@ -91,12 +103,14 @@ def udp(
     elapsed: int = 0,
     sent: int = 0,
     received: int = 0,
+    dialed: Endpoint | None = None,
 ) -> dict[str, Any]:
-    """A finished UDP flow src -> dst."""
+    """A finished UDP flow src -> dst (through the Service ``dialed`` when given)."""
     return _entry(
         "udp",
         src,
         dst,
+        dialed,
         timestamp=timestamp,
         elapsed_time=elapsed,
         request_size=sent,
@@ -133,3 +147,18 @@ STRIPE_2 = external("54.187.174.170", "api.stripe.com")
 NAMELESS = external("203.0.113.45")
 STRAY = unknown("10.244.9.9", 8080)
 WORKER_1 = node("worker-1", "172.18.0.2", 10250)
+
+
+def through_services(entries: list[dict[str, Any]], every: int = 2) -> list[dict[str, Any]]:
+    """Copies of ``entries`` where every ``every``-th TCP or UDP flow to a pod was dialed through
+    the Service of the pod's workload (some of them from the workload itself)."""
+    routed = copy.deepcopy(entries)
+    for index, entry in enumerate(routed):
+        dst = entry["dst"]
+        if index % every or dst["kind"] != "pod" or entry["protocol"]["name"] == "dns":
+            continue
+        dst["service"] = dst["workload"]
+        entry["nat"] = {"dialed": {"ip": "10.96.7.7", "port": 80}}
+        if index % (3 * every) == 0 and entry["src"]["kind"] == "pod":
+            entry["src"] = {**dst, "port": 40000}  # the workload calls itself
+    return routed

@@ -98,6 +98,7 @@ async def test_external_and_named_queries(client: AsyncClient, hub: Hub) -> None
         ("/api/entries?limit=0", "between 1 and 1000"),
         ("/api/entries?before=-3", "between"),
         ("/api/map?level=cluster", "level must be one of"),
+        ("/api/map?level=workload&services=maybe", "services must be true or false"),
         ("/api/export?format=xml", "format must be one of"),
         ("/api/map?q=nope.field==1", "nope"),
     ],
@@ -118,6 +119,9 @@ async def test_map_levels_and_filter(client: AsyncClient, hub: Hub) -> None:
     labels = {node["label"] for node in workloads["nodes"]}
     assert {"frontend", "cart", "api.stripe.com"} <= labels
     assert "api" not in labels
+    assert workloads["services"] is True  # drawn unless turned off
+    plain = await get_json(client, "/api/map?level=workload&services=false")
+    assert plain["services"] is False
 
 
 async def test_export_formats(client: AsyncClient, hub: Hub) -> None:

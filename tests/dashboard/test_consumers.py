@@ -5,6 +5,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 from autobahn.exception import Disconnected
 from channels.testing import WebsocketCommunicator
@@ -12,13 +13,17 @@ from django.conf import settings
 
 from tests.dashboard.djangoenv import HOST_HEADERS, installed  # isort: skip  (sets Django up)
 
+from contract.schema import Address, NatInfo
 from dashboard.asgi import application
 from dashboard.consumers import LiveConsumer
 from dashboard.core.config import HubConfig
 from dashboard.core.hub import Hub
+from dashboard.core.naming.index import ClusterIndex
+from dashboard.core.naming.resources import ENDPOINT_SLICE, SERVICE
 from dashboard.core.sessions.registry import SessionLimits
 from dashboard.core.targeting.scopes import LocalScopes
 from dashboard.core.targeting.spec import TargetingSpec
+from tests.dashboard import objects
 from tests.dashboard.hubentries import cluster_index, tcp_entry
 from tests.dashboard.wsclient import open_session, receive_type
 
@@ -102,6 +107,66 @@ async def test_map_and_stats_messages(hub: Hub) -> None:
     pod_map = await receive_type(communicator, "map")
     assert pod_map["level"] == "pod"
     await communicator.disconnect()
+
+
+def cart_service_index() -> ClusterIndex:
+    """The test cluster with a Service ``shop/cart`` (10.96.0.20:80) in front of the cart pod."""
+    index = cluster_index()
+    index.replace(SERVICE, [objects.service("cart", "shop", CART_VIP[0], port=CART_VIP[1])])
+    slices = [objects.endpoint_slice("cart", "shop", [("cart-5d9c7b-x2x4q", "10.244.1.11")])]
+    index.replace(ENDPOINT_SLICE, slices)
+    return index
+
+
+CART_VIP = ("10.96.0.20", 80)
+
+
+def through_cart(number: int, event: str, port: int) -> Any:
+    """Report ``number``, of a frontend -> cart connection from ``port`` that DNAT sent from the
+    VIP (100 bytes sent when it ends)."""
+    entry = tcp_entry(number, src=(SHOP[0], port), dst=("10.244.1.11", 8080), event=event)
+    return msgspec.structs.replace(entry, nat=NatInfo(dialed=Address(*CART_VIP)))
+
+
+async def test_the_workload_map_shows_services_between_callers_and_backends() -> None:
+    entries = [
+        through_cart(1, "connect", 41000),
+        through_cart(2, "close", 41000),  # the same connection: its bytes
+        through_cart(3, "refused", 41001),  # the pod refused it
+        tcp_entry(4, src=SHOP, dst=CART_VIP, event="refused", sizes=(0, 0)),  # REJECTed at the VIP
+    ]
+    with installed(Hub(HubConfig(store_size=100), cart_service_index())) as hub:
+        hub.accept(entries)
+        communicator, hello = await open_session()
+        assert (hello["level"], hello["services"]) == ("namespace", False)
+        await communicator.send_json_to({"type": "map.level", "level": "workload"})
+        shown = await receive_type(communicator, "map")
+        assert (shown["level"], shown["services"]) == ("workload", True)
+        service = next(n for n in shown["nodes"] if n["kind"] == "service")
+        assert (service["id"], service["namespace"], service["label"]) == (
+            "service:shop/cart",
+            "shop",
+            "cart",
+        )
+        edges = {
+            (e["source"], e["target"]): (e["connections"], e["failed"], e["requestBytes"])
+            for e in shown["edges"]
+        }
+        assert edges == {
+            ("workload:shop/frontend", "service:shop/cart"): (3, 2, 200),
+            ("service:shop/cart", "workload:shop/cart"): (2, 1, 200),
+        }
+        assert (service["connections"], service["failed"]) == (3, 2)  # once per connection
+        await communicator.send_json_to(
+            {"type": "map.level", "level": "workload", "services": False}
+        )
+        plain = await receive_type(communicator, "map")
+        assert (plain["level"], plain["services"]) == ("workload", False)
+        assert [(e["source"], e["target"], e["connections"]) for e in plain["edges"]] == [
+            ("workload:shop/frontend", "workload:shop/cart", 3)  # the Service has cart's name
+        ]
+        await communicator.disconnect()
+        await hub.stop()
 
 
 async def test_hello_says_there_is_no_targeting_and_gives_the_default_filter(

@@ -6,7 +6,9 @@ Three levels: ``namespace``, ``workload`` and ``pod``. Each side of a flow
 - a pod: its namespace, its workload, or the pod itself (node kinds namespace, workload, pod);
 - a Service: its namespace, else a ``workload`` node of the Service's name (at the pod level
   too: which pod answered is not known); at the workload level, traffic through a Service and
-  straight to its pods meet on one node when the Service has the workload's name;
+  straight to its pods meet on one node when the Service has the workload's name. A map that
+  shows Services (``services=True``, at the workload and pod levels) draws it as a node of its
+  own, kind ``service``;
 - a node: the node, by name (kind node) at every level;
 - an external destination: by the DNS name it was resolved from, else by IP (kind external);
 - an unknown in-cluster address: by IP (kind unknown).
@@ -14,13 +16,20 @@ Three levels: ``namespace``, ``workload`` and ``pod``. Each side of a flow
 An edge goes from client to server and carries connections, failures, bytes each way, last
 seen (ms, the end of its newest entry) and the protocols seen; what one entry adds is decided by
 :func:`dashboard.core.store.flows.read_flow`. A node carries the totals of the edges it is on (a
-self-loop counts once). ``remove`` exactly undoes ``add``, so a graph over a sliding window of
-entries is always the graph of the entries in the window. Entries that describe no flow are skipped
-and counted in ``skipped`` by reason (never raised); so is a ``remove`` of an entry never added.
+self-loop counts once).
 
-Counting a flow touches one edge, found by the flow's interned (client, server)
-:class:`~dashboard.core.store.flows.Pair`; nodes take their totals from the edges that changed when
-the map is rendered.
+On a map that shows Services, a flow that went through one (its pair's ``via``) is two hops,
+client -> Service -> server, and each hop counts the flow once. The Service node counts it on
+the way in only, and a client that reached itself through a Service counts it once: every node's
+totals stay one count per connection, as on a map without Services.
+
+``remove`` exactly undoes ``add``, so a graph over a sliding window of entries is always the
+graph of the entries in the window. Entries that describe no flow are skipped and counted in
+``skipped`` by reason (never raised); so is a ``remove`` of an entry never added.
+
+Counting a flow touches one edge (two through a Service), found by the flow's interned
+:class:`~dashboard.core.store.flows.Pair`; nodes take their totals from the edges that changed
+when the map is rendered.
 
 Pure and not thread-safe: the caller serializes calls.
 """
@@ -36,9 +45,12 @@ from dashboard.core.store.flows import Flow, NotAFlowError, Pair, Side, read_flo
 Level = Literal["namespace", "workload", "pod"]
 LEVELS: tuple[Level, ...] = get_args(Level)
 NOT_ADDED = "remove of an entry never added"
+SERVICE = "service"
 MAX_ROUTES = 65_536  # flow pairs a map remembers the edge of
 
 NodeKey = tuple[str, str, str]  # (node kind, namespace, label)
+RouteKey = tuple[NodeKey, NodeKey, NodeKey | None]  # client, server, the Service between
+Totals = tuple[int, int, int, int]  # connections, failed, request bytes, response bytes
 
 
 class _Node:
@@ -92,11 +104,16 @@ class _Node:
         return self.rendered
 
 
-NO_TOTALS = (0, 0, 0, 0)
+NO_TOTALS: Totals = (0, 0, 0, 0)
 
 
 class _Edge:
-    """One (source, target) pair, with what ``remove`` needs to undo an entry exactly."""
+    """One (source, target) pair, with what ``remove`` needs to undo an entry exactly.
+
+    ``nodes`` are its ends; ``ends`` those whose totals include it: both, but an edge leaving a
+    Service only its target (the Service counted the flow on the way in). ``looped`` is what
+    flows that came from its target through the Service add (its target counted them already).
+    """
 
     __slots__ = (
         "connections",
@@ -104,6 +121,8 @@ class _Edge:
         "failed",
         "id",
         "last_seen",
+        "looped",
+        "nodes",
         "protocols",
         "refs",
         "rendered",
@@ -119,7 +138,9 @@ class _Edge:
         self.id = f"{source.id}->{target.id}"
         self.source = source
         self.target = target
-        self.ends = (source,) if source is target else (source, target)  # a self-loop counts once
+        self.nodes = (source,) if source is target else (source, target)  # a self-loop counts once
+        self.ends = (target,) if source.key[0] == SERVICE else self.nodes
+        self.looped = NO_TOTALS
         self.refs = 0
         self.connections = 0
         self.failed = 0
@@ -131,7 +152,51 @@ class _Edge:
         self.rendered: dict[str, Any] | None = None  # None: changed since last rendered
         self.shown = NO_TOTALS  # the totals its nodes include (as of the last render)
 
-    def show(self, totals: tuple[int, int, int, int]) -> None:
+    def add(self, flow: Flow) -> None:
+        """Count a flow on this edge."""
+        self.refs += 1
+        self.connections += flow.starts
+        self.failed += flow.failed
+        self.request_bytes += flow.request_bytes
+        self.response_bytes += flow.response_bytes
+        self.rendered = None
+        protocols, seen, last_seen = self.protocols, self.seen, flow.last_seen
+        protocols[flow.protocol] = protocols.get(flow.protocol, 0) + 1
+        seen[last_seen] = seen.get(last_seen, 0) + 1
+        self.last_seen = max(self.last_seen, last_seen)
+
+    def holds(self, flow: Flow) -> bool:
+        """Whether a flow like this one was counted here (``take`` may take it back)."""
+        return flow.last_seen in self.seen and flow.protocol in self.protocols
+
+    def take(self, flow: Flow) -> bool:
+        """Take back a flow counted by ``add``; True when it was the edge's last."""
+        self.refs -= 1
+        if not self.refs:
+            return True
+        self.connections -= flow.starts
+        self.failed -= flow.failed
+        self.request_bytes -= flow.request_bytes
+        self.response_bytes -= flow.response_bytes
+        self.rendered = None
+        last_seen = flow.last_seen
+        _take(self.protocols, flow.protocol)
+        _take(self.seen, last_seen)
+        if last_seen == self.last_seen and last_seen not in self.seen:
+            self.last_seen = max(self.seen)
+        return False
+
+    def loop(self, flow: Flow, sign: int) -> None:
+        """Count (``sign`` 1) or take back (-1) a flow that came from this edge's target."""
+        connections, failed, request_bytes, response_bytes = self.looped
+        self.looped = (
+            connections + sign * flow.starts,
+            failed + sign * flow.failed,
+            request_bytes + sign * flow.request_bytes,
+            response_bytes + sign * flow.response_bytes,
+        )
+
+    def show(self, totals: Totals) -> None:
         """Bring the nodes' totals from what they include of this edge to ``totals``."""
         connections, failed, request_bytes, response_bytes = totals
         shown_connections, shown_failed, shown_request, shown_response = self.shown
@@ -146,6 +211,13 @@ class _Edge:
 
     def render(self) -> dict[str, Any]:
         totals = (self.connections, self.failed, self.request_bytes, self.response_bytes)
+        if self.looped != NO_TOTALS:
+            totals = (
+                totals[0] - self.looped[0],
+                totals[1] - self.looped[1],
+                totals[2] - self.looped[2],
+                totals[3] - self.looped[3],
+            )
         if totals != self.shown:
             self.show(totals)
         self.rendered = {
@@ -162,8 +234,15 @@ class _Edge:
         return self.rendered
 
 
-def node_key(side: Side, level: Level) -> NodeKey:
-    """The node a flow's side is at ``level``: (node kind, namespace, label)."""
+_Route = tuple[_Edge, "_Edge | None", bool]
+"""The edges a flow pair counts on: from the client, then from the Service it went through to the
+server (None when the map draws no Service between them), and whether the client is the server's
+node (the second hop's counts are looped)."""
+
+
+def node_key(side: Side, level: Level, services: bool = False) -> NodeKey:
+    """The node a flow's side is at ``level``: (node kind, namespace, label); ``services``: a
+    Service is a node of its own (kind service), as on a map that shows Services."""
     kind = side.kind
     if kind == "pod":
         if level == "pod":
@@ -171,10 +250,10 @@ def node_key(side: Side, level: Level) -> NodeKey:
         if level == "workload":
             return ("workload", side.namespace, side.workload)
         return ("namespace", side.namespace, side.namespace)
-    if kind == "service":
+    if kind == SERVICE:
         if level == "namespace":
             return ("namespace", side.namespace, side.namespace)
-        return ("workload", side.namespace, side.workload)
+        return (SERVICE if services else "workload", side.namespace, side.workload)
     return (kind, "", side.workload)
 
 
@@ -186,17 +265,28 @@ def node_id(key: NodeKey) -> str:
     return f"{kind}:{namespace}/{label}"
 
 
-class ConnectivityGraph:
-    """Connectivity map of named wire entries at one level, updated incrementally."""
+def shows_services(level: Level, services: bool) -> bool:
+    """Whether a map at ``level`` asked to show Services does: at the workload and pod levels
+    (a namespace holds its Services)."""
+    return services and level != "namespace"
 
-    def __init__(self, level: Level) -> None:
+
+class ConnectivityGraph:
+    """Connectivity map of named wire entries at one level, updated incrementally.
+
+    ``services``: draw the Services flows went through as nodes between their clients and
+    servers (at the workload and pod levels only: ``self.services`` says if it does).
+    """
+
+    def __init__(self, level: Level, *, services: bool = False) -> None:
         if level not in LEVELS:
             raise ValueError(f"unknown map level {level!r} (known: {', '.join(LEVELS)})")
         self.level: Level = level
+        self.services = shows_services(level, services)
         self.skipped: Counter[str] = Counter()
         self._edges: dict[tuple[NodeKey, NodeKey], _Edge] = {}
         self._nodes: dict[NodeKey, _Node] = {}
-        self._routes: dict[Pair, _Edge] = {}  # the edge each flow pair was last counted on
+        self._routes: dict[Pair, _Route] = {}  # the edges each flow pair was last counted on
         self._gone: list[_Edge] = []  # deleted edges whose totals the nodes still include
         self._order: tuple[list[_Node], list[_Edge]] | None = None  # None: nodes/edges changed
         self._version = 0
@@ -229,13 +319,15 @@ class ConnectivityGraph:
             self.skipped[NOT_ADDED] += 1
 
     def add_flows(self, flows: Iterable[Flow]) -> None:
-        """Count already read flows (the hot path of every map: one edge update per flow)."""
-        routes, route = self._routes, self._route
+        """Count already read flows (the hot path of every map: one edge update per flow, two
+        through a Service)."""
+        routes, make_route = self._routes, self._route
         changed = False
         for flow in flows:
-            edge = routes.get(flow.pair)
-            if edge is None or not edge.refs:  # never routed, or its edge was deleted
-                edge = route(flow.pair)
+            route = routes.get(flow.pair)
+            if route is None or not route[0].refs or (route[1] is not None and not route[1].refs):
+                route = make_route(flow.pair)  # never routed, or an edge was deleted
+            edge, hop, loop = route
             edge.refs += 1
             edge.connections += flow.starts
             edge.failed += flow.failed
@@ -246,21 +338,35 @@ class ConnectivityGraph:
             protocols[flow.protocol] = protocols.get(flow.protocol, 0) + 1
             seen[last_seen] = seen.get(last_seen, 0) + 1
             edge.last_seen = max(edge.last_seen, last_seen)
+            if hop is not None:
+                hop.add(flow)
+                if loop:
+                    hop.loop(flow, 1)
             changed = True
         if changed:
             self._version += 1
 
     def remove_flows(self, flows: Iterable[Flow]) -> int:
         """Take back flows counted by ``add_flows``; how many were (the others change nothing)."""
-        routes, edges = self._routes, self._edges
+        routes = self._routes
         taken = 0
         for flow in flows:
-            edge = routes.get(flow.pair)
-            if edge is None or not edge.refs:
-                edge = edges.get(self._route_key(flow.pair))
-            protocol, last_seen = flow.protocol, flow.last_seen
-            if edge is None or last_seen not in edge.seen or protocol not in edge.protocols:
+            route = routes.get(flow.pair)
+            if route is None or not route[0].refs or (route[1] is not None and not route[1].refs):
+                route = self._found(flow.pair)
+            if route is None:
                 continue
+            edge, hop, loop = route
+            protocol, last_seen = flow.protocol, flow.last_seen
+            if last_seen not in edge.seen or protocol not in edge.protocols:
+                continue
+            if hop is not None:
+                if not hop.holds(flow):
+                    continue
+                if loop:
+                    hop.loop(flow, -1)
+                if hop.take(flow):
+                    self._delete(hop)
             taken += 1
             edge.refs -= 1
             if not edge.refs:
@@ -280,7 +386,7 @@ class ConnectivityGraph:
         return taken
 
     def to_dict(self) -> dict[str, Any]:
-        """The map: ``{"level", "nodes": [...], "edges": [...]}``, sorted by id.
+        """The map: ``{"level", "services", "nodes": [...], "edges": [...]}``, sorted by id.
 
         Built once per version, and only the nodes and edges that changed are rendered again:
         the dicts are shared between calls (every session sharing this map gets the same
@@ -301,33 +407,56 @@ class ConnectivityGraph:
         edge_dicts = [edge.rendered or edge.render() for edge in edges]  # updates the nodes
         result = {
             "level": self.level,
+            "services": self.services,
             "nodes": [node.rendered or node.render() for node in nodes],
             "edges": edge_dicts,
         }
         self._rendered = (self._version, result)
         return result
 
-    def _route(self, flow_pair: Pair) -> _Edge:
-        """The edge of a flow pair at this level (made if new), remembered for the next flow."""
-        key = self._route_key(flow_pair)
-        edge = self._edges.get(key)
-        if edge is None:
-            edge = self._edges[key] = _Edge(self._node(key[0]), self._node(key[1]))
-            for node in edge.ends:
-                node.edges += 1
-            self._order = None
+    def _route(self, flow_pair: Pair) -> _Route:
+        """The edges of a flow pair on this map (made if new), remembered for the next flow."""
+        client, server, via = self._route_key(flow_pair)
+        route: _Route
+        if via is None:
+            route = (self._edge(client, server), None, False)
+        else:
+            route = (self._edge(client, via), self._edge(via, server), client == server)
         if len(self._routes) >= MAX_ROUTES:
             self._routes.clear()
-        self._routes[flow_pair] = edge
-        return edge
+        self._routes[flow_pair] = route
+        return route
 
-    def _route_key(self, flow_pair: Pair) -> tuple[NodeKey, NodeKey]:
-        return (node_key(flow_pair.client, self.level), node_key(flow_pair.server, self.level))
+    def _found(self, flow_pair: Pair) -> _Route | None:
+        """The edges a flow pair counted on, looked up (None when one of them is gone)."""
+        client, server, via = self._route_key(flow_pair)
+        edges = self._edges
+        if via is None:
+            edge = edges.get((client, server))
+            return None if edge is None else (edge, None, False)
+        edge, hop = edges.get((client, via)), edges.get((via, server))
+        return None if edge is None or hop is None else (edge, hop, client == server)
+
+    def _route_key(self, flow_pair: Pair) -> RouteKey:
+        level, services, via = self.level, self.services, flow_pair.via
+        client = node_key(flow_pair.client, level, services)
+        server = node_key(flow_pair.server, level, services)
+        return (client, server, node_key(via, level, True) if services and via else None)
+
+    def _edge(self, source: NodeKey, target: NodeKey) -> _Edge:
+        """The edge from ``source`` to ``target`` (made, with its nodes, if new)."""
+        edge = self._edges.get((source, target))
+        if edge is None:
+            edge = self._edges[(source, target)] = _Edge(self._node(source), self._node(target))
+            for node in edge.nodes:
+                node.edges += 1
+            self._order = None
+        return edge
 
     def _delete(self, edge: _Edge) -> None:
         """Forget an edge whose last flow was taken back (and the nodes left with no edge)."""
         del self._edges[(edge.source.key, edge.target.key)]
-        for node in edge.ends:
+        for node in edge.nodes:
             node.edges -= 1
             if not node.edges:
                 del self._nodes[node.key]

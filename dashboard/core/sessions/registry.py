@@ -1,18 +1,18 @@
 """Live viewer sessions: one compiled filter each, a bounded queue, and honest drop accounting.
 
-A :class:`Session` is one websocket viewer. Its filter and map level select a :class:`View`;
-sessions with the same (query, level) share one view, so a popular filter is evaluated once per
-batch, and an index of the views by the field values their filters require
-(:mod:`dashboard.core.sessions.viewindex`) runs a filter only on the entries that can match it. A
-view keeps the connectivity map of the stored entries that match it, updated incrementally as
-entries are stored and evicted.
+A :class:`Session` is one websocket viewer. Its filter and map (level, and whether it shows
+Services) select a :class:`View`; sessions with the same (query, level, services) share one
+view, so a popular filter is evaluated once per batch, and an index of the views by the field
+values their filters require (:mod:`dashboard.core.sessions.viewindex`) runs a filter only on
+the entries that can match it. A view keeps the connectivity map of the stored entries that
+match it, updated incrementally as entries are stored and evicted.
 
 Flow control: the session sends at most ``ack_window`` entries messages that the browser has not
 acknowledged (``{"type": "ack", "seq": n}``). What it cannot send waits in a queue of at most
 ``max_queued_entries`` entries; past that the oldest batches are dropped, counted, and the next
 entries message says how many entries were ``missed``. Ingest never waits for a session.
 
-Changing a filter or level reads the store through the hub's
+Changing a filter or map reads the store through the hub's
 :class:`~dashboard.core.store.scans.Scanner` (in slices, never stopping the event loop): the
 filter is timed first and refused if too costly per entry, or if the views' filters together
 would pass the hub's budget. The session moves to its new view only once the scan has caught up
@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from dashboard.core.outputs.graph import LEVELS, ConnectivityGraph, Level
+from dashboard.core.outputs.graph import LEVELS, ConnectivityGraph, Level, shows_services
 from dashboard.core.outputs.storemaps import StoreMaps
 from dashboard.core.sessions.viewindex import ViewIndex
 from dashboard.core.store.entrystore import EntryStore, Stored, flows_of
@@ -48,7 +48,9 @@ from dashboard.errors import FilterCostError, QueryTooLongError, RateLimitError,
 from kfl import Filter, compile_filter
 
 DEFAULT_LEVEL: Level = "namespace"
+DEFAULT_SERVICES = True  # at the workload and pod levels, Services are drawn unless turned off
 RATE_WINDOW_SECONDS = 60.0
+ViewKey = tuple[str, Level, bool]  # (query, level, shows Services)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,8 @@ class EntriesMessage:
 
 
 class View:
-    """A compiled filter and the map of the stored entries matching it, at one level.
+    """A compiled filter and the map of the stored entries matching it, at one level (showing
+    the Services flows went through when ``services``, normalized by ``shows_services``).
 
     The match-everything view uses the hub's own map (``shared``), kept up to date by the hub.
     Any other view's map starts from ``matching``, the stored entries that match (oldest first;
@@ -122,15 +125,17 @@ class View:
         store: EntryStore,
         shared: ConnectivityGraph | None = None,
         *,
+        services: bool = False,
         matching: list[Stored] | None = None,
         cost: float = 0.0,
     ) -> None:
         self.filter = flt
         self.level = level
+        self.services = shows_services(level, services)
         self.cost = cost
         self.sessions: set[Session] = set()
         self._owns_graph = shared is None
-        self.graph = ConnectivityGraph(level) if shared is None else shared
+        self.graph = ConnectivityGraph(level, services=self.services) if shared is None else shared
         self._counted: deque[_Counted] = deque()  # what the graph holds, a batch each, oldest first
         self._store = store
         self._matched: deque[list[int]] = deque()  # seqs of the stored entries that match
@@ -145,9 +150,9 @@ class View:
         return self._matched_count if self._owns_graph else len(self._store)
 
     @property
-    def key(self) -> tuple[str, str]:
-        """What sessions share a view by: (query, level)."""
-        return (self.filter.query, self.level)
+    def key(self) -> ViewKey:
+        """What sessions share a view by: (query, level, services)."""
+        return (self.filter.query, self.level, self.services)
 
     @property
     def matches_everything(self) -> bool:
@@ -305,6 +310,7 @@ class Session:
             "id": self.id,
             "query": self.view.filter.query,
             "level": self.view.level,
+            "services": self.view.services,
             "paused": self.paused,
             "matched": self.view.matched,
             "sent": self.sent_entries,
@@ -335,7 +341,7 @@ class SessionRegistry:
         self.limits = limits
         self._clock = clock
         self._ids = itertools.count(1)
-        self._views: dict[tuple[str, str], View] = {}
+        self._views: dict[ViewKey, View] = {}
         self._index: ViewIndex[View] | None = None  # rebuilt when the set of views changes
         self._sessions: dict[int, Session] = {}
         self.closed_dropped = 0
@@ -345,7 +351,7 @@ class SessionRegistry:
 
     @property
     def views(self) -> int:
-        """Distinct (query, level) views in use."""
+        """Distinct (query, level, services) views in use."""
         return len(self._views)
 
     @property
@@ -359,7 +365,7 @@ class SessionRegistry:
             raise SessionLimitError(
                 f"the hub serves at most {self.limits.max_sessions} sessions; try again later"
             )
-        view = self._view(compile_filter(""), DEFAULT_LEVEL)
+        view = self._view(compile_filter(""), DEFAULT_LEVEL, DEFAULT_SERVICES)
         session = Session(next(self._ids), view, self.limits)
         view.sessions.add(session)
         self._sessions[session.id] = session
@@ -384,19 +390,23 @@ class SessionRegistry:
         self._check_rate(session)
         session.filter_changes.append(self._clock())  # attempts count: compiling costs CPU
         flt = compile_filter(query)
-        matching = await self._switch(session, flt, session.view.level)
+        view = session.view
+        matching = await self._switch(session, flt, view.level, view.services)
         session.clear()
         keep = self._backfill_size(flt)
         self._backfill(session, matching[-keep:] if keep else [])
         return flt
 
-    async def set_level(self, session: Session, level: str) -> None:
-        """Switch the session's map level; ValueError for an unknown level, ScanError if the
-        new map cannot be built now."""
+    async def set_level(
+        self, session: Session, level: str, services: bool = DEFAULT_SERVICES
+    ) -> None:
+        """Switch the session's map level, and whether it shows Services; ValueError for an
+        unknown level, ScanError if the new map cannot be built now."""
         if level not in LEVELS:
             raise ValueError(f"unknown map level {level!r}; choose from {', '.join(LEVELS)}")
-        if level != session.view.level:
-            await self._switch(session, session.view.filter, level)
+        view = session.view
+        if (level, shows_services(level, services)) != (view.level, view.services):
+            await self._switch(session, view.filter, level, services)
 
     def pause(self, session: Session) -> None:
         """Stop sending entries; what arrives meanwhile is offered again on resume."""
@@ -455,11 +465,13 @@ class SessionRegistry:
                 f"try again in {wait} s"
             )
 
-    async def _switch(self, session: Session, flt: Filter, level: Level) -> list[Stored]:
-        """Move ``session`` to the view of (``flt``, ``level``) once the store has been read for
-        it; the entries matching, oldest first (all of them for a new view's map, else at least
-        the backfill's worth)."""
-        key = (flt.query, level)
+    async def _switch(
+        self, session: Session, flt: Filter, level: Level, services: bool
+    ) -> list[Stored]:
+        """Move ``session`` to the view of (``flt``, ``level``, ``services``) once the store has
+        been read for it; the entries matching, oldest first (all of them for a new view's map,
+        else at least the backfill's worth)."""
+        key = (flt.query, level, shows_services(level, services))
         cost = self.scanner.check_cost(flt)
         while True:
             new_map = key not in self._views and bool(flt.query.strip())
@@ -477,7 +489,7 @@ class SessionRegistry:
                 break  # else the view it was to join closed meanwhile: read for a new map
         # no await from here on: ingest cannot slip an entry between the scan and the move
         self._leave(session)
-        view = self._view(flt, level, matching, cost)
+        view = self._view(flt, level, services, matching, cost)
         view.sessions.add(session)
         session.view = view
         session.map_version_sent = -1
@@ -508,16 +520,23 @@ class SessionRegistry:
             self._views.pop(view.key, None)
             self._index = None
             if view.matches_everything and self._shared is not None:
-                self._shared.release(view.level)
+                self._shared.release(view.level, view.services)
 
     def _view(
-        self, flt: Filter, level: Level, matching: list[Stored] | None = None, cost: float = 0.0
+        self,
+        flt: Filter,
+        level: Level,
+        services: bool,
+        matching: list[Stored] | None = None,
+        cost: float = 0.0,
     ) -> View:
-        view = self._views.get((flt.query, level))
+        view = self._views.get((flt.query, level, shows_services(level, services)))
         if view is None:
             match_all = not flt.query.strip()
-            shared = self._shared.acquire(level) if match_all and self._shared else None
-            view = View(flt, level, self._store, shared, matching=matching, cost=cost)
+            shared = self._shared.acquire(level, services) if match_all and self._shared else None
+            view = View(
+                flt, level, self._store, shared, services=services, matching=matching, cost=cost
+            )
             self._views[view.key] = view
             self._index = None
         return view

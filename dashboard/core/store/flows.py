@@ -26,6 +26,13 @@ so often, then ``close``/``reset``; each report is its own entry):
   ended as a TCP ``timeout``.
 - DNS answers are ignored: they name destinations, they are not connections.
 
+A TCP or UDP flow whose client dialed a Service that DNAT sent to a pod (the entry has
+``nat.dialed`` and the hub named the Service in ``dst.service``) keeps the Service as the pair's
+``via`` (in the pod's namespace, where its EndpointSlices are); the maps can draw it between the
+two. A connection to the Service's own address (a REJECT: no endpoints) has the Service as its
+server. The pair says who was dialed, not what a flow counts: metrics and export count the flow
+once, by its client and server.
+
 Exception hierarchy (classes in :mod:`dashboard.errors`)::
 
     DashboardError, ValueError
@@ -96,10 +103,12 @@ class Side(msgspec.Struct, frozen=True, gc=False, cache_hash=True):
 
 
 class Pair(msgspec.Struct, frozen=True, gc=False, cache_hash=True):
-    """The (client, server) sides of a flow; the maps file flows by it (hash computed once)."""
+    """The (client, server) sides of a flow, and the Service it went through (``via``, a side
+    of kind service, or None); the maps file flows by it (hash computed once)."""
 
     client: Side
     server: Side
+    via: Side | None = None
 
 
 _SIDES: dict[Side, Side] = {}
@@ -149,7 +158,8 @@ def read_flow(entry: Mapping[str, Any]) -> Flow:
     if name == "udp":
         client, server = side(entry.get("src"), "bad src"), side(entry.get("dst"), "bad dst")
         request, response = _sizes(entry)
-        return Flow("udp", pair(client, server), 1, 0, request, response, last_seen, elapsed)
+        flow_pair = pair(client, server, _via(entry, server) if "nat" in entry else None)
+        return Flow("udp", flow_pair, 1, 0, request, response, last_seen, elapsed)
     return _icmp(entry, last_seen)
 
 
@@ -180,9 +190,10 @@ def side(endpoint: object, reason: str) -> Side:
     return _shared(Side(kind, namespace, workload, pod))
 
 
-def pair(client: Side, server: Side) -> Pair:
-    """The Pair of two sides, one instance per distinct pair (stored flows share them)."""
-    made = Pair(client, server)
+def pair(client: Side, server: Side, via: Side | None = None) -> Pair:
+    """The Pair of two sides (and the Service between them), one instance per distinct pair
+    (stored flows share them)."""
+    made = Pair(client, server, via)
     if len(_PAIRS) >= MAX_SHARED_SIDES:
         _PAIRS.clear()
     return _PAIRS.setdefault(made, made)
@@ -206,11 +217,29 @@ def _tcp(entry: Mapping[str, Any], last_seen: int, elapsed: int) -> Flow:
     if event != "ongoing" and event not in FINAL and event not in STARTS:
         raise NotAFlowError("bad tcp")
     client, server = side(entry.get("src"), "bad src"), side(entry.get("dst"), "bad dst")
+    flow_pair = pair(client, server, _via(entry, server) if "nat" in entry else None)
     starts = 1 if event in STARTS or (partial and event in PARTIAL_STARTS) else 0
     request, response = _sizes(entry) if event in FINAL else (0, 0)
     duration = elapsed if event in FINISHED else None
     failed = 1 if event in FAILURES else 0
-    return Flow("tcp", pair(client, server), starts, failed, request, response, last_seen, duration)
+    return Flow("tcp", flow_pair, starts, failed, request, response, last_seen, duration)
+
+
+def _via(entry: Mapping[str, Any], server: Side) -> Side | None:
+    """The Service a flow to a pod went through: the one the hub named for ``nat.dialed``.
+
+    None when the client dialed the pod itself, when the hub knows no Service at the address
+    dialed, or when the destination reached is no pod (a node or an outside address behind a
+    Service: the Service's namespace is not known then).
+    """
+    nat = entry.get("nat")
+    if server.kind != "pod" or not isinstance(nat, dict) or not isinstance(nat.get("dialed"), dict):
+        return None
+    dst = entry["dst"]  # a pod: side() checked it
+    service = dst.get("service")
+    if type(service) is not str or not service:
+        return None
+    return _shared(Side("service", server.namespace, service, service))
 
 
 def _icmp(entry: Mapping[str, Any], last_seen: int) -> Flow:

@@ -138,3 +138,9 @@ def test_realistic_cluster_export_matches_the_generator_call_graph() -> None:
     text = render(list(callers.values()), "text")
     assert "checkout in namespace shop calls:\n" in text
     assert "  - payments-api in namespace payments\n" in text
+
+
+def test_a_call_through_a_service_is_a_call_of_its_backend() -> None:
+    through = who_calls_whom([tcp(FRONTEND, CART, "connect", dialed=CART_SERVICE)])
+    assert through == who_calls_whom([tcp(FRONTEND, CART, "connect")])
+    assert through == [Caller("frontend", "shop", (Callee("cart", "shop", "workload"),))]

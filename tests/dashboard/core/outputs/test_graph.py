@@ -26,13 +26,17 @@ from tests.dashboard.flowdata import (
     WORKER_1,
     dns,
     icmp,
+    pod,
     tcp,
+    through_services,
     udp,
 )
 
 
-def build(level: Level, entries: list[dict[str, Any]]) -> ConnectivityGraph:
-    graph = ConnectivityGraph(level)
+def build(
+    level: Level, entries: list[dict[str, Any]], *, services: bool = False
+) -> ConnectivityGraph:
+    graph = ConnectivityGraph(level, services=services)
     for entry in entries:
         graph.add(entry)
     return graph
@@ -45,6 +49,16 @@ def edge(graph: ConnectivityGraph, source: str, target: str) -> dict[str, Any]:
     ]
     assert len(found) == 1
     return found[0]
+
+
+def node(graph: ConnectivityGraph, node_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(n for n in graph.to_dict()["nodes"] if n["id"] == node_id)
+    return found
+
+
+def counts(item: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(connections, failed, request bytes, response bytes) of a node or edge."""
+    return item["connections"], item["failed"], item["requestBytes"], item["responseBytes"]
 
 
 def nodes(graph: ConnectivityGraph) -> dict[str, tuple[str, str, str]]:
@@ -217,7 +231,7 @@ def test_version_changes_with_every_change() -> None:
         step(entry)
         seen.add(graph.version)
     assert len(seen) == 5
-    assert graph.to_dict() == {"level": "namespace", "nodes": [], "edges": []}
+    assert graph.to_dict() == {"level": "namespace", "services": False, "nodes": [], "edges": []}
 
 
 def test_to_dict_is_built_once_per_version() -> None:
@@ -290,14 +304,17 @@ ODD: list[Any] = [None, {"protocol": {"name": "tcp"}}, {**REALISTIC[0], "dst": {
     seed=st.integers(0, 10_000),
     count=st.integers(0, 120),
     level=st.sampled_from(LEVELS),
+    services=st.booleans(),
     data=st.data(),
 )
-def test_remove_exactly_undoes_add(seed: int, count: int, level: Level, data: Any) -> None:
-    entries = [*generate(count, seed=seed), *ODD]
+def test_remove_exactly_undoes_add(
+    seed: int, count: int, level: Level, services: bool, data: Any
+) -> None:
+    entries = [*through_services(generate(count, seed=seed)), *ODD]
     order = data.draw(st.permutations(range(len(entries))))
     removed = data.draw(st.sets(st.sampled_from(range(len(entries))))) if entries else set()
     render_every = data.draw(st.integers(1, 50))  # renders in between exercise the caches
-    graph = ConnectivityGraph(level)
+    graph = ConnectivityGraph(level, services=services)
     for step, index in enumerate(order):
         graph.add(entries[index])
         if step % render_every == 0:
@@ -306,6 +323,102 @@ def test_remove_exactly_undoes_add(seed: int, count: int, level: Level, data: An
         graph.remove(entries[index])
         if step % render_every == 0:
             graph.to_dict()
-    rest = build(level, [e for i, e in enumerate(entries) if i not in removed])
+    rest = build(level, [e for i, e in enumerate(entries) if i not in removed], services=services)
     assert graph.to_dict() == rest.to_dict()
     assert graph.skipped[NOT_ADDED] == 0
+
+
+# --- Services between callers and backends --------------------------------------------------
+
+THROUGH_CART = [
+    tcp(FRONTEND, CART, "connect", dialed=CART_SERVICE),
+    tcp(FRONTEND, CART, "close", sent=10, received=20, dialed=CART_SERVICE),
+    tcp(FRONTEND_2, CART, "refused", dialed=CART_SERVICE),
+    udp(FRONTEND, CART, sent=5, received=6, dialed=CART_SERVICE),
+]
+SERVICE_NODE = "service:shop/cart"
+
+
+def test_a_service_is_a_node_between_caller_and_backend_each_hop_counting_once() -> None:
+    graph = build("workload", THROUGH_CART, services=True)
+    assert nodes(graph) == {
+        "workload:shop/frontend": ("workload", "shop", "frontend"),
+        SERVICE_NODE: ("service", "shop", "cart"),
+        "workload:shop/cart": ("workload", "shop", "cart"),
+    }
+    to_service = edge(graph, "workload:shop/frontend", SERVICE_NODE)
+    to_backend = edge(graph, SERVICE_NODE, "workload:shop/cart")
+    assert counts(to_service) == counts(to_backend) == (3, 1, 15, 26)
+    assert to_service["protocols"] == to_backend["protocols"] == ["tcp", "udp"]
+    assert len(graph) == 2  # no frontend -> cart edge besides
+    # every node counts each connection once: the Service on its way in
+    for node_id in ("workload:shop/frontend", SERVICE_NODE, "workload:shop/cart"):
+        assert counts(node(graph, node_id)) == (3, 1, 15, 26)
+    assert graph.to_dict()["services"] is True
+
+
+def test_a_map_without_services_draws_caller_to_backend_as_before() -> None:
+    plain = [
+        tcp(FRONTEND, CART, "connect"),
+        tcp(FRONTEND, CART, "close", sent=10, received=20),
+        tcp(FRONTEND_2, CART, "refused"),
+        udp(FRONTEND, CART, sent=5, received=6),
+    ]
+    for level in LEVELS:
+        assert build(level, THROUGH_CART).to_dict() == build(level, plain).to_dict()
+    # the namespace level has no Service nodes, even when asked for them
+    namespaces = build("namespace", THROUGH_CART, services=True)
+    assert namespaces.services is False
+    assert namespaces.to_dict() == build("namespace", plain).to_dict()
+
+
+def test_at_pod_level_the_service_sits_between_the_pods() -> None:
+    graph = build("pod", THROUGH_CART, services=True)
+    front, front_2, cart = (f"pod:shop/{e.pod}" for e in (FRONTEND, FRONTEND_2, CART))
+    assert counts(edge(graph, front, SERVICE_NODE)) == (2, 0, 15, 26)
+    assert counts(edge(graph, front_2, SERVICE_NODE)) == (1, 1, 0, 0)
+    assert counts(edge(graph, SERVICE_NODE, cart)) == (3, 1, 15, 26)
+
+
+def test_a_rejected_connection_to_a_service_without_endpoints_is_a_failed_edge_to_it() -> None:
+    graph = build("workload", [tcp(FRONTEND, CART_SERVICE, "refused")], services=True)
+    refused = edge(graph, "workload:shop/frontend", SERVICE_NODE)
+    assert counts(refused) == (1, 1, 0, 0)
+    assert nodes(graph)[SERVICE_NODE] == ("service", "shop", "cart")
+    assert len(graph) == 1
+    assert counts(node(graph, SERVICE_NODE)) == (1, 1, 0, 0)
+
+
+def test_a_workload_calling_itself_through_its_service_counts_the_connection_once() -> None:
+    cart_peer = pod("shop", "cart", "cart-5c9f8-zzzzz", "10.244.2.9")
+    entries = [tcp(cart_peer, CART, "close", sent=3, received=4, partial=True, dialed=CART_SERVICE)]
+    graph = build("workload", entries, services=True)
+    assert counts(edge(graph, "workload:shop/cart", SERVICE_NODE)) == (1, 0, 3, 4)
+    assert counts(edge(graph, SERVICE_NODE, "workload:shop/cart")) == (1, 0, 3, 4)
+    assert counts(node(graph, "workload:shop/cart")) == (1, 0, 3, 4)
+    assert counts(node(graph, SERVICE_NODE)) == (1, 0, 3, 4)
+    graph.remove(entries[0])
+    assert graph.to_dict()["nodes"] == graph.to_dict()["edges"] == []
+
+
+@pytest.mark.parametrize("level", ["workload", "pod"])
+def test_nodes_count_the_same_connections_with_and_without_services(level: Level) -> None:
+    """Showing Services adds their nodes and hops; every other node's totals stay the same."""
+    # a Service reached itself (no pod behind it) is merged with its workload on a plain map
+    server = {"icmp": "src"}  # an ICMP error's sender is the server of the flow it is about
+    entries = [
+        e
+        for e in through_services(generate(2_000, seed=9), every=3)
+        if e[server.get(e["protocol"]["name"], "dst")]["kind"] != "service"
+    ]
+    plain = {n["id"]: counts(n) for n in build(level, entries).to_dict()["nodes"]}
+    shown = build(level, entries, services=True).to_dict()
+    services = {n["id"] for n in shown["nodes"] if n["kind"] == "service"}
+    assert services
+    assert {n["id"]: counts(n) for n in shown["nodes"] if n["id"] not in services} == plain
+    # a hop into a Service and the hops out of it count the same connections
+    into = [counts(e) for e in shown["edges"] if e["target"] in services]
+    out = [counts(e) for e in shown["edges"] if e["source"] in services]
+    assert [sum(column) for column in zip(*into, strict=True)] == [
+        sum(column) for column in zip(*out, strict=True)
+    ]

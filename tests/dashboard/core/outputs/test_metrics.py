@@ -224,3 +224,17 @@ def test_each_instance_has_its_own_registry() -> None:
     first, second = HubMetrics(), HubMetrics()
     first.entries_ingested.inc()
     assert samples(second)["podscope_hub_entries_ingested_total", ()] == 0
+
+
+def test_a_connection_through_a_service_counts_once_between_caller_and_backend() -> None:
+    through, direct = HubMetrics(), HubMetrics()
+    observe(through, [tcp(FRONTEND, CART, "refused", sent=5, dialed=CART_SERVICE)])
+    observe(direct, [tcp(FRONTEND, CART, "refused", sent=5)])
+
+    def counted(metrics: HubMetrics) -> Samples:
+        return {key: value for key, value in samples(metrics).items() if "_created" not in key[0]}
+
+    assert counted(through) == counted(direct)
+    cart = pair(FRONT, ("shop", "cart"))
+    assert samples(through)["podscope_connections_total", cart] == 1
+    assert samples(through)["podscope_connections_failed_total", cart] == 1

@@ -13,6 +13,7 @@ from dashboard.core.store.entrystore import EntryStore, Stored, flows_of
 from dashboard.errors import QueryTooLongError, RateLimitError, SessionLimitError
 from kfl import KflError
 from tests.dashboard.fakeclock import FakeClock
+from tests.dashboard.flowdata import through_services
 from tests.dashboard.hubentries import tcp_entry
 
 
@@ -221,18 +222,41 @@ async def test_the_match_everything_view_uses_the_shared_map() -> None:
     registry = SessionRegistry(store, shared=maps)
     session = registry.open()
     assert session.view.graph is maps.acquire("namespace")
-    await registry.set_level(session, "workload")
-    assert maps.kept == ["namespace", "workload"]
-    assert session.view.graph is maps.acquire("workload")
-    maps.release("workload")
+    await registry.set_level(session, "workload")  # with Services, unless told
+    assert maps.kept == [("namespace", False), ("workload", True)]
+    assert session.view.graph is maps.acquire("workload", True)
+    maps.release("workload", True)
     with pytest.raises(ValueError, match="unknown map level"):
         await registry.set_level(session, "cluster")
-    await registry.set_level(session, "pod")  # the workload map is no longer viewed
+    await registry.set_level(session, "pod", False)  # the workload map is no longer viewed
     maps.update([], [])
-    assert maps.kept == ["namespace", "pod"]
+    assert maps.kept == [("namespace", False), ("pod", False)]
     registry.close(session)
     maps.update([], [])
-    assert maps.kept == ["namespace"]
+    assert maps.kept == [("namespace", False)]
+
+
+async def test_showing_services_is_part_of_the_view_at_workload_and_pod_levels() -> None:
+    store = EntryStore(10)
+    registry = SessionRegistry(store)
+    first, second = registry.open(), registry.open()
+    await registry.set_filter(first, "tcp")
+    await registry.set_filter(second, "tcp")
+    await registry.set_level(first, "namespace", False)  # no Services there: the same view
+    assert first.view is second.view
+    await registry.set_level(first, "workload")
+    await registry.set_level(second, "workload", False)
+    assert first.view is not second.view
+    assert (first.view.graph.services, second.view.graph.services) == (True, False)
+    assert (first.stats()["services"], second.stats()["services"]) == (True, False)
+    feed(registry, store, through_services(generate(40, seed=3)))
+    for session in (first, second):
+        expected = ConnectivityGraph("workload", services=session.view.services)
+        expected.add_flows(flows_of(s for s in store if session.view.filter(s.wire)))
+        assert session.view.graph.to_dict() == expected.to_dict()
+    await registry.set_level(second, "workload", True)
+    assert first.view is second.view
+    assert registry.views == 1
 
 
 def test_offered_entries_keep_store_order() -> None:

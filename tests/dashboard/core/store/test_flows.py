@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -235,3 +236,44 @@ def test_equal_sides_are_one_shared_instance() -> None:
     first, second = side(dict(endpoint), "bad src"), side(dict(endpoint), "bad src")
     assert first == Side("pod", "shop", "cart-1", "cart-1")
     assert first is second
+
+
+CART_VIA = Side("service", "shop", "cart", "cart")
+
+
+@pytest.mark.parametrize(
+    ("entry", "via"),
+    [
+        (tcp(FRONTEND, CART, "connect", dialed=CART_SERVICE), CART_VIA),
+        (tcp(FRONTEND, CART, "refused", dialed=CART_SERVICE), CART_VIA),
+        (udp(FRONTEND, CART, dialed=CART_SERVICE), CART_VIA),
+        (tcp(FRONTEND, CART), None),  # the pod dialed itself
+        (tcp(FRONTEND, CART_SERVICE, "refused"), None),  # no endpoints: the Service is the server
+        (tcp(FRONTEND, STRIPE, dialed=CART_SERVICE), None),  # no pod behind: namespace unknown
+    ],
+)
+def test_the_service_a_flow_went_through_is_its_pairs_via(
+    entry: dict[str, Any], via: Side | None
+) -> None:
+    flow = read_flow(entry)
+    assert flow.pair.via == via
+    assert flow.pair.via is None or flow.pair.via is side(
+        msgspec.to_builtins(CART_SERVICE), "bad dst"
+    )  # shared
+
+
+def test_a_dialed_address_the_hub_named_no_service_is_no_via() -> None:
+    entry = tcp(FRONTEND, CART, dialed=CART_SERVICE)
+    entry["dst"]["service"] = ""
+    assert read_flow(entry).pair.via is None
+    entry["nat"] = {"snat": {"ip": "172.18.0.2", "port": 31000}}  # masqueraded, not dialed
+    entry["dst"]["service"] = "cart"
+    assert read_flow(entry).pair.via is None
+
+
+def test_a_flow_through_a_service_counts_as_the_same_flow_otherwise() -> None:
+    through = read_flow(tcp(FRONTEND, CART, "close", sent=3, received=4, dialed=CART_SERVICE))
+    direct = read_flow(tcp(FRONTEND, CART, "close", sent=3, received=4))
+    assert (through.client, through.server) == (direct.client, direct.server)
+    assert through.starts == direct.starts
+    assert (through.request_bytes, through.response_bytes) == (3, 4)
