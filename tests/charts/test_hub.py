@@ -230,6 +230,7 @@ def test_an_existing_secret_key_renders_nothing_random() -> None:
     sets = (
         "hub.existingSecret=hub-key",
         "hub.writeToken.existingSecret=team-token",
+        "metrics.token.existingSecret=prometheus-scrape",
         "redis.auth.existingSecret=redis-pass",
         "auth.enabled=true",
         "auth.adminSecret=admin-login",

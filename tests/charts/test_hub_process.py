@@ -1,6 +1,6 @@
 """The hub's and its admin init container's commands, run here with the env the chart gives them:
 the settings parse, the probe's Host header and the pod IP are allowed, the admin can log in,
-a change of the targeting needs the write token."""
+a change of the targeting needs the write token, /metrics with login on needs the metrics token."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ FROM_CLUSTER = {
     "PODSCOPE_SECRET_KEY": "k" * 50,
     "ADMIN_USERNAME": "admin",
     "PODSCOPE_WRITE_TOKEN": "the-write-token-from-its-secret",
+    "PODSCOPE_METRICS_TOKEN": "the-metrics-token-from-its-secret",
 }
 LOCAL_REDIS = "redis://127.0.0.1:6379/12"  # this module's own database
 STATE_DIR = "/var/lib/podscope"
@@ -70,9 +71,11 @@ def run_command(container: Obj, env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
-def status(port: int, path: str, host: str) -> int:
-    """The HTTP status of GET ``path`` with this Host header."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
+def status(port: int, path: str, host: str, headers: dict[str, str] | None = None) -> int:
+    """The HTTP status of GET ``path`` with this Host header (and these other headers)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Host": host, **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             code: int = response.status
@@ -161,6 +164,21 @@ def test_a_targeting_change_needs_the_charts_write_token(tmp_path: Path, auth: s
         assert put_targeting(port, {}) == 403
         assert put_targeting(port, {"Authorization": "Bearer not-the-token"}) == 403
         assert put_targeting(port, {"Authorization": f"Bearer {token}"}) == 200
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_with_login_on_metrics_need_the_charts_metrics_token(tmp_path: Path) -> None:
+    """What the ServiceMonitor sends: the chart's token, to the pod IP Prometheus scrapes."""
+    manifest = render(sets=("redis.auth.enabled=false", "auth.enabled=true"))
+    pod = f"{POD_IP}:8000"
+    token = FROM_CLUSTER["PODSCOPE_METRICS_TOKEN"]
+    with serving(manifest, tmp_path) as port:
+        assert status(port, "/metrics", pod) == 401
+        assert status(port, "/metrics", pod, {"Authorization": "Bearer not-the-token"}) == 401
+        write_token = f"Bearer {FROM_CLUSTER['PODSCOPE_WRITE_TOKEN']}"
+        assert status(port, "/metrics", pod, {"Authorization": write_token}) == 401
+        assert status(port, "/metrics", pod, {"Authorization": f"Bearer {token}"}) == 200
 
 
 @pytest.mark.slow

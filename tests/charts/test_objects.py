@@ -11,6 +11,7 @@ DEFAULT_OBJECTS = [
     ("Deployment", "podscope-hub"),
     ("Deployment", "podscope-redis"),
     ("Secret", "podscope-hub"),
+    ("Secret", "podscope-metrics-token"),
     ("Secret", "podscope-redis"),
     ("Secret", "podscope-write-token"),
     ("Service", "podscope"),
@@ -42,6 +43,11 @@ def test_ingress_adds_an_ingress() -> None:
 def test_generated_admin_secret_only_with_auth() -> None:
     kinds = render(sets=("auth.enabled=true",)).kinds()
     assert kinds == sorted([*DEFAULT_OBJECTS, ("Secret", "podscope-admin")])
+
+
+def test_service_monitor_only_when_asked() -> None:
+    kinds = render(sets=("metrics.serviceMonitor.enabled=true",)).kinds()
+    assert kinds == sorted([*DEFAULT_OBJECTS, ("ServiceMonitor", "podscope")])
 
 
 def test_names_follow_the_release() -> None:

@@ -53,6 +53,7 @@ def test_every_existing_secret_together_renders_the_same_twice() -> None:
     sets = (
         "hub.existingSecret=hub-key",
         "hub.writeToken.existingSecret=team-token",
+        "metrics.token.existingSecret=prometheus-scrape",
         "redis.auth.existingSecret=redis-pass",
         "auth.enabled=true",
         "auth.adminSecret=admin-login",

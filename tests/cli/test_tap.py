@@ -169,11 +169,13 @@ def test_tap_installs_upgrades_and_clean_removes(
     env = _hub_env(cluster)
     assert (env["PODSCOPE_TAP_REGEX"], env["PODSCOPE_TAP_NAMESPACES"]) == ("^shop-", "shop")
     token = _secret_data(cluster, "podscope-write-token")
+    metrics_token = _secret_data(cluster, "podscope-metrics-token")
 
     again = podscope("tap", "--no-browser", "--timeout", "60", kubeconfig=kubeconfig)
     assert again.returncode == 1
     assert "created namespace" not in again.stdout
     assert _secret_data(cluster, "podscope-write-token") == token  # kept across the upgrade
+    assert _secret_data(cluster, "podscope-metrics-token") == metrics_token
     assert sorted(r["version"] for r in _release(cluster)) == [1, 2]
     assert _hub_env(cluster)["PODSCOPE_TAP_REGEX"] == ""  # options left out: chart defaults
 

@@ -70,6 +70,7 @@ class Release:
                 ("podscope-hub", "secret-key"): secrets.token_urlsafe(40),
                 ("podscope-redis", "redis-password"): secrets.token_urlsafe(24),
                 ("podscope-write-token", "token"): secrets.token_urlsafe(30),
+                ("podscope-metrics-token", "token"): secrets.token_urlsafe(30),
             },
             fields={
                 "status.podIP": address,

@@ -71,6 +71,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "podscope.writeTokenKey" -}}
 {{- ternary .Values.hub.writeToken.existingSecretKey "token" (ne .Values.hub.writeToken.existingSecret "") -}}
 {{- end -}}
+{{- define "podscope.metricsTokenSecretName" -}}
+{{- .Values.metrics.token.existingSecret | default (printf "%s-metrics-token" (include "podscope.fullname" .)) -}}
+{{- end -}}
+{{- define "podscope.metricsTokenKey" -}}
+{{- ternary .Values.metrics.token.existingSecretKey "token" (ne .Values.metrics.token.existingSecret "") -}}
+{{- end -}}
 {{- define "podscope.redisName" -}}
 {{- printf "%s-redis" (include "podscope.fullname" .) -}}
 {{- end -}}
