@@ -130,3 +130,13 @@ def test_the_auth_example_scrapes_with_the_token() -> None:
     manifest = render("ci/auth-values.yaml")
     credentials = _endpoint(manifest)["authorization"]["credentials"]
     assert credentials == _reference(manifest)
+
+
+@pytest.mark.parametrize(("auth", "annotated"), [("false", True), ("true", False)])
+def test_the_hubs_scrape_annotations_only_where_a_scrape_without_token_works(
+    auth: str, annotated: bool
+) -> None:
+    manifest = render(sets=(f"auth.enabled={auth}", "hub.podAnnotations.team=net"))
+    annotations = manifest.get(*HUB)["spec"]["template"]["metadata"]["annotations"]
+    assert ("prometheus.io/scrape" in annotations) is annotated
+    assert annotations["team"] == "net"  # the user's own stay either way
