@@ -58,19 +58,21 @@ def connect_and_send(address: str, port: int, size: int) -> None:
         c.sendall(b"x" * size)
 
 
-def wait_for_entry(release: Release, query: str) -> dict[str, Any]:
-    """The first entry the hub's API returns for a KFL query, waiting for the worker."""
-    deadline = time.monotonic() + ENTRY_SECONDS
+def find_entry(release: Release, query: str, seconds: float) -> dict[str, Any] | None:
+    """The first entry the hub's API returns for a KFL query within ``seconds`` (None if none
+    came), checking meanwhile that the worker still runs."""
+    deadline = time.monotonic() + seconds
     path = "/api/entries?q=" + urllib.parse.quote(query)
-    while time.monotonic() < deadline:
+    while True:
         status, body = release.get(path)
         assert status == 200, body
         if body["entries"]:
             entry: dict[str, Any] = body["entries"][0]
             return entry
         release.assert_running(release.name("worker"))
+        if time.monotonic() > deadline:
+            return None
         time.sleep(0.5)
-    raise AssertionError(f"no entry for {query}: {release.logs(release.name('worker'))}")
 
 
 def started(engine: DockerEngine, image: BuiltImage) -> Iterator[Release]:
@@ -99,20 +101,23 @@ def fresh_release(engine: DockerEngine, image: BuiltImage) -> Iterator[Release]:
 
 @pytest.fixture(scope="module")
 def traffic(release: Release) -> dict[str, Any]:
-    """One 1000-byte TCP connection on the release's address, as the hub reports it."""
-    port, server = serve_once(release.address)
+    """One 1000-byte TCP connection on the release's address, as the hub reports it.
+
+    The worker opens its capture a moment after it starts, maybe in the middle of a connection
+    (whose close then has no sizes to report): connect again until one connection's close is
+    reported, which carries the sizes.
+    """
     deadline = time.monotonic() + ENTRY_SECONDS
-    # The worker opens its capture a moment after it starts: connect until one is seen.
     while time.monotonic() < deadline:
-        connect_and_send(release.address, port, 1000)
-        status, body = release.get("/api/entries?q=" + urllib.parse.quote(f"dst.port == {port}"))
-        if status == 200 and body["entries"]:
-            break
-        time.sleep(1)
         port, server = serve_once(release.address)
-    server.join(5)
-    # The connection's row updates in place: wait for its close, which carries the sizes.
-    return wait_for_entry(release, f'dst.port == {port} and tcp.event == "close"')
+        connect_and_send(release.address, port, 1000)
+        server.join(5)
+        found = find_entry(release, f'dst.port == {port} and tcp.event == "close"', 3.0)
+        if found is not None:
+            return found
+    _, stats = release.get("/api/stats")  # what the hub read, and which workers it heard
+    worker_log = release.logs(release.name("worker"))
+    raise AssertionError(f"no connection's close came; hub stats {stats}; worker log {worker_log}")
 
 
 def test_worker_entries_reach_the_hub(release: Release, traffic: dict[str, Any]) -> None:
