@@ -24,6 +24,15 @@ NAMESPACE = "observability"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 # The defaults, then each ci values file (chart-relative), with their test ids.
 VALUE_SETS: list[tuple[str, ...]] = [(), *((str(p.relative_to(CHART)),) for p in CI_VALUES)]
+EVERY_EXISTING_SECRET = (
+    "hub.existingSecret=hub-key",
+    "hub.writeToken.existingSecret=team-token",
+    "metrics.token.existingSecret=prometheus-scrape",
+    "redis.auth.existingSecret=redis-pass",
+    "auth.enabled=true",
+    "auth.adminSecret=admin-login",
+)
+"""Values that name an existing Secret for everything the chart would otherwise make."""
 VALUE_SET_IDS = ["defaults", *(p.stem for p in CI_VALUES)]
 
 Obj = dict[str, Any]

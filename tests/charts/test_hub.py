@@ -8,7 +8,16 @@ import string
 import pytest
 import yaml
 
-from tests.charts.helm import CHART, NAMESPACE, expand, failure, helm, render, template_args
+from tests.charts.helm import (
+    CHART,
+    EVERY_EXISTING_SECRET,
+    NAMESPACE,
+    expand,
+    failure,
+    helm,
+    render,
+    template_args,
+)
 
 HUB = ("Deployment", "podscope-hub")
 SERVICE_NAMES = [
@@ -227,14 +236,7 @@ def test_ingress_serves_the_root_path_only() -> None:
 
 
 def test_an_existing_secret_key_renders_nothing_random() -> None:
-    sets = (
-        "hub.existingSecret=hub-key",
-        "hub.writeToken.existingSecret=team-token",
-        "metrics.token.existingSecret=prometheus-scrape",
-        "redis.auth.existingSecret=redis-pass",
-        "auth.enabled=true",
-        "auth.adminSecret=admin-login",
-    )
+    sets = EVERY_EXISTING_SECRET
     manifest = render(sets=sets)
     assert [kind for kind, _ in manifest.kinds() if kind == "Secret"] == []
     key = manifest.env("Deployment", "podscope-hub")["PODSCOPE_SECRET_KEY"]

@@ -73,25 +73,27 @@ def run_command(container: Obj, env: dict[str, str]) -> subprocess.CompletedProc
 
 def status(port: int, path: str, host: str, headers: dict[str, str] | None = None) -> int:
     """The HTTP status of GET ``path`` with this Host header (and these other headers)."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", headers={"Host": host, **(headers or {})}
+    return answered(
+        urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", headers={"Host": host, **(headers or {})}
+        )
     )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            code: int = response.status
-    except urllib.error.HTTPError as error:
-        code = error.code
-    return code
 
 
 def put_targeting(port: int, headers: dict[str, str]) -> int:
     """The HTTP status of a ``PUT /api/targeting`` to the hub on ``port`` with these headers."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/targeting",
-        data=b'{"namespaces": ["shop"]}',
-        method="PUT",
-        headers={"Content-Type": "application/json", **headers},
+    return answered(
+        urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/targeting",
+            data=b'{"namespaces": ["shop"]}',
+            method="PUT",
+            headers={"Content-Type": "application/json", **headers},
+        )
     )
+
+
+def answered(request: urllib.request.Request) -> int:
+    """The HTTP status the hub answers ``request`` with (an error status included)."""
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             code: int = response.status

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import string
 
-from tests.charts.helm import failure, helm, render, template_args
+from tests.charts.helm import EVERY_EXISTING_SECRET, failure, helm, render, template_args
 
 HUB = ("Deployment", "podscope-hub")
 
@@ -50,14 +50,7 @@ def test_an_existing_secret_replaces_the_charts() -> None:
 
 
 def test_every_existing_secret_together_renders_the_same_twice() -> None:
-    sets = (
-        "hub.existingSecret=hub-key",
-        "hub.writeToken.existingSecret=team-token",
-        "metrics.token.existingSecret=prometheus-scrape",
-        "redis.auth.existingSecret=redis-pass",
-        "auth.enabled=true",
-        "auth.adminSecret=admin-login",
-    )
+    sets = EVERY_EXISTING_SECRET
     first, second = (helm(*template_args((), sets, ())) for _ in range(2))
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
