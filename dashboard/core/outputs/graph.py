@@ -328,6 +328,7 @@ class ConnectivityGraph:
             if route is None or not route[0].refs or (route[1] is not None and not route[1].refs):
                 route = make_route(flow.pair)  # never routed, or an edge was deleted
             edge, hop, loop = route
+            # _Edge.add inlined: this runs once per flow and map level (the hop is rarer)
             edge.refs += 1
             edge.connections += flow.starts
             edge.failed += flow.failed
