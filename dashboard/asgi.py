@@ -2,8 +2,10 @@
 
 The health probes (``/healthz``, ``/livez``) are answered before Django (:mod:`dashboard.health`).
 Websocket connections need an allowed ``Host`` and an ``Origin`` naming that same host and port
-(:mod:`dashboard.wsorigin`); with ``PODSCOPE_AUTH`` on, the Django session's user is put in the
-scope so the consumer can refuse anonymous viewers.
+(:mod:`dashboard.wsorigin`). Django never sees a finished request's disconnect
+(:mod:`dashboard.responsedone`: it would make each request reference-cycle garbage). With
+``PODSCOPE_AUTH`` on, the Django session's user is put in the scope so the consumer can refuse
+anonymous viewers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from django.conf import settings
 
 from dashboard.health import HealthApp
 from dashboard.instance import current
+from dashboard.responsedone import HoldDisconnectAfterResponse
 from dashboard.routing import websocket_urlpatterns
 from dashboard.wsorigin import SameOriginValidator
 
@@ -35,9 +38,8 @@ def build_application() -> Any:
     websocket: Any = URLRouter(websocket_urlpatterns)
     if settings.PODSCOPE["AUTH"]:
         websocket = AuthMiddlewareStack(websocket)
-    return ProtocolTypeRouter(
-        {"http": HealthApp(django_asgi_app, current), "websocket": SameOriginValidator(websocket)}
-    )
+    http = HealthApp(HoldDisconnectAfterResponse(django_asgi_app), current)
+    return ProtocolTypeRouter({"http": http, "websocket": SameOriginValidator(websocket)})
 
 
 application = build_application()
