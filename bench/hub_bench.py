@@ -155,7 +155,7 @@ def stop_hub(hub: subprocess.Popen[bytes], prefix: str) -> None:
 def bench_ingest(entries: int, sessions: int, batch: int, repeat: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     from contract.schema import Entry  # noqa: PLC0415
-    from dashboard.core.hub import tune_gc  # noqa: PLC0415
+    from dashboard.core.garbage import tune_gc  # noqa: PLC0415
 
     wires = generate(2 * entries, seed=3)  # the first half fills the store, the second is timed
     raw = [Entry.from_wire(w).to_json().encode() for w in wires]  # as workers publish them

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from typing import Any
 from contract.schema import Entry
 from contract.stats import worker_summary
 from dashboard.core.config import DEFAULT_CONFIG, HubConfig
+from dashboard.core.garbage import FullCollections, collect_garbage, tune_gc
 from dashboard.core.ingest.merge import Merger
 from dashboard.core.ingest.sources import (
     EntryDecoder,
@@ -49,7 +49,6 @@ from kfl import Filter
 TARGETING_REFRESH_SECONDS = 5.0
 REQUESTS_PER_FILTER_CHANGE = 10  # a client's API requests per filter change it may make
 REPORTING_WORKER_SECONDS = 30.0  # a worker's stats this old still count it as reporting
-GC_FULL_EVERY = 1_000  # gen-1 collections between full ones (CPython's default: 10)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +102,8 @@ class Hub:
         self._reported_dropped = 0
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.full_collections = FullCollections()
+        self._collector: asyncio.Task[None] | None = None
 
     # --- ingest -------------------------------------------------------------------------------
 
@@ -223,6 +224,7 @@ class Hub:
                 "heldEarly": self.vantage.stats.early,
             },
             "lagSeconds": round(self.lag_seconds, 3),
+            "gc": self.full_collections.to_dict(),
             "store": {"size": len(self.store), "capacity": self.store.capacity},
             "sessions": {
                 "open": len(self.sessions),
@@ -283,6 +285,7 @@ class Hub:
             return
         self._stop = asyncio.Event()
         tune_gc()
+        self._collector = asyncio.create_task(collect_garbage(self.full_collections, self._stop))
         if self.source is not None:
             self._tasks.append(asyncio.create_task(run_ingest(self.source, self, self._stop)))
         if self.targeting is not None:
@@ -291,12 +294,14 @@ class Hub:
     async def stop(self) -> None:
         """Stop the background tasks and close the source."""
         self._stop.set()
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._collector] if self._collector else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._collector = None
         if isinstance(self.source, RedisEntrySource):
             await self.source.close()
 
@@ -323,16 +328,3 @@ class Hub:
         if dropped > self._reported_dropped:
             metrics.session_entries_dropped.inc(dropped - self._reported_dropped)
             self._reported_dropped = dropped
-
-
-def tune_gc() -> None:
-    """Make the garbage collector's full collections rare (the hub calls it when it starts).
-
-    A full collection traverses every stored entry's dicts (about 0.9 s with 100,000 stored on
-    the bench machine), and with CPython's default threshold one runs whenever a quarter of the
-    long-lived objects are new, every ~25,000 entries: a fifth of ingest CPU, and a pause past
-    the latency budget. Stored entries hold no reference cycles (reference counting frees them
-    when evicted); only cyclic garbage waits longer, up to GC_FULL_EVERY young collections.
-    """
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, GC_FULL_EVERY)

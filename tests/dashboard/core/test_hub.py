@@ -9,7 +9,8 @@ import pytest
 
 from contract.schema import Address, Entry, NatInfo, Node, TcpInfo
 from dashboard.core.config import HubConfig
-from dashboard.core.hub import GC_FULL_EVERY, Hub
+from dashboard.core.garbage import GC_FULL_EVERY
+from dashboard.core.hub import Hub
 from dashboard.core.ingest.sources import LocalEntrySource
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.core.targeting.scopes import LocalScopes
@@ -109,6 +110,8 @@ async def test_start_makes_full_gc_collections_rare() -> None:
     try:
         hub.start()
         assert gc.get_threshold() == (700, 10, GC_FULL_EVERY)
+        assert not hub.running  # no source: the garbage collector's task alone is not ingest
+        assert hub.stats()["gc"]["fullCollections"] == 0
     finally:
         await hub.stop()
         gc.set_threshold(*before)
