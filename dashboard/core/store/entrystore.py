@@ -18,6 +18,7 @@ import msgspec
 from dashboard.core.store.flows import Flow, NotAFlowError, read_flow
 
 TEXT_WINDOW = 20_000  # entries whose JSON stays cached: live sends reuse it, older re-encode
+WALK_CHUNK = 4_096  # entries a walk of the store reads at a time
 _ENCODER = msgspec.json.Encoder()  # an instance: msgspec.json.encode sets one up per call
 WireEntry = Mapping[str, Any]
 Predicate = Callable[[WireEntry], bool]
@@ -110,6 +111,26 @@ class EntryStore:
         if predicate is not None:
             candidates = (stored for stored in candidates if predicate(stored.wire))
         return list(islice(candidates, max(0, limit)))
+
+    def walk(self, *, newest_first: bool = False) -> Iterator[Stored]:
+        """The entries stored when the walk starts, oldest (or newest) first, read a chunk at a
+        time: a walk that pauses (a paced scan) holds at most :data:`WALK_CHUNK` entries, so the
+        store's evicted entries are freed meanwhile, and skipped."""
+        entries = self._entries
+        if newest_first:
+            top = self.last_seq
+            while top >= self.first_seq:
+                offset = self.last_seq - top  # counted from the newest end, which only grows
+                part = list(islice(reversed(entries), offset, offset + WALK_CHUNK))
+                yield from part
+                top -= len(part)
+            return
+        seq, end = self.first_seq, self.last_seq
+        while (seq := max(seq, self.first_seq)) <= end:
+            start = seq - self.first_seq
+            part = list(islice(entries, start, start + min(WALK_CHUNK, end - seq + 1)))
+            yield from part
+            seq += len(part)
 
     def after(self, seq: int) -> list[Stored]:
         """The entries stored after sequence number ``seq``, oldest first."""

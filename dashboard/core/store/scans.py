@@ -4,7 +4,10 @@ A filter's backfill and the ``/api/entries``, ``/api/map`` and ``/api/export`` q
 whole store (up to 100,000 entries). :class:`Scanner` does that on the event loop in slices of a
 few milliseconds, yielding between them, so ingest, the other viewers and ``/healthz`` go on:
 
-- a scan works on a snapshot of the store taken when it starts (ingest keeps adding meanwhile);
+- a scan reads the entries stored when it starts, a chunk at a time
+  (:meth:`~dashboard.core.store.entrystore.EntryStore.walk`): entries evicted meanwhile are
+  skipped and freed, and a scan waiting for its turn holds none, so slow scans cannot keep
+  evicted entries alive;
 - a :class:`CpuBudget` shared by every scan paces them: scans together use at most ``share`` of
   the loop's time (the rest is ingest's and the viewers'), a short burst aside; work is
   measured in CPU time, so a loaded machine does not inflate it;
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -137,11 +140,14 @@ class Scanner:
     ) -> list[Stored]:
         """The stored entries matching ``flt`` (between ``after`` and ``before``), in store order
         or newest first, at most ``limit``; ScanBusyError or FilterCostError if refused."""
-        # the snapshot this scan reads
-        entries = self._store.after(after) if after is not None else list(self._store)
-        if newest_first:
-            entries.reverse()
-        async with self._slot():
+        async with self._slot():  # a waiting scan holds no entries
+            entries: Iterable[Stored]
+            if after is not None:  # a resumed session's few newest: a list
+                entries = self._store.after(after)
+                if newest_first:
+                    entries.reverse()
+            else:
+                entries = self._store.walk(newest_first=newest_first)
             return await self._filter(entries, flt, limit, before, after)
 
     async def each_slice(
@@ -155,7 +161,7 @@ class Scanner:
 
     async def _filter(
         self,
-        entries: Sequence[Stored],
+        entries: Iterable[Stored],
         flt: Predicate,
         limit: int | None,
         before: int | None,

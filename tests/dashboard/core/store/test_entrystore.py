@@ -88,3 +88,34 @@ def test_an_entry_that_is_no_flow_is_stored_with_the_reason() -> None:
     assert (flow.flow is not None, flow.not_flow) == (True, "")
     assert (answer.flow, answer.not_flow) == (None, "dns answer")
     assert (broken.flow, broken.not_flow) == (None, "bad protocol")
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_a_walk_reads_the_whole_store_in_order(newest_first: bool) -> None:
+    store = EntryStore(10_000)
+    store.add(wires(0, 10_000))
+    seqs = [stored.seq for stored in store.walk(newest_first=newest_first)]
+    expected = list(range(1, 10_001))
+    assert seqs == (expected[::-1] if newest_first else expected)
+
+
+def test_a_paused_walk_skips_what_was_evicted_and_leaves_out_what_came_after() -> None:
+    store = EntryStore(10_000)
+    store.add(wires(0, 10_000))
+    oldest_first = store.walk()
+    newest_first = store.walk(newest_first=True)
+    read = [next(oldest_first).seq for _ in range(2)] + [next(newest_first).seq]
+    store.add(wires(10_000, 6_000))  # evicts seqs 1..6,000
+    rest = [stored.seq for stored in oldest_first]
+    # the walk had read its first chunk: it ends that one, then goes on from the oldest kept
+    assert read[:2] == [1, 2]
+    assert rest[: 4_096 - 2] == list(range(3, 4_097))
+    assert rest[4_096 - 2 :] == list(range(6_001, 10_001))
+    back = [stored.seq for stored in newest_first]
+    assert read[2] == 10_000
+    assert back == list(range(9_999, 10_000 - 4_096, -1))  # its first chunk, then none kept
+
+
+def test_an_empty_store_walks_nothing() -> None:
+    store = EntryStore(3)
+    assert list(store.walk()) == list(store.walk(newest_first=True)) == []
