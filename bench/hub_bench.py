@@ -297,8 +297,8 @@ async def wait_until_up(port: int, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.2)
 
 
-async def hub_scans(port: int) -> dict[str, Any]:
-    """The hub's scan counters (``/api/stats``): how much CPU the scans took."""
+async def hub_counters(port: int) -> dict[str, Any]:
+    """The hub's scan and garbage collection counters (``/api/stats``): what they cost."""
     import aiohttp  # noqa: PLC0415
 
     async with (
@@ -306,7 +306,7 @@ async def hub_scans(port: int) -> dict[str, Any]:
         http.get(f"http://127.0.0.1:{port}/api/stats") as response,
     ):
         stats: dict[str, Any] = await response.json()
-        return dict(stats.get("scans", {}))
+        return {"scans": stats.get("scans", {}), "gc": stats.get("gc", {})}
 
 
 COSTLY_FILTER = " or ".join(f'dst.name == r"(a|b)*c{n}.*x.*y.*z"' for n in range(100))
@@ -421,7 +421,7 @@ async def bench_latency(rate: int, seconds: float, sessions: int, attack: bool =
         cpu_before, own_before = cpu_seconds(hub.pid), time.process_time()
         produced = await produce(prefix, rate, seconds, sent)
         hub_cpu = (cpu_seconds(hub.pid) - cpu_before) / seconds
-        scans = await hub_scans(port)
+        counters = await hub_counters(port)
         own_cpu = (time.process_time() - own_before) / seconds
         await asyncio.sleep(2.0)
         sampler.cancel()
@@ -451,7 +451,8 @@ async def bench_latency(rate: int, seconds: float, sessions: int, attack: bool =
         )
     if attack:
         print(f"attackers got: {dict(sorted(attacker_answers.items()))}")
-    print(f"hub scans (/api/stats): {scans}")
+    print(f"hub scans (/api/stats): {counters['scans']}")
+    print(f"hub full GC collections (/api/stats): {counters['gc']}")
 
 
 def python_reference() -> float:

@@ -12,9 +12,17 @@ and a few KB of cyclic garbage per request, which only a full collection frees. 
 automatic ones, a hub answering API requests grew by hundreds of MiB before one came.
 :class:`FullCollections` therefore runs a full collection itself once enough young collections
 have happened since the last one (the sign that objects keep surviving: cyclic garbage, or a
-store filling up), at most every :data:`FULL_MIN_SECONDS`: at most a few per cent of one core,
-and garbage bounded by what a few seconds of requests make. :func:`collect_garbage` is the
-hub's task that asks it every :data:`CHECK_SECONDS`.
+store filling up) and its interval has passed:
+
+- the interval is at least :data:`FULL_MIN_SECONDS`, and long enough that full collections take
+  at most :data:`FULL_SHARE` of the time (one that took 0.3 s waits 15 s);
+- a collection that found less than :data:`WORTHWHILE` objects doubles the interval (the store
+  was filling, nothing to free), up to :data:`FULL_MAX_SECONDS`; one that found more brings it
+  back down.
+
+So a hub that only ingests rarely pauses for one, and garbage stays bounded by what one interval
+of requests makes. :func:`collect_garbage` is the hub's task that asks every
+:data:`CHECK_SECONDS`.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from collections.abc import Callable
 GC_FULL_EVERY = 1_000  # gen-1 collections between CPython's own full ones (its default: 10)
 FULL_AFTER_YOUNG = 10  # gen-1 collections since the last full one that make the next one due
 FULL_MIN_SECONDS = 5.0  # the least time between two full collections the hub runs
+FULL_MAX_SECONDS = 300.0  # the longest, after collections that found nothing worth it
+FULL_SHARE = 0.02  # of the time, at most, full collections take
+WORTHWHILE = 1_000  # objects a full collection must free to keep its interval short
 CHECK_SECONDS = 1.0
 
 
@@ -48,31 +59,38 @@ class FullCollections:
         clock: Callable[[], float] = time.monotonic,
         young_since_full: Callable[[], int] = lambda: gc.get_count()[2],
         collect: Callable[[], int] = gc.collect,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._min_seconds = min_seconds
         self._after_young = after_young
         self._clock = clock
         self._young_since_full = young_since_full
         self._collect = collect
+        self._timer = timer
         self._last = clock()
+        self.interval = min_seconds
         self.runs = 0
         self.collected = 0
         self.last_seconds = 0.0
 
     def due(self) -> bool:
-        """True when enough young collections happened, and long enough ago, since the last."""
+        """True when enough young collections happened since the last, and its interval passed."""
         return (
             self._young_since_full() >= self._after_young
-            and self._clock() - self._last >= self._min_seconds
+            and self._clock() - self._last >= self.interval
         )
 
     def run(self) -> None:
-        """Run a full collection now, and count it."""
-        started = time.perf_counter()
-        self.collected += self._collect()
-        self.last_seconds = time.perf_counter() - started
+        """Run a full collection now, count it, and set the interval to the next one."""
+        started = self._timer()
+        found = self._collect()
+        self.last_seconds = self._timer() - started
+        self.collected += found
         self.runs += 1
         self._last = self._clock()
+        affordable = max(self._min_seconds, self.last_seconds / FULL_SHARE)
+        backed_off = min(FULL_MAX_SECONDS, max(affordable, 2 * self.interval))
+        self.interval = affordable if found >= WORTHWHILE else backed_off
 
     def to_dict(self) -> dict[str, float]:
         """The counts ``/api/stats`` shows."""
@@ -80,6 +98,7 @@ class FullCollections:
             "fullCollections": self.runs,
             "collected": self.collected,
             "lastFullSeconds": round(self.last_seconds, 3),
+            "intervalSeconds": round(self.interval, 1),
         }
 
 

@@ -1,60 +1,94 @@
-"""The hub's full collections: due after enough young collections, at most every few seconds."""
+"""The hub's full collections: due after enough young collections, paced by what they find."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+from dataclasses import dataclass, field
 
-from dashboard.core.garbage import FullCollections, collect_garbage
+import pytest
+
+from dashboard.core.garbage import (
+    FULL_MAX_SECONDS,
+    WORTHWHILE,
+    FullCollections,
+    collect_garbage,
+)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
+@dataclass
+class _Process:
+    """A fake process: its clock, its young collections, what each full collection finds."""
 
-    def __call__(self) -> float:
-        return self.now
+    now: float = 100.0
+    young: int = 0
+    finds: int = WORTHWHILE
+    takes: float = 0.01
+    runs: list[float] = field(default_factory=list)
 
+    def collect(self) -> int:
+        self.young = 0  # a full collection resets CPython's count of young collections
+        self.now += self.takes
+        self.runs.append(self.now)
+        return self.finds
 
-def _policy(clock: _Clock, young: list[int], collected: list[int]) -> FullCollections:
-    def collect() -> int:
-        young[0] = 0  # a full collection resets CPython's count of young collections
-        collected.append(7)
-        return 7
-
-    return FullCollections(
-        min_seconds=5.0,
-        after_young=10,
-        clock=clock,
-        young_since_full=lambda: young[0],
-        collect=collect,
-    )
+    def policy(self) -> FullCollections:
+        return FullCollections(
+            min_seconds=5.0,
+            after_young=10,
+            clock=lambda: self.now,
+            young_since_full=lambda: self.young,
+            collect=self.collect,
+            timer=lambda: self.now,
+        )
 
 
 def test_due_needs_both_enough_young_collections_and_time() -> None:
-    clock, young, collected = _Clock(), [0], list[int]()
-    policy = _policy(clock, young, collected)
-    young[0] = 50
+    process = _Process(young=50)
+    policy = process.policy()
     assert not policy.due()  # too soon after the hub started
-    clock.now += 5.0
+    process.now += 5.0
     assert policy.due()
-    young[0] = 9
+    process.young = 9
     assert not policy.due()  # nothing kept surviving: no garbage to look for
 
 
-def test_run_counts_and_waits_again() -> None:
-    clock, young, collected = _Clock(), [10], list[int]()
-    policy = _policy(clock, young, collected)
-    clock.now += 6.0
+def test_worthwhile_collections_keep_the_shortest_interval() -> None:
+    process = _Process(young=10, now=200.0)
+    policy = process.policy()
     policy.run()
-    assert collected == [7]
-    young[0] = 10
-    clock.now += 4.9
+    process.young = 10
+    process.now += 4.9
     assert not policy.due()
-    clock.now += 0.1
+    process.now += 0.1
     assert policy.due()
-    assert policy.to_dict()["fullCollections"] == 1
-    assert policy.to_dict()["collected"] == 7
+    assert policy.to_dict() == {
+        "fullCollections": 1,
+        "collected": WORTHWHILE,
+        "lastFullSeconds": 0.01,
+        "intervalSeconds": 5.0,
+    }
+
+
+def test_a_costly_collection_waits_long_enough_to_stay_within_its_share() -> None:
+    process = _Process(takes=0.3)
+    policy = process.policy()
+    policy.run()
+    assert policy.interval == pytest.approx(15.0)  # 0.3 s is 2 % of 15 s
+
+
+def test_collections_that_find_nothing_back_off_and_garbage_brings_them_back() -> None:
+    process = _Process(finds=20)  # a filling store: everything survives, nothing to free
+    policy = process.policy()
+    intervals = []
+    for _ in range(8):
+        policy.run()
+        intervals.append(policy.interval)
+    assert intervals == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]
+    assert intervals[-1] == FULL_MAX_SECONDS
+    process.finds = WORTHWHILE  # requests' cycles again
+    policy.run()
+    assert policy.interval == 5.0
 
 
 class _Cycle:
@@ -75,12 +109,12 @@ def test_a_real_run_frees_cycles_young_collections_left_behind() -> None:
 
 
 async def test_the_task_runs_what_is_due_and_stops() -> None:
-    clock, young, collected = _Clock(), [10], list[int]()
-    policy = _policy(clock, young, collected)
-    clock.now += 5.0
+    process = _Process(young=10)
+    policy = process.policy()
+    process.now += 5.0
     stop = asyncio.Event()
     task = asyncio.create_task(collect_garbage(policy, stop))
     await asyncio.sleep(0.05)
-    assert collected == [7]  # checked at once, then every CHECK_SECONDS
+    assert len(process.runs) == 1  # checked at once, then every CHECK_SECONDS
     stop.set()
     await asyncio.wait_for(task, 2)
