@@ -15,7 +15,8 @@ have happened since the last one (the sign that objects keep surviving: cyclic g
 store filling up) and its interval has passed:
 
 - the interval is at least :data:`FULL_MIN_SECONDS`, and long enough that full collections take
-  at most :data:`FULL_SHARE` of the time (one that took 0.3 s waits 15 s);
+  at most :data:`FULL_SHARE` of the time (one that took 0.3 s waits a minute), so their pauses
+  stay out of the viewers' 99th percentile;
 - a collection that found less than :data:`WORTHWHILE` objects doubles the interval (the store
   was filling, nothing to free), up to :data:`FULL_MAX_SECONDS`; one that found more brings it
   back down.
@@ -37,9 +38,19 @@ GC_FULL_EVERY = 1_000  # gen-1 collections between CPython's own full ones (its 
 FULL_AFTER_YOUNG = 10  # gen-1 collections since the last full one that make the next one due
 FULL_MIN_SECONDS = 5.0  # the least time between two full collections the hub runs
 FULL_MAX_SECONDS = 300.0  # the longest, after collections that found nothing worth it
-FULL_SHARE = 0.02  # of the time, at most, full collections take
+FULL_SHARE = 0.005  # of the time, at most, full collections take
 WORTHWHILE = 1_000  # objects a full collection must free to keep its interval short
 CHECK_SECONDS = 1.0
+
+
+def freeze_startup() -> None:
+    """Move every object alive now (modules, Django, the settings) out of the collector's sight.
+
+    The served hub calls it once, when it is about to serve: full collections then traverse only
+    what the hub made since (about 150,000 objects fewer), so they pause the loop less.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def tune_gc() -> None:

@@ -42,6 +42,7 @@ from django.core.management.base import BaseCommand, CommandError
 from contract.schema import Node
 from contract.vocabulary import CAPTURE_MODES, DEFAULT_CAPTURE_MODE
 from dashboard.core.config import HubConfig
+from dashboard.core.garbage import freeze_startup
 from dashboard.core.hub import Hub
 from dashboard.core.ingest.embedded import EmbeddedWorker, live_worker, pcap_worker, replay_worker
 from dashboard.core.ingest.sources import EntryDecoder, LocalEntrySource
@@ -185,6 +186,7 @@ class Command(BaseCommand):
         bind, port = options["bind"], options["port"]
 
         def ready() -> None:
+            freeze_startup()
             asyncio.get_event_loop().call_soon(hub.start)
             self.stdout.write(
                 f"podscope hub on http://{bind}:{port}/  (websocket /ws/live, "

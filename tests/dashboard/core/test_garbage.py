@@ -74,7 +74,7 @@ def test_a_costly_collection_waits_long_enough_to_stay_within_its_share() -> Non
     process = _Process(takes=0.3)
     policy = process.policy()
     policy.run()
-    assert policy.interval == pytest.approx(15.0)  # 0.3 s is 2 % of 15 s
+    assert policy.interval == pytest.approx(60.0)  # 0.3 s is 0.5 % of a minute
 
 
 def test_collections_that_find_nothing_back_off_and_garbage_brings_them_back() -> None:
