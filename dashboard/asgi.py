@@ -3,7 +3,8 @@
 The health probes (``/healthz``, ``/livez``) are answered before Django (:mod:`dashboard.health`).
 Websocket connections need an allowed ``Host`` and an ``Origin`` naming that same host and port
 (:mod:`dashboard.wsorigin`). Django never sees a finished request's disconnect
-(:mod:`dashboard.responsedone`: it would make each request reference-cycle garbage). With
+(:mod:`dashboard.responsedone`: it would make each request reference-cycle garbage), and its
+synchronous parts run on one shared thread (:mod:`dashboard.syncthread`). With
 ``PODSCOPE_AUTH`` on, the Django session's user is put in the scope so the consumer can refuse
 anonymous viewers.
 """
@@ -30,6 +31,7 @@ from dashboard.health import HealthApp
 from dashboard.instance import current
 from dashboard.responsedone import HoldDisconnectAfterResponse
 from dashboard.routing import websocket_urlpatterns
+from dashboard.syncthread import SharedSyncThread
 from dashboard.wsorigin import SameOriginValidator
 
 
@@ -38,7 +40,7 @@ def build_application() -> Any:
     websocket: Any = URLRouter(websocket_urlpatterns)
     if settings.PODSCOPE["AUTH"]:
         websocket = AuthMiddlewareStack(websocket)
-    http = HealthApp(HoldDisconnectAfterResponse(django_asgi_app), current)
+    http = HealthApp(SharedSyncThread(HoldDisconnectAfterResponse(django_asgi_app)), current)
     return ProtocolTypeRouter({"http": http, "websocket": SameOriginValidator(websocket)})
 
 

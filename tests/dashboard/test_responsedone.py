@@ -15,60 +15,17 @@ from dashboard.core.config import HubConfig
 from dashboard.core.hub import Hub
 from dashboard.core.naming.index import ClusterIndex
 from dashboard.responsedone import HoldDisconnectAfterResponse
-
-REQUEST = {"type": "http.request", "body": b"", "more_body": False}
-DISCONNECT = {"type": "http.disconnect"}
-
-
-def _scope(path: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
-class _Daphne:
-    """Like daphne: the request, then a disconnect as soon as the response's last part is sent."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.queue.put_nowait(REQUEST)
-        self.sent: list[dict[str, Any]] = []
-
-    async def receive(self) -> dict[str, Any]:
-        return await self.queue.get()
-
-    async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            self.queue.put_nowait(DISCONNECT)
+from tests.dashboard.asgihttp import DISCONNECT, get_statuses, http_scope
 
 
 def _aborted_in_garbage(app: Any, requests: int) -> tuple[int, list[int]]:
     """How many ``RequestAborted`` were left in reference cycles by ``requests`` requests."""
 
-    async def serve() -> list[int]:
-        statuses = []
-        for _ in range(requests):
-            daphne = _Daphne()
-            await app(_scope("/no/such/page"), daphne.receive, daphne.send)
-            statuses.append(daphne.sent[0]["status"])
-        return statuses
-
     gc.collect()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         with installed(Hub(HubConfig(), ClusterIndex())):
-            statuses = asyncio.run(serve())
+            statuses = asyncio.run(get_statuses(app, "/no/such/page", requests))
         gc.collect()
         aborted = sum(isinstance(obj, RequestAborted) for obj in gc.garbage)
     finally:
@@ -104,7 +61,7 @@ async def test_a_disconnect_before_the_response_still_reaches_the_app() -> None:
     async def send(message: dict[str, Any]) -> None:
         raise AssertionError("nothing to send")
 
-    await HoldDisconnectAfterResponse(app)(_scope("/"), receive, send)
+    await HoldDisconnectAfterResponse(app)(http_scope("/"), receive, send)
     assert heard == ["http.disconnect"]
 
 
@@ -123,7 +80,7 @@ async def test_after_the_response_a_disconnect_waits_until_cancelled() -> None:
     async def send(message: dict[str, Any]) -> None:
         pass
 
-    await HoldDisconnectAfterResponse(app)(_scope("/"), receive, send)
+    await HoldDisconnectAfterResponse(app)(http_scope("/"), receive, send)
 
 
 async def test_websockets_pass_through_untouched() -> None:
