@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
 from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 try:
-    django_asgi_app = get_asgi_application()  # sets Django up before the consumers are imported
+    django.setup(set_prefix=False)  # before the consumers are imported
 except ImproperlyConfigured as exc:  # a bad PODSCOPE_* variable: one line, not a traceback
     raise SystemExit(f"podscope: error: {exc}") from None
 
@@ -31,7 +31,7 @@ from dashboard.health import HealthApp
 from dashboard.instance import current
 from dashboard.responsedone import HoldDisconnectAfterResponse
 from dashboard.routing import websocket_urlpatterns
-from dashboard.syncthread import SharedSyncThread
+from dashboard.syncthread import SharedThreadASGIHandler
 from dashboard.wsorigin import SameOriginValidator
 
 
@@ -40,7 +40,8 @@ def build_application() -> Any:
     websocket: Any = URLRouter(websocket_urlpatterns)
     if settings.PODSCOPE["AUTH"]:
         websocket = AuthMiddlewareStack(websocket)
-    http = HealthApp(SharedSyncThread(HoldDisconnectAfterResponse(django_asgi_app)), current)
+    django_app = HoldDisconnectAfterResponse(SharedThreadASGIHandler())
+    http = HealthApp(django_app, current)
     return ProtocolTypeRouter({"http": http, "websocket": SameOriginValidator(websocket)})
 
 

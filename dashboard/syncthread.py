@@ -6,30 +6,25 @@ signal receivers, session and database access), then starts one more thread to j
 an API flood that is two thread starts per request, and the event loop's thread queueing for the
 interpreter lock behind them: a hub spending its time on threads instead of viewers.
 
-:class:`SharedSyncThread` enters a context of its own around the application, with one executor
-thread shared by every request (Django's nested context then uses it). Those synchronous parts
-are short calls (the views are async), so running them one at a time costs nothing the
-interpreter lock did not already cost.
+:class:`SharedThreadASGIHandler` is Django's handler without that context, so asgiref sends
+those calls to its one process-wide thread. They are short calls (the views are async), so
+running them one at a time costs nothing the interpreter lock did not already cost; and a
+request whose client went away mid-view (daphne then cancels it) leaves no context behind that
+its last calls could fail on.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
-
-from dashboard.health import Receive, Scope, Send
+from django.core.handlers.asgi import ASGIHandler
 
 
-class SharedSyncThread:
-    """Wraps an ASGI application (Django's); see the module's docstring."""
+class SharedThreadASGIHandler(ASGIHandler):
+    """Django's ASGI handler, its requests' synchronous parts on one shared thread."""
 
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="django-sync")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run ``inner`` with its thread-sensitive calls sent to the shared thread."""
-        async with ThreadSensitiveContext(executor=self._executor):
-            await self._inner(scope, receive, send)
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve one HTTP request (Django serves nothing else)."""
+        if scope["type"] != "http":
+            raise ValueError(f"Django serves HTTP only, not {scope['type']}")
+        await self.handle(scope, receive, send)

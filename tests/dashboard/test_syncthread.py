@@ -10,27 +10,13 @@ import pytest
 
 from tests.dashboard.djangoenv import installed  # isort: skip  (sets Django up)
 
-from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 
 from dashboard.core.config import HubConfig
 from dashboard.core.hub import Hub
 from dashboard.core.naming.index import ClusterIndex
-from dashboard.syncthread import SharedSyncThread
-from tests.dashboard.asgihttp import DaphneLike, get_statuses, http_scope
-
-
-async def test_requests_share_one_thread_for_their_synchronous_parts() -> None:
-    threads: set[int] = set()
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        threads.add(await sync_to_async(threading.get_ident)())  # thread-sensitive by default
-
-    shared = SharedSyncThread(app)
-    daphne = DaphneLike()
-    await asyncio.gather(*(shared(http_scope("/"), daphne.receive, daphne.send) for _ in range(20)))
-    assert len(threads) == 1
-    assert threads != {threading.get_ident()}
+from dashboard.syncthread import SharedThreadASGIHandler
+from tests.dashboard.asgihttp import DaphneLike, get_statuses
 
 
 def test_django_requests_start_no_thread_each(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,7 +37,13 @@ def test_django_requests_start_no_thread_each(monkeypatch: pytest.MonkeyPatch) -
 
     django = get_asgi_application()
     assert threads_started(django, 30) - threads_started(django, 10) >= 20  # asgiref's, per request
-    shared = SharedSyncThread(django)
-    threads_started(shared, 1)  # the shared thread starts with the first request
+    shared = SharedThreadASGIHandler()
+    threads_started(shared, 1)  # asgiref's shared thread starts with the first request
     # the rest are asyncio.run's own (its default executor, its shutdown), the same for any count
     assert threads_started(shared, 30) == threads_started(shared, 10)
+
+
+async def test_only_http_is_served() -> None:
+    daphne = DaphneLike()
+    with pytest.raises(ValueError, match="HTTP only, not websocket"):
+        await SharedThreadASGIHandler()({"type": "websocket"}, daphne.receive, daphne.send)
