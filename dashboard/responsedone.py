@@ -5,8 +5,8 @@ message as soon as a response is complete, so on every request the listener ends
 ``RequestAborted``, whose traceback holds the handler's frame, which holds the listener's task:
 a reference cycle carrying the whole request (Twisted's request, daphne's queue, Django's request
 and response, about 20 KB). Only the garbage collector's full collections free such cycles, and
-the hub makes those rare (:func:`dashboard.core.hub.tune_gc`), so a hub answering API requests
-grew by 20 KB per request.
+the hub keeps those rare (:mod:`dashboard.core.garbage`): this cycle was most of the garbage
+a hub answering API requests made, 20 KB a request.
 
 :class:`HoldDisconnectAfterResponse` hands Django every message until the response's last body
 part is on its way; after that a disconnect is news to nobody, and the listener is left waiting
