@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "dashboard.apps.DashboardConfig",
 ]
 MIDDLEWARE = [
+    "dashboard.requestcycle.ReleaseRequestUser",  # first: it runs last on the way out
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

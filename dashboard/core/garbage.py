@@ -6,10 +6,11 @@ CPython's default runs one whenever a quarter of the long-lived objects are new,
 ingest cost a quarter of its throughput, so :func:`tune_gc` leaves CPython's own full
 collections to every :data:`GC_FULL_EVERY` gen-1 collections.
 
-Stored entries hold no reference cycles, but each request Django serves does (the request and its
-lazy user, the session, an exception's traceback and the frames it holds): about 30 containers
-and a few KB of cyclic garbage per request, which only a full collection frees. Left to the rare
-automatic ones, a hub answering API requests grew by hundreds of MiB before one came.
+Stored entries hold no reference cycles, and the hub breaks the two Django made of every request
+(:mod:`dashboard.responsedone`, :mod:`dashboard.requestcycle`), but some remain (a 404's
+exception and the frames its traceback holds, a websocket session's objects): cyclic garbage
+that only a full collection frees. Left to the rare automatic ones, a hub answering such
+requests grew without end.
 :class:`FullCollections` therefore runs a full collection itself once enough young collections
 have happened since the last one (the sign that objects keep surviving: cyclic garbage, or a
 store filling up) and its interval has passed:
