@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 GC_FULL_EVERY = 1_000  # gen-1 collections between CPython's own full ones (its default: 10)
 FULL_AFTER_YOUNG = 10  # gen-1 collections since the last full one that make the next one due
-FULL_MIN_SECONDS = 5.0  # the least time between two full collections the hub runs
+FULL_MIN_SECONDS = 30.0  # the least time between two full collections the hub runs
 FULL_MAX_SECONDS = 300.0  # the longest, after collections that found nothing worth it
 FULL_SHARE = 0.005  # of the time, at most, full collections take
 WORTHWHILE = 1_000  # objects a full collection must free to keep its interval short
