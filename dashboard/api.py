@@ -32,6 +32,7 @@ from contract.vocabulary import EXPORT_FORMATS
 from dashboard.core.hub import Hub
 from dashboard.core.outputs import nodegraph
 from dashboard.core.outputs.graph import LEVELS, Level
+from dashboard.core.sessions.ratelimit import refusal
 from dashboard.core.targeting.spec import TargetingSpec
 from dashboard.credentials import has_write_token, may_read_metrics, may_write
 from dashboard.errors import WRITE_TOKEN_CODE, BadRequestError, ScanError, TargetingError
@@ -84,11 +85,9 @@ def api_view(*, login: bool = True, scans: bool = False) -> Callable[[View], Cal
 
 
 def _too_many(wait: float) -> HttpResponse:
-    response = JsonResponse(
-        {"error": {"message": f"too many requests from this client; retry in {wait:.0f} s"}},
-        status=429,
-    )
-    response["Retry-After"] = str(max(1, round(wait)))
+    body, retry_after = refusal(wait)
+    response = JsonResponse(body, status=429)
+    response["Retry-After"] = retry_after
     return response
 
 

@@ -4,7 +4,8 @@ The health probes (``/healthz``, ``/livez``) are answered before Django (:mod:`d
 Websocket connections need an allowed ``Host`` and an ``Origin`` naming that same host and port
 (:mod:`dashboard.wsorigin`). Django never sees a finished request's disconnect
 (:mod:`dashboard.responsedone`: it would make each request reference-cycle garbage), and its
-synchronous parts run on one shared thread (:mod:`dashboard.syncthread`). With
+synchronous parts run on one shared thread (:mod:`dashboard.syncthread`); a client over its API
+budget is refused before Django (:mod:`dashboard.apigate`). With
 ``PODSCOPE_AUTH`` on, the Django session's user is put in the scope so the consumer can refuse
 anonymous viewers.
 """
@@ -27,6 +28,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.conf import settings
 
+from dashboard.apigate import ApiBudgetGate
 from dashboard.health import HealthApp
 from dashboard.instance import current
 from dashboard.responsedone import HoldDisconnectAfterResponse
@@ -41,7 +43,7 @@ def build_application() -> Any:
     if settings.PODSCOPE["AUTH"]:
         websocket = AuthMiddlewareStack(websocket)
     django_app = HoldDisconnectAfterResponse(SharedThreadASGIHandler())
-    http = HealthApp(django_app, current)
+    http = HealthApp(ApiBudgetGate(django_app, current), current)
     return ProtocolTypeRouter({"http": http, "websocket": SameOriginValidator(websocket)})
 
 

@@ -56,15 +56,28 @@ class HealthApp:
 
 async def _answer(scope: Scope, send: Send, status: int, body: dict[str, Any]) -> None:
     method = scope.get("method", "GET")
+    extra: list[tuple[bytes, bytes]] = []
     if method not in ("GET", "HEAD"):
         status, body = 405, {"error": {"message": f"{method} not allowed; use GET"}}
+        extra.append((b"allow", b"GET, HEAD"))
+    await send_json(scope, send, status, body, extra)
+
+
+async def send_json(
+    scope: Scope,
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Send ``body`` as a complete JSON response (headers only for ``HEAD``), never cached."""
     data = json.dumps(body).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(data)).encode()),
         (b"cache-control", b"no-store"),
+        *(extra_headers or []),
     ]
-    if status == 405:
-        headers.append((b"allow", b"GET, HEAD"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else data})
+    head = scope.get("method") == "HEAD"
+    await send({"type": "http.response.body", "body": b"" if head else data})

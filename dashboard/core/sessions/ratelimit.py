@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 MAX_CLIENTS = 10_000
 
@@ -55,6 +56,14 @@ class ClientLimiter:
         self.refused += 1
         return (1.0 - bucket.tokens) / self._rate
 
+    def wait(self, client: str) -> float:
+        """The seconds until ``client`` may make a request (0.0 now), spending nothing."""
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            return 0.0
+        tokens = bucket.tokens + (self._clock() - bucket.stamp) * self._rate
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._rate
+
     def _make_room(self, now: float) -> None:
         if len(self._buckets) < self._max_clients:
             return
@@ -64,3 +73,9 @@ class ClientLimiter:
                 del self._buckets[client]
         if len(self._buckets) >= self._max_clients:
             del self._buckets[next(iter(self._buckets))]
+
+
+def refusal(wait: float) -> tuple[dict[str, Any], str]:
+    """The 429 answer's JSON body and ``Retry-After`` value for a client that must ``wait``."""
+    message = f"too many requests from this client; retry in {wait:.0f} s"
+    return {"error": {"message": message}}, str(max(1, round(wait)))
