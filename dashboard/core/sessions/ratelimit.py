@@ -47,21 +47,27 @@ class ClientLimiter:
         if bucket is None:
             self._make_room(now)
             bucket = self._buckets[client] = _Bucket(float(self.per_minute), now)
-        refill = (now - bucket.stamp) * self._rate
-        bucket.tokens = min(float(self.per_minute), bucket.tokens + refill)
+        bucket.tokens = self._refilled(bucket, now)
         bucket.stamp = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return 0.0
         self.refused += 1
-        return (1.0 - bucket.tokens) / self._rate
+        return self._until_one(bucket.tokens)
 
     def wait(self, client: str) -> float:
         """The seconds until ``client`` may make a request (0.0 now), spending nothing."""
         bucket = self._buckets.get(client)
         if bucket is None:
             return 0.0
-        tokens = bucket.tokens + (self._clock() - bucket.stamp) * self._rate
+        return self._until_one(self._refilled(bucket, self._clock()))
+
+    def _refilled(self, bucket: _Bucket, now: float) -> float:
+        """The bucket's tokens at ``now``: what it held plus the refill since, up to the burst."""
+        return min(float(self.per_minute), bucket.tokens + (now - bucket.stamp) * self._rate)
+
+    def _until_one(self, tokens: float) -> float:
+        """The seconds until ``tokens`` reach one request (0.0 when they do already)."""
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._rate
 
     def _make_room(self, now: float) -> None:
