@@ -2,11 +2,11 @@
 
 The REST API's per-client budget (:mod:`dashboard.core.sessions.ratelimit`, spent in
 :func:`dashboard.api.api_view`) answers 429 with ``Retry-After``. A flooding client keeps asking
-anyway, and each refusal that went through Django (its middleware, a hop to its thread) cost
-the event loop's thread about as much as a real answer: under the attack bench, a fifth of the
-hub's time. :class:`ApiBudgetGate` answers those requests itself, from the ASGI scope: a request
-under ``/api/`` from a client whose budget is spent gets the same 429 at once, and counts as
-refused; every other request goes on to Django, which spends the budget as before.
+anyway, and each refusal that went through Django cost its whole middleware chain and a hop to
+its thread, as much as a cheap answer. :class:`ApiBudgetGate` answers those requests itself,
+from the ASGI scope: a request under ``/api/`` from a client whose budget is spent gets the same
+429 at once, and counts as refused; every other request goes on to Django, which spends the
+budget as before.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Django's ASGI handler opens an asgiref ``ThreadSensitiveContext`` per request, and asgiref gives
 each such context a thread of its own for the request's synchronous parts (middleware hooks,
-signal receivers, session and database access), then starts one more thread to join it. Under
-an API flood that is two thread starts per request, and the event loop's thread queueing for the
-interpreter lock behind them: a hub spending its time on threads instead of viewers.
+signal receivers, session and database access), then starts one more thread to join it: under
+an API flood, two thread starts per request, each new thread contending with the event loop's
+thread for the interpreter lock.
 
 :class:`SharedThreadASGIHandler` is Django's handler without that context, so asgiref sends
 those calls to its one process-wide thread. They are short calls (the views are async), so
